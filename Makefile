@@ -1,0 +1,50 @@
+# FeeFiFoFunds: `make demo` runs the main job on sample data, `make test` runs the whole suite.
+# Both install what they need first (Python packages in .venv, Debian packages when missing).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MANAGE := $(BIN)/python manage.py
+
+.PHONY: install system-deps services stop migrate demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) system-deps
+
+# Maven fetches the QuestDB jar; PostgreSQL serves the test catalog. Installed only when missing.
+system-deps:
+	@missing=""; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+services: install
+	$(BIN)/python -m feefifofunds.store.server start
+
+stop:
+	@test -x $(BIN)/python && $(BIN)/python -m feefifofunds.store.server stop || true
+
+migrate: services
+	$(MANAGE) migrate --no-input
+
+demo: migrate
+	$(MANAGE) check_questdb_version
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: install lint
+	$(BIN)/pytest
+
+clean: stop
+	rm -rf .state

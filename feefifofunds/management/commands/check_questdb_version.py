@@ -1,0 +1,22 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from feefifofunds.store import client
+from feefifofunds.store.version import RULE, check_build, render
+
+
+class Command(BaseCommand):
+    help = "Check the QuestDB version to verify DEDUP support (requires 7.3+)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--database", default="questdb", help="QuestDB alias to check (default: questdb)")
+
+    def handle(self, *args, database, **options):
+        try:
+            build = client.server_build(database)
+            check = check_build(build)
+        except client.QuestDBError as exc:
+            self.stdout.write(f"🔍 Checking QuestDB Version\n{RULE}\n")
+            raise CommandError(f"❌ {exc}\n   Is QuestDB running? Start one with: make services") from None
+        self.stdout.write(render(check))
+        if not check.supports_dedup:
+            raise CommandError(f"QuestDB {check.version} does not support DEDUP (7.3+ required)")

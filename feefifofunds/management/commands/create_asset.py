@@ -1,0 +1,32 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from feefifofunds.catalog import AssetExists, create_asset
+from feefifofunds.models import Asset
+
+
+class Command(BaseCommand):
+    help = "Create a new asset record in the catalog database."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--ticker", required=True, help="Asset ticker symbol (e.g. BTC, AAPL, GLD)")
+        parser.add_argument("--name", required=True, help="Full asset name")
+        parser.add_argument("--category", required=True, choices=Asset.Category.values,
+                            type=str.upper, help="Asset category")
+        parser.add_argument("--quote-currency", default="USD", help="Currency for pricing (default: USD)")
+        parser.add_argument("--description", default="", help="Optional asset description")
+
+    def handle(self, *args, ticker, name, category, quote_currency, description, **options):
+        try:
+            asset = create_asset(ticker=ticker, name=name, category=category,
+                                 quote_currency=quote_currency, description=description)
+        except AssetExists as exc:
+            raise CommandError(str(exc)) from None
+        except ValidationError as exc:
+            messages = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in exc.message_dict.items())
+            raise CommandError(f"invalid asset: {messages}") from None
+        self.stdout.write(self.style.SUCCESS(f"✅ Created asset {asset.ticker}"))
+        for label, value in (("Name", asset.name), ("Category", asset.category),
+                             ("Quote currency", asset.quote_currency), ("Active", "yes" if asset.active else "no"),
+                             ("Description", asset.description or "-"), ("ID", asset.pk)):
+            self.stdout.write(f"   {label + ':':<16}{value}")

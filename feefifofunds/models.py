@@ -1,0 +1,73 @@
+"""The asset catalog (relational database) and a description of the QuestDB price table."""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from django.db import models
+
+TICKER_VALIDATOR = RegexValidator(
+    r"^[A-Z0-9][A-Z0-9.\-]{0,19}$",
+    "Tickers are 1-20 characters: upper-case letters, digits, '.' and '-', starting with a letter or digit.",
+)
+
+
+class Asset(models.Model):
+    class Category(models.TextChoices):
+        STOCK = "STOCK", "Stock"
+        CRYPTO = "CRYPTO", "Crypto"
+        COMMODITY = "COMMODITY", "Commodity"
+        CURRENCY = "CURRENCY", "Currency"
+
+    class Tier(models.TextChoices):
+        TIER1 = "TIER1", "Tier 1"
+        TIER2 = "TIER2", "Tier 2"
+        TIER3 = "TIER3", "Tier 3"
+        TIER4 = "TIER4", "Tier 4"
+
+    ticker = models.CharField(max_length=20, unique=True, validators=[TICKER_VALIDATOR])
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    quote_currency = models.CharField(max_length=10, default="USD")
+    description = models.TextField(blank=True, default="")
+    # Kraken tier classification; empty for assets that do not come from Kraken.
+    tier = models.CharField(max_length=10, choices=Tier.choices, blank=True, default="")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["ticker"]
+
+    def save(self, *args, **kwargs):
+        self.ticker = (self.ticker or "").strip().upper()
+        self.quote_currency = (self.quote_currency or "USD").strip().upper()
+        super().save(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return f"{self.ticker} ({self.name})"
+
+
+class AssetPrice(models.Model):
+    """The QuestDB table ``assetprice``, for documentation and typing only.
+
+    Django never queries or migrates it (``managed=False``; QuestDB is not a Django database). Reads and
+    writes go through ``feefifofunds.store``. QuestDB has no primary key; ``time`` is declared as one only
+    because Django requires a primary key on every model.
+    """
+
+    time = models.DateTimeField(primary_key=True, help_text="Designated timestamp: start of the candle, UTC")
+    asset_id = models.IntegerField(help_text="Asset.id in the catalog")
+    interval_minutes = models.IntegerField()
+    open = models.FloatField()
+    high = models.FloatField()
+    low = models.FloatField()
+    close = models.FloatField()
+    volume = models.FloatField()
+    trade_count = models.BigIntegerField(null=True)
+    vwap = models.FloatField(null=True)
+    quote_currency = models.CharField(max_length=10, help_text="SYMBOL")
+    source = models.CharField(max_length=20, help_text="SYMBOL: kraken, massive, finnhub")
+
+    class Meta:
+        managed = False
+        db_table = "assetprice"

@@ -1,0 +1,1 @@
+"""The price store: QuestDB connection settings, client, schema and the local server."""

@@ -1,0 +1,135 @@
+"""The one place that talks to QuestDB: PGWire (psycopg 3) for SQL, ILP over HTTP for writes.
+
+Django's ORM cannot use QuestDB, so every command and module goes through these functions, which take a
+QuestDB alias from ``settings.QUESTDB_DATABASES``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from questdb import Sender
+
+from .config import DEFAULT_ALIAS, QuestDBConfig
+
+
+class QuestDBError(RuntimeError):
+    """QuestDB could not be reached or refused an operation; the message is meant for the user."""
+
+
+def get_config(alias: str = DEFAULT_ALIAS) -> QuestDBConfig:
+    from django.conf import settings
+
+    try:
+        return settings.QUESTDB_DATABASES[alias]
+    except KeyError:
+        known = ", ".join(sorted(settings.QUESTDB_DATABASES))
+        raise QuestDBError(f"unknown QuestDB alias {alias!r} (configured: {known})") from None
+
+
+def connect(alias: str = DEFAULT_ALIAS, timeout: float = 10.0) -> psycopg.Connection:
+    """A PGWire connection in autocommit mode (QuestDB has no multi-statement transactions)."""
+    cfg = get_config(alias)
+    try:
+        return psycopg.connect(
+            host=cfg.host,
+            port=cfg.pg_port,
+            user=cfg.user,
+            password=cfg.password,
+            dbname=cfg.database,
+            autocommit=True,
+            connect_timeout=max(1, int(timeout)),
+        )
+    except psycopg.OperationalError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise QuestDBError(
+            f"cannot connect to QuestDB alias {alias!r} at {cfg.describe()}: {first_line}"
+        ) from None
+
+
+@contextmanager
+def connection(alias: str = DEFAULT_ALIAS) -> Iterator[psycopg.Connection]:
+    conn = connect(alias)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def query(sql: str, params: Sequence[Any] | None = None, alias: str = DEFAULT_ALIAS) -> list[tuple]:
+    with connection(alias) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def execute(sql: str, params: Sequence[Any] | None = None, alias: str = DEFAULT_ALIAS) -> None:
+    with connection(alias) as conn:
+        conn.execute(sql, params)
+
+
+def sender_conf(alias: str = DEFAULT_ALIAS, *, auto_flush: bool = False) -> str:
+    """ILP over HTTP: the server acknowledges each flush, so an error comes back as an exception."""
+    cfg = get_config(alias)
+    conf = f"http::addr={cfg.host}:{cfg.http_port};protocol_version=2;request_timeout=120000;retry_timeout=30000;"
+    if not auto_flush:
+        conf += "auto_flush=off;"
+    return conf
+
+
+def open_sender(alias: str = DEFAULT_ALIAS) -> Sender:
+    """A persistent ILP/HTTP sender; the caller flushes and closes it (use as a context manager)."""
+    return Sender.from_conf(sender_conf(alias))
+
+
+_BUILD_RE = re.compile(r"QuestDB\s+(?:[A-Za-z]+\s+)?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def parse_build(build: str) -> tuple[int, int, int]:
+    """The version number in ``SELECT build()``'s text, e.g. 'Build Information: QuestDB 9.3.4, JDK ...'."""
+    match = _BUILD_RE.search(build or "")
+    if not match:
+        raise QuestDBError(f"cannot find a QuestDB version in {build!r}")
+    return int(match[1]), int(match[2]), int(match[3] or 0)
+
+
+def server_build(alias: str = DEFAULT_ALIAS) -> str:
+    """QuestDB's own build string (``SELECT version()`` only ever answers a fixed PostgreSQL text)."""
+    return str(query("SELECT build()", alias=alias)[0][0])
+
+
+def table_exists(table: str, alias: str = DEFAULT_ALIAS) -> bool:
+    rows = query("SELECT count() FROM tables() WHERE table_name = %s", (table,), alias=alias)
+    return bool(rows[0][0])
+
+
+def wait_for_wal(table: str, alias: str = DEFAULT_ALIAS, timeout: float = 300.0) -> None:
+    """Block until every WAL transaction of ``table`` is applied, so reads see all acknowledged rows.
+
+    A suspended table is an error, never silently waited on.
+    """
+    deadline = time.monotonic() + timeout
+    with connection(alias) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT writerTxn, sequencerTxn, suspended FROM wal_tables() WHERE name = %s", (table,)
+            ).fetchone()
+            if row is None:
+                return
+            writer_txn, sequencer_txn, suspended = row
+            if suspended:
+                raise QuestDBError(
+                    f"QuestDB table {table!r} is SUSPENDED (WAL apply failed); inspect the server log, "
+                    f"then run: ALTER TABLE {table} RESUME WAL"
+                )
+            if writer_txn >= sequencer_txn:
+                return
+            if time.monotonic() > deadline:
+                raise QuestDBError(
+                    f"QuestDB table {table!r} has not applied its WAL after {timeout:.0f}s "
+                    f"(writer {writer_txn} < sequencer {sequencer_txn})"
+                )
+            time.sleep(0.02)

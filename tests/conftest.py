@@ -1,0 +1,88 @@
+"""Real services for the whole suite: a throwaway QuestDB and (unless DATABASE_URL is set) PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import dj_database_url
+import pytest
+
+from feefifofunds.store import client, schema, server
+from feefifofunds.store.config import QuestDBConfig
+from tests.support import postgres
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def questdb_server():
+    """A real QuestDB server on free loopback ports, with a data directory of its own."""
+    jar = server.ensure_jar(REPO / ".state" / "questdb" / "jars")
+    root = Path(tempfile.mkdtemp(prefix="fff-questdb-"))
+    ports = server.Ports.free()
+    proc = server.start(root, ports, jar, heap="1g")
+    yield QuestDBConfig(host="127.0.0.1", http_port=ports.http, pg_port=ports.pg, ilp_port=ports.ilp)
+    server.stop(proc.pid)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    cluster = postgres.start()
+    yield cluster.url
+    postgres.stop(cluster)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(questdb_server, postgres_url):
+    """Point the catalog at PostgreSQL and the `questdb` alias at the throwaway QuestDB, before migrating."""
+    from django.conf import settings
+    from django.db import connections
+
+    parsed = dj_database_url.parse(postgres_url)
+    settings.DATABASES["default"].clear()
+    settings.DATABASES["default"].update(parsed)
+    settings.DATABASES["default"].setdefault("TEST", {})
+    settings.QUESTDB_DATABASES["questdb"] = questdb_server
+    # A second alias on the same server, to exercise --database.
+    settings.QUESTDB_DATABASES["custom_questdb"] = replace(questdb_server)
+    # An alias where nothing listens, to exercise unreachable-server handling.
+    settings.QUESTDB_DATABASES["unreachable"] = QuestDBConfig(http_port=1, pg_port=1, ilp_port=1)
+    connections.__dict__.pop("settings", None)
+    connections["default"].close()
+    del connections["default"]  # re-created from the new settings on next use
+    assert connections["default"].vendor == "postgresql"
+
+
+@pytest.fixture
+def questdb(django_db_setup, django_db_blocker):
+    """An empty `assetprice` table (created by the migrations) for one test; yields the alias."""
+    client.execute(f"TRUNCATE TABLE {schema.TABLE}")
+    client.wait_for_wal(schema.TABLE)
+    return "questdb"
+
+
+@pytest.fixture
+def command_env(questdb_server, django_db_setup):
+    """Environment for running manage.py in a subprocess against the test databases."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        QUESTDB_HOST=questdb_server.host,
+        QUESTDB_HTTP_PORT=str(questdb_server.http_port),
+        QUESTDB_PG_PORT=str(questdb_server.pg_port),
+        QUESTDB_ILP_PORT=str(questdb_server.ilp_port),
+        DJANGO_SETTINGS_MODULE="feefifofunds_project.settings",
+    )
+    return env
