@@ -107,7 +107,7 @@ def start(root: Path, ports: Ports, jar: Path, *, heap: str = "1g", log_path: Pa
     """Start QuestDB bound to loopback with its data in ``root``; return once it answers SQL over HTTP."""
     root.mkdir(parents=True, exist_ok=True)
     log_path = log_path or root / "server.log"
-    cmd = [java_executable(), "-Xms256m", f"-Xmx{heap}", "-XX:+UseParallelGC", "-ea", "-Dnoebug",
+    cmd = [java_executable(), "-Xms256m", f"-Xmx{heap}", "-XX:+UseParallelGC", "-Dnoebug",
            *JAVA_25_FLAGS, "-p", str(jar), "-m", "io.questdb/io.questdb.ServerMain", "-d", str(root)]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

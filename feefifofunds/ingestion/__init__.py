@@ -1,0 +1,1 @@
+"""Getting candles into QuestDB: validation, the one writer, and the bulk archive job."""
