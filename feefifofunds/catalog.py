@@ -28,8 +28,11 @@ def create_asset(*, ticker: str, name: str, category: str, quote_currency: str =
     return asset
 
 
-def ensure_kraken_assets(tickers: set[str], quote_currency: str = "USD") -> dict[str, Asset]:
-    """Resolve many tickers in one query, creating the missing ones as Kraken crypto with their tier."""
+def ensure_kraken_assets(tickers: set[str], quote_currency: str = "USD") -> tuple[dict[str, Asset], list[str]]:
+    """Resolve many tickers in one query, creating the missing ones as Kraken crypto with their tier.
+
+    Returns the assets by ticker and the tickers that were created.
+    """
     found = {a.ticker: a for a in Asset.objects.filter(ticker__in=tickers)}
     missing = sorted(set(tickers) - set(found))
     if missing:
@@ -39,4 +42,4 @@ def ensure_kraken_assets(tickers: set[str], quote_currency: str = "USD") -> dict
             ignore_conflicts=True,
         )
         found.update({a.ticker: a for a in Asset.objects.filter(ticker__in=missing)})
-    return found
+    return found, missing

@@ -77,12 +77,12 @@ class PriceWriter:
         self._sender: Sender | None = None
 
     def __enter__(self) -> PriceWriter:
-        self._sender = client.open_sender(self.alias)
         try:
-            self._sender.establish()
-        except Exception as exc:  # the client raises its own error type for connection problems
-            cfg = client.get_config(self.alias)
-            raise WriteError(f"cannot open an ILP/HTTP connection to QuestDB at {cfg.http_url}: {exc}") from None
+            client.ping(self.alias)
+        except client.QuestDBError as exc:
+            raise WriteError(f"cannot open an ILP/HTTP connection: {exc}") from None
+        self._sender = client.open_sender(self.alias)
+        self._sender.establish()
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -85,6 +85,22 @@ def open_sender(alias: str = DEFAULT_ALIAS) -> Sender:
     return Sender.from_conf(sender_conf(alias))
 
 
+def ping(alias: str = DEFAULT_ALIAS, timeout: float = 5.0) -> None:
+    """Fail fast, with a clear message, when the ILP/HTTP endpoint does not answer."""
+    import urllib.error
+    import urllib.request
+
+    cfg = get_config(alias)
+    try:
+        with urllib.request.urlopen(f"{cfg.http_url}/ping", timeout=timeout) as response:
+            if response.status < 300:
+                return
+            problem = f"HTTP {response.status}"
+    except (urllib.error.URLError, OSError) as exc:
+        problem = str(getattr(exc, "reason", exc))
+    raise QuestDBError(f"QuestDB alias {alias!r} does not answer at {cfg.http_url}: {problem}")
+
+
 _BUILD_RE = re.compile(r"QuestDB\s+(?:[A-Za-z]+\s+)?(\d+)\.(\d+)(?:\.(\d+))?")
 
 

@@ -1,0 +1,144 @@
+"""Rendering API loads for the terminal (rich): progress with percentage and ETA, preview, summary."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from . import api_loader
+from .api_loader import PREVIEW_ROWS, LoadError, ProgressSink, RunResult
+
+
+def make_console(stream) -> Console:
+    """A console on a command's stdout; plain, fixed-width output when it is not a terminal."""
+    isatty = getattr(stream, "isatty", lambda: False)()
+    return Console(file=stream, width=None if isatty else 120, highlight=False, soft_wrap=False)
+
+
+class RichProgress(ProgressSink):
+    def __init__(self, console: Console, title: str):
+        self.console = console
+        self.title = title
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            MofNCompleteColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[current]}"),
+            console=console,
+            transient=False,
+        )
+        self.task = None
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.progress.stop()
+
+    def begin(self, total: int, unit: str) -> None:
+        self.task = self.progress.add_task(f"{self.title} ({unit})", total=total, current="")
+
+    def step(self, label: str) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, advance=1, current=label)
+
+
+def render_preview(console: Console, result: RunResult, rows: int = PREVIEW_ROWS) -> None:
+    for outcome in result.assets:
+        if outcome.preview is None or outcome.preview.height == 0:
+            continue
+        frame = outcome.preview.sort("time")
+        shown = frame.head(rows)
+        table = Table(title=f"{outcome.ticker}: {frame.height} candles would be written "
+                            f"({outcome.created} new, {outcome.updated} replacing stored ones)")
+        for column in ("time", "open", "high", "low", "close", "volume", "trades", "vwap", "status"):
+            table.add_column(column, justify="left" if column in ("time", "status") else "right")
+        for row in shown.iter_rows(named=True):
+            table.add_row(
+                row["time"].strftime("%Y-%m-%d %H:%M"),
+                *(f"{row[c]:.6g}" for c in ("open", "high", "low", "close", "volume")),
+                "" if row["trade_count"] is None else str(row["trade_count"]),
+                "" if row["vwap"] is None else f"{row['vwap']:.6g}",
+                "update" if row["exists"] else "new",
+            )
+        if frame.height > rows:
+            table.caption = f"first {rows} of {frame.height}"
+        console.print(table)
+
+
+def render_summary(console: Console, result: RunResult) -> None:
+    verb = "would be" if result.dry_run else ""
+    table = Table(title=f"{result.source}: {result.interval_minutes}-minute candles, "
+                        f"{result.start:%Y-%m-%d} to {result.end:%Y-%m-%d} (exclusive)"
+                        + (" [DRY RUN: nothing written]" if result.dry_run else ""))
+    for column in ("asset", "candles", "created", "updated", "status"):
+        table.add_column(column, justify="left" if column in ("asset", "status") else "right")
+    for outcome in result.assets:
+        table.add_row(outcome.ticker, str(outcome.fetched), str(outcome.created), str(outcome.updated),
+                      "FAILED" if outcome.error else ("no data" if outcome.fetched == 0 else "ok"))
+    console.print(table)
+    console.print(f"Total: {result.created} created, {result.updated} updated {verb}".rstrip()
+                  + f" ({result.requests} API requests)")
+    if result.failures:
+        console.print(f"[red]Failed ({len(result.failures)}):[/red]")
+        for label, error in result.failures:
+            console.print(f"  {label}: {error}", markup=False)
+    if result.aborted:
+        console.print("[red]Stopped early:[/red]", escape(result.aborted))
+
+
+def run_command(stream, *, source_name: str, ticker: str | None = None, all_assets: bool = False,
+                category: str | None = None, days=None, start=None, end=None,
+                interval_minutes: int = api_loader.DEFAULT_INTERVAL, grouped: bool = False, dry_run: bool = False,
+                alias: str = "questdb") -> RunResult:
+    """What both commands do: check arguments and key, resolve, load with progress, render.
+
+    Raises ``LoadError`` for anything that stops the run before it starts; the caller turns a result that is
+    not ``ok`` into a non-zero exit.
+    """
+    if grouped and source_name != "massive":
+        raise LoadError("--grouped works with --source massive only")
+    if grouped and not all_assets:
+        raise LoadError("--grouped requires --all")
+    if grouped and interval_minutes != 1440:
+        raise LoadError("--grouped gives daily candles only (--interval 1440)")
+    if category and not all_assets:
+        raise LoadError("--category works with --all only")
+    range_start, range_end = api_loader.resolve_range(days=days, start=start, end=end)
+    source = api_loader.open_source(source_name)  # a missing key stops here, before any work
+    try:
+        if interval_minutes not in source.intervals:
+            raise LoadError(f"{source_name} cannot give {interval_minutes}-minute candles "
+                            f"(it gives: {', '.join(map(str, source.intervals))} minutes)")
+        assets = api_loader.resolve_assets(ticker=ticker, all_assets=all_assets, category=category)
+        console = make_console(stream)
+        title = f"{source_name}{' grouped' if grouped else ''}{' dry run' if dry_run else ''}"
+        with RichProgress(console, title) as progress:
+            if grouped:
+                result = api_loader.load_grouped(source, assets, start=range_start, end=range_end,
+                                                 dry_run=dry_run, alias=alias, progress=progress)
+            else:
+                result = api_loader.load_assets(source, assets, start=range_start, end=range_end,
+                                                interval_minutes=interval_minutes, dry_run=dry_run, alias=alias,
+                                                progress=progress)
+    finally:
+        api_loader.close_source(source)
+    if dry_run:
+        render_preview(console, result)
+    render_summary(console, result)
+    return result

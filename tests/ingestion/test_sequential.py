@@ -1,0 +1,181 @@
+"""The archive job against the real QuestDB and PostgreSQL."""
+
+from pathlib import Path
+
+import pytest
+
+from feefifofunds.ingestion.sequential import Events, FileResult, ingest_files
+from feefifofunds.models import Asset
+from feefifofunds.sources.kraken_archive import discover
+from feefifofunds.store import client
+from tests.support.archive import candle_lines, copy_real_samples, write_file
+
+pytestmark = pytest.mark.django_db
+
+
+def stored(ticker: str, quote: str, interval: int) -> list[tuple]:
+    asset = Asset.objects.get(ticker=ticker)
+    return client.query(
+        "SELECT cast(time AS LONG) / 1000000, open, high, low, close, volume, trade_count FROM assetprice "
+        "WHERE asset_id = %s AND quote_currency = %s AND interval_minutes = %s AND source = 'kraken' "
+        "ORDER BY time", (asset.pk, quote, interval))
+
+
+def csv_rows(path: Path) -> list[tuple]:
+    rows = []
+    for line in path.read_text().splitlines():
+        t, o, h, lo, c, v, n = line.split(",")
+        rows.append((int(t), float(o), float(h), float(lo), float(c), float(v), int(n)))
+    return rows
+
+
+def run(data_dir: Path, **kw):
+    return ingest_files(discover(data_dir, **{k: kw.pop(k) for k in ("tiers", "intervals") if k in kw}).files,
+                        ingested_dir=data_dir.parent / "ingested" / "ohlcv", **kw)
+
+
+def test_exact_round_trip_of_real_samples(questdb, tmp_path):
+    data = tmp_path / "data"
+    originals = {p.name: csv_rows(p) for p in copy_real_samples(data)}
+    summary = run(data)
+    assert len(summary.by_status("ingested")) == 4 and not summary.failed
+    assert summary.rows == sum(len(r) for r in originals.values())
+    for name, ticker in (("XBTUSD_1440.csv", "BTC"), ("ETHUSD_1440.csv", "ETH"), ("ADAUSD_1440.csv", "ADA"),
+                         ("XMRUSD_1440.csv", "XMR")):
+        assert stored(ticker, "USD", 1440) == originals[name], name
+        assert (tmp_path / "ingested" / "ohlcv" / name).exists() and not (data / name).exists()
+
+
+def test_reingest_is_idempotent(questdb, tmp_path):
+    data = tmp_path / "data"
+    copy_real_samples(data)
+    run(data)
+    before = {t: stored(t, "USD", 1440) for t in ("BTC", "ETH", "ADA", "XMR")}
+    copy_real_samples(data)  # the same candles again, e.g. an overlapping quarterly update
+    summary = run(data)
+    assert summary.rows == sum(len(v) for v in before.values())
+    assert {t: stored(t, "USD", 1440) for t in before} == before
+    assert client.query("SELECT count() FROM assetprice")[0][0] == sum(len(v) for v in before.values())
+
+
+def test_usd_and_eur_pairs_of_one_asset_are_both_kept(questdb, tmp_path):
+    data = tmp_path / "data"
+    write_file(data / "XBTUSD_60.csv", candle_lines(60, 24, price=100))
+    write_file(data / "XBTEUR_60.csv", candle_lines(60, 24, price=90))
+    run(data)
+    usd, eur = stored("BTC", "USD", 60), stored("BTC", "EUR", 60)
+    assert len(usd) == len(eur) == 24
+    assert [r[0] for r in usd] == [r[0] for r in eur] and usd[0][1] == 100.0 and eur[0][1] == 90.0
+    assert Asset.objects.filter(ticker="BTC").count() == 1
+
+
+def test_filters_and_auto_created_assets(questdb, tmp_path):
+    data = tmp_path / "data"
+    write_file(data / "XBTUSD_60.csv", candle_lines(60, 5))
+    write_file(data / "XBTUSD_1440.csv", candle_lines(1440, 5))
+    write_file(data / "LINKUSD_60.csv", candle_lines(60, 5))
+    write_file(data / "BATEUR_15.csv", candle_lines(15, 5))
+    write_file(data / "PEPEUSD_60.csv", candle_lines(60, 5))
+    summary = run(data, tiers={"TIER1"}, intervals={60})
+    assert [r.file.path.name for r in summary.by_status("ingested")] == ["XBTUSD_60.csv"]
+    assert list(Asset.objects.values_list("ticker", flat=True)) == ["BTC"]
+    assert (data / "XBTUSD_1440.csv").exists()
+    summary = run(data)
+    assert summary.assets_created == 3
+    tiers = dict(Asset.objects.values_list("ticker", "tier"))
+    assert tiers == {"BTC": "TIER1", "LINK": "TIER2", "BAT": "TIER3", "PEPE": "TIER4"}
+    btc = Asset.objects.get(ticker="BTC")
+    assert (btc.name, btc.category, btc.active) == ("Bitcoin", "CRYPTO", True)
+    assert len(stored("BAT", "EUR", 15)) == 5
+
+
+BAD_LINES = {
+    "columns": "1700006400,1,2,0.5,1",
+    "non_numeric": "1700006400,1,x,0.5,1,3,4",
+    "unaligned": "1700006460,1,2,0.5,1,3,4",
+    "high_below_low": "1700006400,1,0.5,2,1,3,4",
+    "negative_price": "1700006400,1,2,-0.5,1,3,4",
+    "negative_volume": "1700006400,1,2,0.5,1,-3,4",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LINES))
+def test_malformed_file_is_not_written_nor_deleted(questdb, tmp_path, case):
+    data = tmp_path / "data"
+    good = write_file(data / "ETHUSD_60.csv", candle_lines(60, 10))
+    lines = candle_lines(60, 10, start=1_690_000_000)
+    bad = write_file(data / "XBTUSD_60.csv", [*lines[:6], BAD_LINES[case], *lines[6:]])
+    summary = run(data)
+    [failed] = summary.failed
+    assert failed.file.path == bad and "line 7" in failed.error and str(bad) in failed.error
+    assert bad.exists() and bad.read_text().count("\n") == 11
+    assert not good.exists() and len(stored("ETH", "USD", 60)) == 10
+    btc = Asset.objects.filter(ticker="BTC").first()
+    assert btc is None or client.query("SELECT count() FROM assetprice WHERE asset_id = %s", (btc.pk,))[0][0] == 0
+
+
+def test_bad_line_late_in_a_large_file_writes_nothing(questdb, tmp_path):
+    """Chunked files are validated whole before the first row is sent."""
+    data = tmp_path / "data"
+    lines = candle_lines(1, 20_000)
+    lines[-2] = "1700006400,1,0.5,2,1,3,4"
+    bad = write_file(data / "XBTUSD_1.csv", lines)
+    summary = run(data, chunk_bytes=64 * 1024, flush_rows=1000)
+    assert summary.failed and "line 19999" in summary.failed[0].error
+    assert client.query("SELECT count() FROM assetprice")[0][0] == 0 and bad.exists()
+
+
+def test_large_file_in_chunks_is_complete(questdb, tmp_path):
+    data = tmp_path / "data"
+    write_file(data / "XBTUSD_1.csv", candle_lines(1, 20_000, skip=set(range(100, 200))))
+    summary = run(data, chunk_bytes=64 * 1024, flush_rows=3000)
+    assert summary.rows == 19_900 and len(stored("BTC", "USD", 1)) == 19_900
+
+
+def test_empty_file_is_deleted_and_reported(questdb, tmp_path):
+    data = tmp_path / "data"
+    empty = write_file(data / "XBTUSD_60.csv", [])
+    blank = data / "ETHUSD_60.csv"
+    blank.write_text("\n  \n")
+    summary = run(data)
+    assert [r.status for r in summary.results] == ["empty", "empty"]
+    assert not empty.exists() and not blank.exists()
+    assert not (tmp_path / "ingested" / "ohlcv" / "XBTUSD_60.csv").exists()
+
+
+def test_file_moves_only_after_its_rows_are_acknowledged(questdb, tmp_path):
+    data = tmp_path / "data"
+    for i, pair in enumerate(["XBTUSD", "ETHUSD", "ADAUSD", "SOLUSD"]):
+        write_file(data / f"{pair}_60.csv", candle_lines(60, 500 + i))
+    seen = []
+
+    class Check(Events):
+        def file_finished(self, result: FileResult) -> None:
+            client.wait_for_wal("assetprice")
+            asset = Asset.objects.get(ticker=result.file.base)
+            count = client.query("SELECT count() FROM assetprice WHERE asset_id = %s", (asset.pk,))[0][0]
+            seen.append((result.file.pair, count, result.file.path.exists()))
+
+    run(data, events=Check(), flush_rows=700)
+    assert seen == [("ADAUSD", 502, False), ("ETHUSD", 501, False), ("SOLUSD", 503, False), ("XBTUSD", 500, False)]
+
+
+def test_unreachable_questdb_moves_nothing(questdb, tmp_path):
+    from feefifofunds.ingestion.writer import WriteError
+
+    data = tmp_path / "data"
+    path = write_file(data / "XBTUSD_60.csv", candle_lines(60, 5))
+    with pytest.raises(WriteError, match="cannot open an ILP/HTTP connection"):
+        run(data, alias="unreachable")
+    assert path.exists()
+
+
+def test_stop_on_error(questdb, tmp_path):
+    data = tmp_path / "data"
+    write_file(data / "AAAUSD_60.csv", ["1700006400,1,2,0.5"])
+    write_file(data / "BBBUSD_60.csv", candle_lines(60, 3))
+    summary = run(data, stop_on_error=True)
+    assert summary.stopped_early and [r.status for r in summary.results] == ["failed"]
+    assert (data / "BBBUSD_60.csv").exists()
+    summary = run(data)
+    assert [r.status for r in summary.results] == ["failed", "ingested"]

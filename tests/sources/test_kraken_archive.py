@@ -1,0 +1,94 @@
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from feefifofunds.sources import CandleRequest
+from feefifofunds.sources.kraken_archive import (
+    KrakenArchiveSource,
+    MalformedFile,
+    discover,
+    iter_chunks,
+    read_file,
+    split_pair,
+)
+from tests.support.archive import candle_lines, copy_real_samples, write_file
+
+
+@pytest.mark.parametrize(("pair", "expected"), [
+    ("XBTUSD", ("BTC", "USD")), ("XBTUSDT", ("BTC", "USDT")), ("ETHXBT", ("ETH", "BTC")),
+    ("XDGEUR", ("DOGE", "EUR")), ("1INCHEUR", ("1INCH", "EUR")), ("USDTUSD", ("USDT", "USD")),
+    ("ETHDAI", ("ETH", "DAI")), ("DOTUSDC", ("DOT", "USDC")), ("FOO", None), ("USD", None),
+])
+def test_split_pair(pair, expected):
+    assert split_pair(pair) == expected
+
+
+def test_discovery_filters_and_skips(tmp_path: Path):
+    write_file(tmp_path / "master_q4" / "XBTUSD_60.csv", candle_lines(60, 3))
+    write_file(tmp_path / "XBTEUR_1440.csv", candle_lines(1440, 3))
+    write_file(tmp_path / "BATUSD_5.csv", candle_lines(5, 3))
+    write_file(tmp_path / "__MACOSX" / "._XBTUSD_60.csv", ["junk"])
+    write_file(tmp_path / "._ETHUSD_60.csv", ["junk"])
+    write_file(tmp_path / "XBTUSD.csv", ["1,2,3"])  # trades archive: ignored
+    write_file(tmp_path / "notes.txt", ["hello"])
+    write_file(tmp_path / "FOOBAR_60.csv", candle_lines(60, 1))
+    write_file(tmp_path / "XBTUSD_7.csv", candle_lines(60, 1))
+    found = discover(tmp_path)
+    assert [(f.base, f.quote, f.interval_minutes, f.tier, str(f.relative)) for f in found.files] == [
+        ("BAT", "USD", 5, "TIER3", "BATUSD_5.csv"), ("BTC", "EUR", 1440, "TIER1", "XBTEUR_1440.csv"),
+        ("BTC", "USD", 60, "TIER1", "master_q4/XBTUSD_60.csv")]
+    assert sorted((s.path.name, s.reason.split(" ")[0]) for s in found.skipped) == [
+        ("FOOBAR_60.csv", "cannot"), ("XBTUSD_7.csv", "unknown")]
+    assert [f.pair for f in discover(tmp_path, tiers={"TIER3"}).files] == ["BATUSD"]
+    assert [f.pair for f in discover(tmp_path, intervals={60, 1440}).files] == ["XBTEUR", "XBTUSD"]
+
+
+def test_real_sample_parses_exactly(tmp_path: Path):
+    path = copy_real_samples(tmp_path)[2]
+    assert path.name == "XBTUSD_1440.csv"
+    df = read_file(path, 1440)
+    lines = path.read_text().splitlines()
+    assert df.height == len(lines)
+    first = lines[0].split(",")
+    assert df.row(0) == (int(first[0]), *map(float, first[1:6]), int(first[6]))
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ("1700006400,1,2,0.5,1", "expected 7 columns, found 5"),
+    ("1700006400,1,2,0.5,1,3,4,5", "expected 7 columns, found 8"),
+    ("1700006400,1,abc,0.5,1,3,4", "high is not a number"),
+    ("1700006401,1,2,0.5,1,3,4", "not aligned to the 60-minute interval"),
+    ("1700006400,1,0.5,2,1,3,4", "high < low"),
+    ("1700006400,-1,2,0.5,1,3,4", "negative price"),
+    ("1700006400,1,2,0.5,1,-3,4", "negative volume"),
+])
+def test_malformed_line_is_reported_with_file_and_line(tmp_path: Path, line, reason):
+    good = candle_lines(60, 5, start=1_690_000_000)
+    path = write_file(tmp_path / "XBTUSD_60.csv", [*good[:3], line, *good[3:]])
+    with pytest.raises(MalformedFile) as err:
+        read_file(path, 60)
+    assert err.value.line == 4 and reason in err.value.reason
+    assert str(path) in str(err.value)
+
+
+def test_chunks_cover_every_line_with_bounded_size(tmp_path: Path):
+    lines = candle_lines(1, 5000)
+    path = write_file(tmp_path / "XBTUSD_1.csv", lines)
+    chunks = list(iter_chunks(path, chunk_bytes=4096))
+    assert len(chunks) > 10
+    assert sum(df.height for _, df, _ in chunks) == 5000
+    assert sum(nbytes for *_, nbytes in chunks) == path.stat().st_size
+    first_line, df, _ = chunks[3]
+    assert df.row(0)[0] == int(lines[first_line - 1].split(",")[0])
+
+
+def test_archive_as_a_source(tmp_path: Path):
+    from datetime import UTC, datetime
+
+    copy_real_samples(tmp_path)
+    src = KrakenArchiveSource(tmp_path)
+    start, end = datetime(2014, 1, 1, tzinfo=UTC), datetime(2014, 1, 4, tzinfo=UTC)
+    df = src.fetch(CandleRequest("BTC", "USD", 1440, start, end))
+    assert df.get_column("time").to_list() == [datetime(2014, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+    assert df.schema["time"] == pl.Datetime("us", "UTC")
