@@ -17,11 +17,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) system-deps
 
-# Maven fetches the QuestDB jar; PostgreSQL serves the test catalog. Installed only when missing.
+# Maven fetches the QuestDB jar; PostgreSQL serves the test catalog; Chromium runs the browser test
+# (driven by Playwright, never with a downloaded browser). Installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
@@ -37,8 +39,20 @@ stop:
 migrate: services
 	$(MANAGE) migrate --no-input
 
+DEMO_DATA := .state/demo/data
+
+# The main job end to end on sample data: real Kraken excerpts plus a generated multi-pair archive.
 demo: migrate
 	$(MANAGE) check_questdb_version
+	$(MANAGE) make_sample_archive --data-dir $(DEMO_DATA)
+	$(MANAGE) ingest_sequential --data-dir $(DEMO_DATA) --yes
+	$(MANAGE) price_summary
+	@echo ""
+	@echo "Dashboard: run  $(MANAGE) runserver 127.0.0.1:8000  then open http://127.0.0.1:8000/"
+	@echo "(QuestDB keeps running; 'make stop' stops it.)"
+
+bench: migrate
+	$(BIN)/python benchmarks/ingest_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

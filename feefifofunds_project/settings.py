@@ -87,3 +87,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Kraken REST API (gap backfills). No key needed for the public endpoints.
+KRAKEN_API_URL = os.environ.get("KRAKEN_API_URL", "https://api.kraken.com")
+KRAKEN_API_RATE_PER_SECOND = float(os.environ.get("KRAKEN_API_RATE_PER_SECOND", "1"))
+KRAKEN_API_TIMEOUT_SECONDS = float(os.environ.get("KRAKEN_API_TIMEOUT_SECONDS", "30"))
+KRAKEN_API_MAX_ATTEMPTS = int(os.environ.get("KRAKEN_API_MAX_ATTEMPTS", "5"))
+KRAKEN_API_BACKOFF_SECONDS = float(os.environ.get("KRAKEN_API_BACKOFF_SECONDS", "1"))
+KRAKEN_API_BACKOFF_MAX_SECONDS = float(os.environ.get("KRAKEN_API_BACKOFF_MAX_SECONDS", "60"))

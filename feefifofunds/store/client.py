@@ -74,7 +74,8 @@ def execute(sql: str, params: Sequence[Any] | None = None, alias: str = DEFAULT_
 def sender_conf(alias: str = DEFAULT_ALIAS, *, auto_flush: bool = False) -> str:
     """ILP over HTTP: the server acknowledges each flush, so an error comes back as an exception."""
     cfg = get_config(alias)
-    conf = f"http::addr={cfg.host}:{cfg.http_port};protocol_version=2;request_timeout=120000;retry_timeout=30000;"
+    conf = f"http::addr={cfg.host}:{cfg.http_port};protocol_version=2;request_timeout=300000;retry_timeout=30000;"
+    conf += "max_buf_size=268435456;"
     if not auto_flush:
         conf += "auto_flush=off;"
     return conf

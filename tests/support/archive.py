@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kraken"
+FIXTURES = Path(__file__).resolve().parents[2] / "feefifofunds" / "samples" / "kraken"
 
 
 def copy_real_samples(data_dir: Path) -> list[Path]:

@@ -1,0 +1,150 @@
+"""Benchmark of the main job: `ingest_sequential` on a synthetic archive (>= 5 million rows).
+
+Starts a throwaway QuestDB (fresh data directory, free loopback ports) and a throwaway SQLite catalog, so
+every run measures the same thing. Prints:
+  - end to end: the command from start until every row is visible in QuestDB (rows/s),
+  - reference (a): one ``Sender.row()`` call per candle over ILP/HTTP, on the same files (time-boxed),
+  - reference (b): parsing the CSVs alone (polars, chunked, validated, as the job does),
+  - peak memory (max RSS) of the ingest process.
+
+    .venv/bin/python benchmarks/ingest_bench.py [--rows-target 5000000] [--row-loop-seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from feefifofunds.samples import Spec, generate  # noqa: E402
+from feefifofunds.store import server  # noqa: E402
+
+BENCH_SPECS = (Spec(1, 45), Spec(5, 200), Spec(15, 365), Spec(60, 730), Spec(240, 1460), Spec(720, 1460),
+               Spec(1440, 3000))
+
+
+def env_for(ports: server.Ports, catalog: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(DJANGO_SETTINGS_MODULE="feefifofunds_project.settings", DATABASE_URL=f"sqlite:///{catalog}",
+               QUESTDB_HOST="127.0.0.1", QUESTDB_HTTP_PORT=str(ports.http), QUESTDB_PG_PORT=str(ports.pg),
+               QUESTDB_ILP_PORT=str(ports.ilp))
+    env.pop("KRAKEN_INGESTED_DIR", None)
+    return env
+
+
+def parse_only(files: list[Path]) -> tuple[int, float]:
+    from feefifofunds.sources import kraken_archive as archive
+
+    started = time.perf_counter()
+    rows = 0
+    for f in files:
+        interval = int(f.stem.rsplit("_", 1)[1])
+        for first_line, df, _ in archive.iter_chunks(f):
+            archive.check_chunk(f, first_line, df, interval)
+            rows += df.height
+    return rows, time.perf_counter() - started
+
+
+def row_loop(files: list[Path], ports: server.Ports, seconds: float) -> tuple[int, float]:
+    """The plain approach: csv module + one Sender.row() per candle (auto-flush every 75,000 rows)."""
+    from questdb import Sender, TimestampNanos
+
+    rows = 0
+    started = time.perf_counter()
+    with Sender.from_conf(f"http::addr=127.0.0.1:{ports.http};") as sender:
+        for f in files:
+            pair, interval = f.stem.rsplit("_", 1)
+            with open(f, newline="") as fh:
+                for t, o, h, lo, c, v, n in csv.reader(fh):
+                    sender.row("assetprice_rowloop", symbols={"quote_currency": pair[-3:], "source": "kraken"},
+                               columns={"asset_id": 1, "interval_minutes": int(interval), "open": float(o),
+                                        "high": float(h), "low": float(lo), "close": float(c),
+                                        "volume": float(v), "trade_count": int(n)},
+                               at=TimestampNanos(int(t) * 1_000_000_000))
+                    rows += 1
+            if time.perf_counter() - started > seconds:
+                break
+        sender.flush()
+    return rows, time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows-target", type=int, default=5_000_000)
+    parser.add_argument("--row-loop-seconds", type=float, default=60)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="fff-bench-"))
+    data = work / "archive" / "data"
+    bases = []
+    total_rows = files = 0
+    t0 = time.perf_counter()
+    i = 0
+    while total_rows < args.rows_target:  # add pairs until the archive is big enough
+        base = f"BX{i:03d}"
+        f, r = generate(data, bases=(base,), quotes=("USD",), specs=BENCH_SPECS, seed=i)
+        bases.append(base)
+        files, total_rows, i = files + f, total_rows + r, i + 1
+    size = sum(p.stat().st_size for p in data.glob("*.csv"))
+    print(f"archive: {files} files, {total_rows:,} rows, {size / 2**20:,.0f} MiB over {len(bases)} pairs "
+          f"x {len(BENCH_SPECS)} intervals (generated in {time.perf_counter() - t0:.1f} s)", flush=True)
+    all_files = sorted(data.glob("*.csv"))
+
+    parsed, parse_s = parse_only(all_files)
+    assert parsed == total_rows
+    print(f"(b) parse only:        {parsed / parse_s:>12,.0f} rows/s  ({parse_s:.2f} s)", flush=True)
+
+    jar = server.ensure_jar(REPO / ".state" / "questdb" / "jars")
+    ports = server.Ports.free()
+    proc = server.start(work / "questdb", ports, jar, heap=os.environ.get("QUESTDB_HEAP", "2g"))
+    try:
+        env = env_for(ports, work / "catalog.sqlite3")
+        subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=REPO, env=env,
+                       check=True)
+        started = time.perf_counter()
+        run = subprocess.run([sys.executable, "manage.py", "ingest_sequential", "--data-dir", str(data), "--yes"],
+                             cwd=REPO, env=env, capture_output=True, text=True)
+        elapsed = time.perf_counter() - started  # the command returns once every row is visible
+        if run.returncode != 0:
+            print(run.stdout[-3000:], run.stderr[-3000:])
+            return 1
+        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=ports.pg, user="admin", password="quest", dbname="qdb",
+                             autocommit=True) as conn:
+            stored = conn.execute("SELECT count() FROM assetprice").fetchone()[0]
+        assert stored == total_rows, (stored, total_rows)
+        e2e = total_rows / elapsed
+        print(f"end to end:            {e2e:>12,.0f} rows/s  ({elapsed:.2f} s, {stored:,} rows visible)")
+        print(f"peak memory (ingest):  {peak_mib:>12,.0f} MiB")
+
+        restored = work / "archive" / "ingested" / "ohlcv"
+        loop_rows, loop_s = row_loop(sorted(restored.glob("*.csv")), ports, args.row_loop_seconds)
+        loop_rate = loop_rows / loop_s
+        print(f"(a) Sender.row() loop: {loop_rate:>12,.0f} rows/s  ({loop_rows:,} rows in {loop_s:.1f} s)")
+        print(f"ratios: end-to-end / row loop = {e2e / loop_rate:.1f}x; end-to-end / parse-only = "
+              f"{e2e / (parsed / parse_s):.2f}")
+        print(f"targets: >= 1,000,000 rows/s end to end [{'met' if e2e >= 1e6 else 'NOT met'}], "
+              f">= 10x row loop [{'met' if e2e >= 10 * loop_rate else 'NOT met'}], "
+              f"peak < 1 GiB [{'met' if peak_mib < 1024 else 'NOT met'}]")
+    finally:
+        server.stop(proc.pid)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
