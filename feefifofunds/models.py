@@ -71,3 +71,26 @@ class AssetPrice(models.Model):
     class Meta:
         managed = False
         db_table = "assetprice"
+
+
+class ConfirmedEmptyRange(models.Model):
+    """Candle times a Kraken backfill asked for and Kraken had no candle for either (nobody traded then).
+
+    Gap scans report these apart from real gaps, so the same empty hours are not fetched again and again.
+    ``start``/``end`` are the first and last such candle time (inclusive, UTC).
+    """
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="confirmed_empty_ranges")
+    quote_currency = models.CharField(max_length=10)
+    interval_minutes = models.IntegerField()
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    confirmed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["asset_id", "quote_currency", "interval_minutes", "start"]
+        indexes = [models.Index(fields=["asset", "quote_currency", "interval_minutes"],
+                                name="ffff_confempty_series_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}/{self.quote_currency} {self.interval_minutes}m {self.start} → {self.end}"

@@ -1,0 +1,211 @@
+"""Find the missing candles of every series, inside QuestDB.
+
+A *series* is (asset_id, quote_currency, interval_minutes) for one source. Its gaps are the runs of missing
+candle times between its first and its last stored candle: one window-function pass (``lag()`` over the
+series, ordered by time) finds every pair of consecutive candles further apart than one interval, so only
+the gaps, never the candles, reach Python. Works for any interval (1..1440 minutes and beyond), and covers
+both whole missing days and missing intervals inside a day.
+
+Missing Kraken candles usually mean that nobody traded in that interval: ``split_confirmed_empty`` sets
+apart the ranges a backfill already confirmed empty with Kraken (``ConfirmedEmptyRange``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from feefifofunds.store import client, schema
+
+MICROS_PER_MINUTE = 60_000_000
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A run of missing candles; ``start``/``end`` are the times of the first and last missing candle (UTC)."""
+
+    asset_id: int
+    quote_currency: str
+    interval_minutes: int
+    start: datetime
+    end: datetime
+    missing_candles: int
+
+    @property
+    def step(self) -> timedelta:
+        return timedelta(minutes=self.interval_minutes)
+
+    @property
+    def series(self) -> tuple[int, str, int]:
+        return (self.asset_id, self.quote_currency, self.interval_minutes)
+
+    def times(self) -> list[datetime]:
+        return [self.start + i * self.step for i in range(self.missing_candles)]
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    asset_id: int
+    quote_currency: str
+    interval_minutes: int
+    first: datetime
+    last: datetime
+    candles: int
+
+
+def _from_micros(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
+
+
+def _to_micros(dt: datetime) -> int:
+    return (dt - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def _check_identifier(table: str) -> str:
+    if not table.replace("_", "").isalnum():
+        raise ValueError(f"invalid table name {table!r}")
+    return table
+
+
+def _filters(source: str, asset_ids: Iterable[int] | None, intervals: Iterable[int] | None,
+             quote_currency: str | None) -> tuple[str, list]:
+    where = ["source = %s"]
+    params: list = [source]
+    if asset_ids is not None:
+        ids = sorted({int(a) for a in asset_ids})
+        if not ids:
+            return "", []  # nothing can match
+        where.append(f"asset_id IN ({', '.join(str(i) for i in ids)})")
+    if intervals is not None:
+        ivs = sorted({int(i) for i in intervals})
+        if not ivs:
+            return "", []
+        where.append(f"interval_minutes IN ({', '.join(str(i) for i in ivs)})")
+    if quote_currency is not None:
+        where.append("quote_currency = %s")
+        params.append(quote_currency.upper())
+    return " AND ".join(where), params
+
+
+def detect_gaps(alias: str = "questdb", *, asset_ids: Iterable[int] | None = None,
+                intervals: Iterable[int] | None = None, quote_currency: str | None = None,
+                source: str = "kraken", table: str = schema.TABLE) -> list[Gap]:
+    """Every gap of every matching series, sorted by series then time. ``None`` filters mean "all"."""
+    table = _check_identifier(table)
+    where, params = _filters(source, asset_ids, intervals, quote_currency)
+    if not where:
+        return []
+    # Times as microseconds (LONG): exact arithmetic, no time-zone conversion on the way out.
+    sql = f"""
+        SELECT asset_id, quote_currency, interval_minutes, prev_us, t_us
+        FROM (
+            SELECT asset_id, quote_currency, interval_minutes, cast(time AS LONG) AS t_us,
+                   lag(cast(time AS LONG)) OVER (
+                       PARTITION BY asset_id, quote_currency, interval_minutes ORDER BY time
+                   ) AS prev_us
+            FROM {table}
+            WHERE {where}
+        )
+        WHERE prev_us IS NOT NULL AND t_us - prev_us > cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
+    """
+    rows = client.query(sql, params, alias=alias)
+    gaps = []
+    for asset_id, quote, interval, prev_us, t_us in rows:
+        step = int(interval) * MICROS_PER_MINUTE
+        # Candle times continue the grid of the previous candle; an off-grid candle ends the run before it.
+        missing = (t_us - prev_us - 1) // step
+        if missing <= 0:
+            continue
+        first = prev_us + step
+        gaps.append(Gap(int(asset_id), str(quote), int(interval), _from_micros(first),
+                        _from_micros(first + (missing - 1) * step), int(missing)))
+    gaps.sort(key=lambda g: (g.asset_id, g.quote_currency, g.interval_minutes, g.start))
+    return gaps
+
+
+def list_series(alias: str = "questdb", *, asset_ids: Iterable[int] | None = None,
+                intervals: Iterable[int] | None = None, quote_currency: str | None = None,
+                source: str = "kraken", table: str = schema.TABLE) -> list[SeriesInfo]:
+    """The matching series with their first and last candle and candle count (one aggregate query)."""
+    table = _check_identifier(table)
+    where, params = _filters(source, asset_ids, intervals, quote_currency)
+    if not where:
+        return []
+    rows = client.query(
+        f"""SELECT asset_id, quote_currency, interval_minutes, min(cast(time AS LONG)), max(cast(time AS LONG)),
+                   count() FROM {table} WHERE {where} ORDER BY asset_id, quote_currency, interval_minutes""",
+        params, alias=alias)
+    return [SeriesInfo(int(a), str(q), int(i), _from_micros(lo), _from_micros(hi), int(n))
+            for a, q, i, lo, hi, n in rows]
+
+
+# --- confirmed-empty ranges ----------------------------------------------------------------------------
+
+def _index_runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for i in indexes:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+def subtract_ranges(gap: Gap, ranges: Iterable[tuple[datetime, datetime]]) -> tuple[list[Gap], list[Gap]]:
+    """Split one gap by inclusive time ranges: (parts outside every range, parts inside one)."""
+    step_us = gap.interval_minutes * MICROS_PER_MINUTE
+    start_us = _to_micros(gap.start)
+    covered = [False] * gap.missing_candles
+    for lo, hi in ranges:
+        first = max(0, -((start_us - _to_micros(lo)) // step_us))  # ceil((lo - start) / step)
+        last = min(gap.missing_candles - 1, (_to_micros(hi) - start_us) // step_us)
+        for i in range(first, last + 1):
+            covered[i] = True
+    if not any(covered):
+        return [gap], []
+
+    def parts(flag: bool) -> list[Gap]:
+        runs = _index_runs([i for i, c in enumerate(covered) if c is flag])
+        return [Gap(gap.asset_id, gap.quote_currency, gap.interval_minutes, gap.start + a * gap.step,
+                    gap.start + b * gap.step, b - a + 1) for a, b in runs]
+
+    return parts(False), parts(True)
+
+
+def split_confirmed_empty(gaps: Iterable[Gap]) -> tuple[list[Gap], list[Gap]]:
+    """(real gaps, confirmed-empty gaps): the parts of ``gaps`` that a backfill confirmed have no Kraken
+    candle (no trades) are set apart; a gap partly confirmed is split into its pieces."""
+    from feefifofunds.models import ConfirmedEmptyRange
+
+    gaps = list(gaps)
+    if not gaps:
+        return [], []
+    stored: dict[tuple[int, str, int], list[tuple[datetime, datetime]]] = defaultdict(list)
+    qs = ConfirmedEmptyRange.objects.filter(asset_id__in={g.asset_id for g in gaps},
+                                            interval_minutes__in={g.interval_minutes for g in gaps})
+    for asset_id, quote, interval, start, end in qs.values_list("asset_id", "quote_currency",
+                                                                "interval_minutes", "start", "end"):
+        stored[(asset_id, quote, interval)].append((start, end))
+    real: list[Gap] = []
+    empty: list[Gap] = []
+    for gap in gaps:
+        ranges = [(lo, hi) for lo, hi in stored.get(gap.series, ()) if lo <= gap.end and hi >= gap.start]
+        if not ranges:
+            real.append(gap)
+            continue
+        outside, inside = subtract_ranges(gap, ranges)
+        real.extend(outside)
+        empty.extend(inside)
+    return real, empty
+
+
+def record_confirmed_empty(gaps: Iterable[Gap]) -> int:
+    """Remember ranges Kraken confirmed have no candle, so later scans report them apart."""
+    from feefifofunds.models import ConfirmedEmptyRange
+
+    objs = [ConfirmedEmptyRange(asset_id=g.asset_id, quote_currency=g.quote_currency,
+                                interval_minutes=g.interval_minutes, start=g.start, end=g.end) for g in gaps]
+    ConfirmedEmptyRange.objects.bulk_create(objs)
+    return len(objs)
