@@ -95,3 +95,14 @@ KRAKEN_API_TIMEOUT_SECONDS = float(os.environ.get("KRAKEN_API_TIMEOUT_SECONDS", 
 KRAKEN_API_MAX_ATTEMPTS = int(os.environ.get("KRAKEN_API_MAX_ATTEMPTS", "5"))
 KRAKEN_API_BACKOFF_SECONDS = float(os.environ.get("KRAKEN_API_BACKOFF_SECONDS", "1"))
 KRAKEN_API_BACKOFF_MAX_SECONDS = float(os.environ.get("KRAKEN_API_BACKOFF_MAX_SECONDS", "60"))
+
+# Massive.com and Finnhub (load_prices / backfill_prices). Keys only from the environment, never logged.
+MASSIVE_API_KEY = os.environ.get("MASSIVE_API_KEY", "")
+FINNHUB_API_KEY = os.environ.get("FINNHUB_API_KEY", "")
+MASSIVE_API_URL = os.environ.get("MASSIVE_API_URL", "https://api.massive.com")
+FINNHUB_API_URL = os.environ.get("FINNHUB_API_URL", "https://finnhub.io/api/v1")
+MASSIVE_REQUESTS_PER_MINUTE = float(os.environ.get("MASSIVE_REQUESTS_PER_MINUTE", "5"))
+FINNHUB_REQUESTS_PER_MINUTE = float(os.environ.get("FINNHUB_REQUESTS_PER_MINUTE", "60"))
+API_RETRY_ATTEMPTS = int(os.environ.get("API_RETRY_ATTEMPTS", "5"))
+API_RETRY_BACKOFF_SECONDS = float(os.environ.get("API_RETRY_BACKOFF_SECONDS", "1.0"))
+API_TIMEOUT_SECONDS = float(os.environ.get("API_TIMEOUT_SECONDS", "30"))

@@ -82,24 +82,28 @@ def render_preview(console: Console, result: RunResult, rows: int = PREVIEW_ROWS
 
 
 def render_summary(console: Console, result: RunResult) -> None:
-    verb = "would be" if result.dry_run else ""
-    table = Table(title=f"{result.source}: {result.interval_minutes}-minute candles, "
-                        f"{result.start:%Y-%m-%d} to {result.end:%Y-%m-%d} (exclusive)"
-                        + (" [DRY RUN: nothing written]" if result.dry_run else ""))
+    console.print(f"{result.source}: {result.interval_minutes}-minute candles from {result.start:%Y-%m-%d} "
+                  f"to {result.end:%Y-%m-%d} (exclusive)" + (" [DRY RUN: nothing written]" if result.dry_run else ""),
+                  markup=False, soft_wrap=True)
+    table = Table()
     for column in ("asset", "candles", "created", "updated", "status"):
         table.add_column(column, justify="left" if column in ("asset", "status") else "right")
     for outcome in result.assets:
         table.add_row(outcome.ticker, str(outcome.fetched), str(outcome.created), str(outcome.updated),
                       "FAILED" if outcome.error else ("no data" if outcome.fetched == 0 else "ok"))
     console.print(table)
-    console.print(f"Total: {result.created} created, {result.updated} updated {verb}".rstrip()
-                  + f" ({result.requests} API requests)")
+    if result.dry_run:
+        console.print(f"Dry run: {result.created} would be created, {result.updated} would be updated, nothing "
+                      f"written ({result.requests} API requests)", soft_wrap=True)
+    else:
+        console.print(f"Total: {result.created} created, {result.updated} updated ({result.requests} API requests)",
+                      soft_wrap=True)
     if result.failures:
         console.print(f"[red]Failed ({len(result.failures)}):[/red]")
         for label, error in result.failures:
-            console.print(f"  {label}: {error}", markup=False)
+            console.print(f"  {label}: {error}", markup=False, soft_wrap=True)
     if result.aborted:
-        console.print("[red]Stopped early:[/red]", escape(result.aborted))
+        console.print("[red]Stopped early:[/red]", escape(result.aborted), soft_wrap=True)
 
 
 def run_command(stream, *, source_name: str, ticker: str | None = None, all_assets: bool = False,
