@@ -53,6 +53,7 @@ demo: migrate
 
 bench: migrate
 	$(BIN)/python benchmarks/ingest_bench.py
+	$(BIN)/python benchmarks/gaps_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
