@@ -2,7 +2,7 @@
 
 API (for sources written later, e.g. Kraken REST)::
 
-    limiter = RateLimiter(per_minute=60)                     # one per source per run
+    limiter = RateLimiter(per_minute=60)                     # one per source per run (or RateLimiter.per_second)
     api = ApiClient("Finnhub", base_url, headers={"X-Finnhub-Token": key}, secrets=[key], limiter=limiter)
     data = api.get_json("/crypto/candle", params={...})      # or an absolute URL (pagination)
     api.close()                                              # or use ``with ApiClient(...) as api``
@@ -11,6 +11,9 @@ API (for sources written later, e.g. Kraken REST)::
 connection errors) with exponential backoff (``API_RETRY_BACKOFF_SECONDS`` base, ``API_RETRY_ATTEMPTS``
 attempts) and raises one of the ``ApiError`` subclasses below. 401 and 403 are never retried. Every
 message passes through ``scrub``: neither the key nor a key-bearing query parameter reaches a message.
+APIs that report errors inside a successful answer (Kraken: HTTP 200 with an ``error`` array) pass
+``check_body``: it sees every decoded answer and may raise a ``RetryableError`` (retried) or another
+``ApiError`` (not retried).
 
 Settings are read with ``setting(NAME, default)``: Django settings first, then the environment.
 """
@@ -166,6 +169,13 @@ class RateLimiter:
         self._lock = threading.Lock()
         self.waited = 0.0
 
+    @classmethod
+    def per_second(cls, rate: float, **kwargs) -> RateLimiter:
+        """At most ``rate`` calls per second, spaced evenly (one call per ``1 / rate`` seconds)."""
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        return cls(1, window=1.0 / rate, **kwargs)
+
     def acquire(self) -> None:
         while True:
             with self._lock:
@@ -203,15 +213,18 @@ class ApiClient:
     def __init__(self, provider: str, base_url: str, *, headers: Mapping[str, str] | None = None,
                  secrets: Iterable[str] = (), limiter: RateLimiter | None = None,
                  attempts: int | None = None, backoff: float | None = None, timeout: float | None = None,
-                 explain: Mapping[int, str] | None = None, transport: httpx.BaseTransport | None = None):
+                 backoff_max: float | None = None, explain: Mapping[int, str] | None = None,
+                 check_body: Callable[[Any], None] | None = None, transport: httpx.BaseTransport | None = None):
         self.provider = provider
         self.base_url = base_url.rstrip("/") + "/"
         self.secrets = tuple(s for s in secrets if s)
         self.limiter = limiter
         self.attempts = attempts if attempts is not None else setting("API_RETRY_ATTEMPTS", 5, int)
         self.backoff = backoff if backoff is not None else setting("API_RETRY_BACKOFF_SECONDS", 1.0, float)
+        self.backoff_max = backoff_max if backoff_max is not None else max(self.backoff * 32, 0)
         timeout = timeout if timeout is not None else setting("API_TIMEOUT_SECONDS", 30.0, float)
         self.explain = dict(explain or {})
+        self.check_body = check_body
         self.requests = 0
         self._http = httpx.Client(headers=dict(headers or {}), timeout=timeout, transport=transport,
                                   follow_redirects=True)
@@ -239,7 +252,7 @@ class ApiClient:
         retrying = Retrying(
             retry=retry_if_exception_type(RetryableError),
             stop=stop_after_attempt(max(1, self.attempts)),
-            wait=wait_exponential(multiplier=self.backoff, min=0, max=max(self.backoff * 32, 0)),
+            wait=wait_exponential(multiplier=self.backoff, min=0, max=self.backoff_max),
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -264,10 +277,13 @@ class ApiClient:
         status = response.status_code
         if status < 400:
             try:
-                return response.json()
+                data = response.json()
             except ValueError:
                 raise BadResponseError(self.scrub(f"{self.provider} sent a non-JSON answer{subject}"), status) \
                     from None
+            if self.check_body is not None:
+                self.check_body(data)
+            return data
         detail = _body_message(response)
         detail = f": {detail}" if detail else ""
         hint = self.explain.get(status, "")

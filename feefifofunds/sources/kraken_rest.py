@@ -5,47 +5,53 @@ numbers as strings; the OHLC result keyed by Kraken's internal pair name plus ``
 recent candles whatever ``since`` says; the last row is the current, unfinished candle (never returned here).
 720-minute candles exist in the archive but not in this API.
 
-Settings (all optional): ``KRAKEN_API_URL`` (default https://api.kraken.com), ``KRAKEN_API_RATE_PER_SECOND``
+Requests go through ``http.ApiClient`` (retries, backoff, rate limit); ``check_kraken_body`` turns the
+``error`` array into retryable or final errors. Settings (all optional, read with ``http.setting``):
+``KRAKEN_API_URL`` (default https://api.kraken.com), ``KRAKEN_API_RATE_PER_SECOND``
 (1.0), ``KRAKEN_API_TIMEOUT_SECONDS`` (30), ``KRAKEN_API_MAX_ATTEMPTS`` (5), ``KRAKEN_API_BACKOFF_SECONDS``
 (base of the exponential backoff, 1.0) and ``KRAKEN_API_BACKOFF_MAX_SECONDS`` (60).
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import polars as pl
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from feefifofunds.ingestion.candles import validate_candles
 
-from . import CANDLE_SCHEMA, CandleRequest, SourceError, empty_candles
+from . import CANDLE_SCHEMA, CandleRequest, empty_candles
+from .http import ApiClient, ApiError, RateLimiter, RetryableError, setting
+from .kraken_archive import KRAKEN_ALIASES
 
 API_INTERVALS: tuple[int, ...] = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
 ARCHIVE_ONLY_INTERVALS: tuple[int, ...] = (720,)
 MAX_CANDLES = 720  # the API returns at most this many of the most recent candles
-# Our tickers to Kraken's codes, on either side of a pair.
-KRAKEN_CODES = {"BTC": "XBT", "DOGE": "XDG"}
+# Our tickers to Kraken's codes, on either side of a pair (the archive's aliases, reversed).
+KRAKEN_CODES = {ours: kraken for kraken, ours in KRAKEN_ALIASES.items()}
 
 _RETRYABLE_PREFIXES = ("EAPI:Rate limit exceeded", "EGeneral:Too many requests", "EService:")
 
 
-class KrakenAPIError(SourceError):
+class KrakenAPIError(ApiError):
     """Kraken answered with an error that retrying will not fix (unknown pair, invalid arguments...)."""
 
 
-class KrakenRetryableError(SourceError):
+class KrakenRetryableError(RetryableError):
     """Rate limit, service unavailable, HTTP 5xx or a timeout: worth another try after a pause."""
 
 
-def _setting(name: str, default):
-    from django.conf import settings
-
-    return getattr(settings, name, default)
+def check_kraken_body(body: Any) -> None:
+    """``ApiClient.check_body`` for Kraken: errors come with HTTP 200, in the ``error`` array."""
+    errors = [str(e) for e in (body.get("error") if isinstance(body, dict) else None) or [] if str(e).startswith("E")]
+    if errors:
+        message = "; ".join(errors)
+        if any(e.startswith(_RETRYABLE_PREFIXES) for e in errors):
+            raise KrakenRetryableError(message)
+        raise KrakenAPIError(message)
 
 
 def kraken_code(ticker: str) -> str:
@@ -69,23 +75,6 @@ class OHLCPage:
     last: int | None
 
 
-class RateLimiter:
-    """At most ``rate`` calls per second, spaced evenly (thread-safe)."""
-
-    def __init__(self, rate: float):
-        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if now < self._next:
-                time.sleep(self._next - now)
-                now = self._next
-            self._next = now + self.interval
-
-
 class KrakenRestSource:
     """``Source`` for Kraken's REST OHLC endpoint. Pairs are resolved through AssetPairs, cached per instance."""
 
@@ -95,23 +84,29 @@ class KrakenRestSource:
     def __init__(self, base_url: str | None = None, *, rate_per_second: float | None = None,
                  timeout: float | None = None, max_attempts: int | None = None,
                  backoff_seconds: float | None = None, backoff_max_seconds: float | None = None,
-                 client: httpx.Client | None = None):
-        self.base_url = (base_url or _setting("KRAKEN_API_URL", "https://api.kraken.com")).rstrip("/")
-        self.limiter = RateLimiter(rate_per_second if rate_per_second is not None
-                                   else float(_setting("KRAKEN_API_RATE_PER_SECOND", 1.0)))
-        self.timeout = timeout if timeout is not None else float(_setting("KRAKEN_API_TIMEOUT_SECONDS", 30.0))
-        self.max_attempts = max_attempts or int(_setting("KRAKEN_API_MAX_ATTEMPTS", 5))
-        self.backoff = backoff_seconds if backoff_seconds is not None else float(
-            _setting("KRAKEN_API_BACKOFF_SECONDS", 1.0))
-        self.backoff_max = backoff_max_seconds if backoff_max_seconds is not None else float(
-            _setting("KRAKEN_API_BACKOFF_MAX_SECONDS", 60.0))
-        self._client = client or httpx.Client(timeout=self.timeout,
-                                              headers={"User-Agent": "feefifofunds-gap-backfill"})
+                 transport: httpx.BaseTransport | None = None):
+        def option(value, name: str, default, cast):
+            return value if value is not None else setting(name, default, cast)
+
+        self.base_url = (base_url or setting("KRAKEN_API_URL", "https://api.kraken.com")).rstrip("/")
+        rate = option(rate_per_second, "KRAKEN_API_RATE_PER_SECOND", 1.0, float)
+        self.limiter = RateLimiter.per_second(rate) if rate > 0 else None
+        self.max_attempts = max_attempts or setting("KRAKEN_API_MAX_ATTEMPTS", 5, int)
+        self.api = ApiClient(
+            "Kraken", self.base_url, headers={"User-Agent": "feefifofunds-gap-backfill"}, limiter=self.limiter,
+            attempts=self.max_attempts, timeout=option(timeout, "KRAKEN_API_TIMEOUT_SECONDS", 30.0, float),
+            backoff=option(backoff_seconds, "KRAKEN_API_BACKOFF_SECONDS", 1.0, float),
+            backoff_max=option(backoff_max_seconds, "KRAKEN_API_BACKOFF_MAX_SECONDS", 60.0, float),
+            check_body=check_kraken_body, transport=transport,
+        )
         self._pairs: dict[str, KrakenPair] | None = None
-        self.requests_made = 0
+
+    @property
+    def requests_made(self) -> int:
+        return self.api.requests
 
     def close(self) -> None:
-        self._client.close()
+        self.api.close()
 
     def __enter__(self) -> KrakenRestSource:
         return self
@@ -119,47 +114,19 @@ class KrakenRestSource:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    # --- HTTP ------------------------------------------------------------------------------------------
-
-    def _get_once(self, path: str, params: dict) -> dict:
-        self.limiter.wait()
-        self.requests_made += 1
+    def _get(self, path: str, params: dict) -> dict:
+        """The ``result`` of a public endpoint; every failure as ``KrakenAPIError`` or ``KrakenRetryableError``."""
         try:
-            response = self._client.get(f"{self.base_url}{path}", params=params)
-        except httpx.TimeoutException as exc:
-            raise KrakenRetryableError(f"timeout calling Kraken {path}: {type(exc).__name__}") from None
-        except httpx.TransportError as exc:
-            raise KrakenRetryableError(f"cannot reach Kraken {path}: {exc}") from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise KrakenRetryableError(f"Kraken {path} answered HTTP {response.status_code}")
-        if response.status_code != 200:
-            raise KrakenAPIError(f"Kraken {path} answered HTTP {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise KrakenRetryableError(f"Kraken {path} answered something that is not JSON") from None
-        errors = [e for e in body.get("error") or [] if str(e).startswith("E")]
-        if errors:
-            message = "; ".join(str(e) for e in errors)
-            if any(str(e).startswith(_RETRYABLE_PREFIXES) for e in errors):
-                raise KrakenRetryableError(message)
-            raise KrakenAPIError(message)
-        if not isinstance(body.get("result"), dict):
+            body = self.api.get_json(path, params, what=path)
+        except KrakenAPIError:
+            raise
+        except RetryableError as exc:
+            raise KrakenRetryableError(f"{exc} (gave up after {self.max_attempts} attempts)", exc.status) from None
+        except ApiError as exc:
+            raise KrakenAPIError(str(exc), exc.status) from None
+        if not isinstance(body, dict) or not isinstance(body.get("result"), dict):
             raise KrakenAPIError(f"Kraken {path} answered without a result")
         return body["result"]
-
-    def _get(self, path: str, params: dict) -> dict:
-        retrying = Retrying(
-            retry=retry_if_exception_type(KrakenRetryableError),
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait_exponential(multiplier=self.backoff, min=0, max=self.backoff_max),
-            reraise=False,
-        )
-        try:
-            return retrying(self._get_once, path, params)
-        except RetryError as exc:
-            last = exc.last_attempt.exception()
-            raise KrakenRetryableError(f"{last} (gave up after {self.max_attempts} attempts)") from None
 
     # --- pairs -----------------------------------------------------------------------------------------
 

@@ -235,7 +235,7 @@ def assets(request: HttpRequest) -> JsonResponse:
     gap_counts = coverage.open_gap_counts() if gaps_flag == "1" else None
     return JsonResponse({
         "count": len(qs),
-        "gap_detection": coverage.gaps_available(),
+        "gap_detection": True,
         "assets": [{**_asset_dict(a), "coverage": coverage_dicts(a.pk, series, gap_counts)} for a in qs],
     })
 
@@ -246,7 +246,7 @@ def asset_detail(request: HttpRequest, ticker: str) -> JsonResponse:
     asset = parse_ticker(ticker)
     series = coverage.series_coverage(asset_id=asset.pk)
     gap_counts = coverage.open_gap_counts()
-    return JsonResponse({**_asset_dict(asset), "gap_detection": gap_counts is not None,
+    return JsonResponse({**_asset_dict(asset), "gap_detection": True,
                          "coverage": coverage_dicts(asset.pk, series, gap_counts)})
 
 
@@ -312,10 +312,8 @@ def gaps(request: HttpRequest) -> JsonResponse:
     p = _series_params(request)
     asset = p["asset"]
     source = coverage.resolve_source(asset.pk, p["interval"], p["quote"], p["source"]) or p["source"] or "kraken"
-    result = coverage.series_gaps(asset.pk, p["interval"], p["quote"], source=source, start=p["start"], end=p["end"])
-    if result is None:
-        raise ApiError(503, "gap_detection_unavailable", "gap detection is not installed on this server")
-    real, confirmed = result
+    real, confirmed = coverage.series_gaps(asset.pk, p["interval"], p["quote"], source=source, start=p["start"],
+                                           end=p["end"])
     return JsonResponse({
         "ticker": asset.ticker,
         "interval_minutes": p["interval"],

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from feefifofunds.gaps import detection
 from feefifofunds.store import client, schema
 
 INTERVALS: tuple[int, ...] = (1, 5, 15, 30, 60, 240, 720, 1440)
@@ -178,19 +179,6 @@ def iter_candles(
 # ---------------------------------------------------------------- gaps
 
 
-def _detection():
-    """The gap detector (feefifofunds.gaps.detection), imported lazily; None while it does not exist."""
-    try:
-        from feefifofunds.gaps import detection
-    except ImportError:
-        return None
-    return detection
-
-
-def gaps_available() -> bool:
-    return _detection() is not None
-
-
 def read_gaps(
     *,
     asset_ids: Iterable[int] | None = None,
@@ -199,14 +187,11 @@ def read_gaps(
     source: str = "kraken",
     alias: str = "questdb",
     table: str = schema.TABLE,
-) -> tuple[list, list] | None:
-    """(real gaps, confirmed no-trade intervals) from the gap detector; None while it is not installed.
+) -> tuple[list, list]:
+    """(real gaps, confirmed no-trade intervals) from the gap detector.
 
     The single place the web layer and the API read gap information from.
     """
-    detection = _detection()
-    if detection is None:
-        return None
     found = detection.detect_gaps(
         alias,
         asset_ids=list(asset_ids) if asset_ids is not None else None,
@@ -223,12 +208,10 @@ def series_gaps(
     asset_id: int, interval: int, quote_currency: str, *, source: str = "kraken",
     start: datetime | None = None, end: datetime | None = None, alias: str = "questdb",
     table: str = schema.TABLE,
-) -> tuple[list, list] | None:
-    """Gaps of one series overlapping [start, end): (real gaps, confirmed no-trade), or None."""
-    result = read_gaps(asset_ids=[asset_id], intervals=[interval], quote_currency=quote_currency, source=source,
-                       alias=alias, table=table)
-    if result is None:
-        return None
+) -> tuple[list, list]:
+    """Gaps of one series overlapping [start, end): (real gaps, confirmed no-trade)."""
+    real, confirmed = read_gaps(asset_ids=[asset_id], intervals=[interval], quote_currency=quote_currency,
+                                source=source, alias=alias, table=table)
 
     def keep(g) -> bool:
         if g.asset_id != asset_id or g.interval_minutes != interval or g.quote_currency != quote_currency:
@@ -237,26 +220,21 @@ def series_gaps(
             return False
         return not (end is not None and as_utc(g.start) >= end)
 
-    real, confirmed = result
     return [g for g in real if keep(g)], [g for g in confirmed if keep(g)]
 
 
 def open_gap_counts(
     *, alias: str = "questdb", table: str = schema.TABLE
-) -> dict[tuple[int, int, str, str], int] | None:
+) -> dict[tuple[int, int, str, str], int]:
     """Real (not confirmed no-trade) gap counts per (asset_id, interval, quote_currency, source).
 
     Gaps are detected per source; every source present in the table is asked.
     """
-    if not gaps_available():
-        return None
     rows = client.query(f"SELECT DISTINCT source FROM {table}", alias=alias)
     counts: dict[tuple[int, int, str, str], int] = defaultdict(int)
     for (source,) in rows:
-        result = read_gaps(source=str(source), alias=alias, table=table)
-        if result is None:
-            return None
-        for g in result[0]:
+        real, _ = read_gaps(source=str(source), alias=alias, table=table)
+        for g in real:
             counts[(g.asset_id, g.interval_minutes, g.quote_currency, str(source))] += 1
     return dict(counts)
 

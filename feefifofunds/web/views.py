@@ -64,7 +64,6 @@ def asset_list(request: HttpRequest) -> HttpResponse:
         "category": (single(request.GET, "category") or "").upper(),
         "tiers": Asset.Tier.choices,
         "categories": Asset.Category.choices,
-        "gap_detection": gap_counts is not None,
         "store_error": store_error,
     })
 

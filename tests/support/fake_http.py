@@ -1,12 +1,13 @@
 """A local JSON API server for tests: ThreadingHTTPServer on 127.0.0.1, port 0, in a thread.
 
-Records every request and answers scripted failures before the real handler runs.
+Records every request and answers scripted failures (or scripted delays) before the real handler runs.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,9 +25,10 @@ class Recorded:
 @dataclass
 class Failure:
     match: str  # substring of the path+query
-    status: int
+    status: int | None  # None: answer normally (after ``delay``)
     body: object
     times: int  # how many requests it answers; -1 = forever
+    delay: float = 0.0  # seconds to wait before answering
 
 
 @dataclass
@@ -46,7 +48,12 @@ class FakeApi:
                 with fake._lock:
                     fake.requests.append(Recorded(parts.path, query, headers, self.path))
                     scripted = fake._scripted(self.path)
-                status, body = scripted if scripted else fake.answer(parts.path, query, headers)
+                if scripted and scripted.delay:
+                    time.sleep(scripted.delay)
+                if scripted and scripted.status is not None:
+                    status, body = scripted.status, scripted.body
+                else:
+                    status, body = fake.answer(parts.path, query, headers)
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -84,11 +91,16 @@ class FakeApi:
         """The next ``times`` requests whose path+query contains ``match`` get ``status`` and ``body``."""
         self.failures.append(Failure(match, status, body, times))
 
-    def _scripted(self, raw: str):
+    def delay(self, match: str, seconds: float, times: int = 1) -> None:
+        """The next ``times`` requests whose path+query contains ``match`` are answered after ``seconds``."""
+        self.failures.append(Failure(match, None, None, times, seconds))
+
+    def _scripted(self, raw: str) -> Failure | None:
+        """The first scripted answer for ``raw`` still to be given (scripts for one match form a queue)."""
         for failure in self.failures:
             if failure.match in raw and failure.times != 0:
                 failure.times -= 1 if failure.times > 0 else 0
-                return failure.status, failure.body
+                return failure
         return None
 
     def paths(self, prefix: str = "") -> list[str]:

@@ -7,32 +7,28 @@
 - Intervals without trades have no candle, as in the archive.
 - ``script(path, *steps)`` queues what the next requests to that endpoint get instead of the normal answer:
   a Kraken error string (``"EAPI:Rate limit exceeded"``), an HTTP status (``503``) or ``("sleep", seconds)``.
+
+The server plumbing (thread, recorded requests, scripted answers) is ``fake_http.FakeApi``.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+
+from .fake_http import FakeApi
 
 API_INTERVALS = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
 MAX_CANDLES = 720
 
 
-class FakeKraken:
+class FakeKraken(FakeApi):
     def __init__(self, now: datetime):
+        super().__init__()
         self.now = now
         self.pairs: dict[str, dict] = {}
         # (altname, interval) -> {unix time: (open, high, low, close, vwap, volume, count)}
         self.candles: dict[tuple[str, int], dict[int, tuple]] = defaultdict(dict)
-        self.scripts: dict[str, deque] = defaultdict(deque)
-        self.requests: list[tuple[str, dict]] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     # --- setup ---------------------------------------------------------------------------------------------
 
@@ -48,69 +44,26 @@ class FakeKraken:
 
     def script(self, path: str, *steps) -> None:
         """``path``: "OHLC" or "AssetPairs"."""
-        self.scripts[path].extend(steps)
+        match = f"/0/public/{path}"
+        for step in steps:
+            if isinstance(step, tuple) and step[0] == "sleep":
+                self.delay(match, step[1])
+            elif isinstance(step, int):
+                self.fail(match, step, {"error": [f"HTTP {step}"]})
+            else:
+                self.fail(match, 200, {"error": [step]})
 
     def calls(self, path: str) -> list[dict]:
-        return [params for p, params in self.requests if p == path]
-
-    # --- server --------------------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> FakeKraken:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                fake._handle(self)
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return [r.query for r in self.requests if r.path.rsplit("/", 1)[-1] == path]
 
     # --- answers -------------------------------------------------------------------------------------------
 
-    def _handle(self, req: BaseHTTPRequestHandler) -> None:
-        parsed = urlparse(req.path)
-        params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        path = parsed.path.rsplit("/", 1)[-1]
-        with self._lock:
-            self.requests.append((path, params))
-            step = self.scripts[path].popleft() if self.scripts[path] else None
-        if isinstance(step, tuple) and step[0] == "sleep":
-            time.sleep(step[1])
-            step = None
-        if isinstance(step, int):
-            return self._send(req, step, {"error": [f"HTTP {step}"]})
-        if isinstance(step, str):
-            return self._send(req, 200, {"error": [step]})
-        if parsed.path == "/0/public/AssetPairs":
-            return self._send(req, 200, self._asset_pairs(params))
-        if parsed.path == "/0/public/OHLC":
-            return self._send(req, 200, self._ohlc(params))
-        return self._send(req, 404, {"error": ["EGeneral:Unknown method"]})
-
-    @staticmethod
-    def _send(req: BaseHTTPRequestHandler, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        req.send_response(status)
-        req.send_header("Content-Type", "application/json")
-        req.send_header("Content-Length", str(len(data)))
-        req.end_headers()
-        req.wfile.write(data)
+    def answer(self, path, query, headers):
+        if path == "/0/public/AssetPairs":
+            return 200, self._asset_pairs(query)
+        if path == "/0/public/OHLC":
+            return 200, self._ohlc(query)
+        return 404, {"error": ["EGeneral:Unknown method"]}
 
     def _find_pair(self, name: str) -> tuple[str, dict] | None:
         for key, info in self.pairs.items():
