@@ -83,6 +83,9 @@ def main() -> int:
     parser.add_argument("--rows-target", type=int, default=5_000_000)
     parser.add_argument("--row-loop-seconds", type=float, default=60)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--questdb-root", type=Path,
+                        help="QuestDB data directory (default: inside the temporary directory, on disk); e.g. "
+                             "/dev/shm/fff-bench to see how much of the time is the disk")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fff-bench-"))
@@ -107,7 +110,9 @@ def main() -> int:
 
     jar = server.ensure_jar(REPO / ".state" / "questdb" / "jars")
     ports = server.Ports.free()
-    proc = server.start(work / "questdb", ports, jar, heap=os.environ.get("QUESTDB_HEAP", "2g"))
+    qroot = args.questdb_root or work / "questdb"
+    print(f"QuestDB {server.QUESTDB_VERSION} data directory: {qroot}", flush=True)
+    proc = server.start(qroot, ports, jar, heap=os.environ.get("QUESTDB_HEAP", "2g"))
     try:
         env = env_for(ports, work / "catalog.sqlite3")
         subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=REPO, env=env,
@@ -143,6 +148,8 @@ def main() -> int:
         server.stop(proc.pid)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+            if args.questdb_root:
+                shutil.rmtree(args.questdb_root, ignore_errors=True)
     return 0
 
 

@@ -117,8 +117,10 @@ def ingest_files(
         events.file_finished(result)
 
     # Files of one interval cover the same days, so sending them together lets each flush touch each day
-    # partition once for many pairs (QuestDB's cost is per partition and flush, far more than per row).
-    files = sorted(files, key=lambda f: (f.interval_minutes, str(f.relative)))
+    # partition once for many pairs (QuestDB's cost is per partition and flush far more than per row).
+    # Coarse intervals go first: a day partition that later receives more rows is rewritten (O3 merge),
+    # and rewriting it while it holds a few daily candles is cheaper than after the 1-minute rows landed.
+    files = sorted(files, key=lambda f: (-f.interval_minutes, str(f.relative)))
     with PriceWriter(alias, flush_rows=flush_rows) as writer:
         for f in files:
             events.file_started(f)
