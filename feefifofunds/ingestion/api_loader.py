@@ -248,14 +248,23 @@ def load_assets(source: Source, assets: Iterable[Asset], *, start: datetime, end
                     progress.step(asset.ticker)
                     break
             progress.step(asset.ticker)
-        if writer is not None:
-            writer.flush()
-            writer.wait_visible()
+        _finish(writer)
     finally:
-        if writer is not None:
-            writer.__exit__(None, None, None)
-        result.requests = _requests(source)
+        _close(writer, result, source)
     return result
+
+
+def _finish(writer: PriceWriter | None) -> None:
+    """Send what is still buffered and wait until QuestDB shows it (nothing to do on a dry run)."""
+    if writer is not None:
+        writer.flush()
+        writer.wait_visible()
+
+
+def _close(writer: PriceWriter | None, result, source) -> None:
+    if writer is not None:
+        writer.__exit__(None, None, None)
+    result.requests = _requests(source)
 
 
 # --- grouped mode (Massive only) --------------------------------------------------------------------------
@@ -333,13 +342,9 @@ def load_grouped(source, assets: Iterable[Asset], *, start: datetime, end: datet
             progress.step(day.isoformat())
             if result.aborted:
                 break
-        if writer is not None:
-            writer.flush()
-            writer.wait_visible()
+        _finish(writer)
     finally:
-        if writer is not None:
-            writer.__exit__(None, None, None)
-        result.requests = _requests(source)
+        _close(writer, result, source)
     for outcome in result.assets:
         logger.info("%s grouped %s: %d candles (%d created, %d updated)%s", source.name, outcome.ticker,
                     outcome.fetched, outcome.created, outcome.updated, " [dry run]" if dry_run else "")
