@@ -144,5 +144,5 @@ def write_candles(candles: pl.DataFrame, key: SeriesKey, alias: str = "questdb")
     """One-shot helper for small writes (API sources): open, write, wait until visible."""
     with PriceWriter(alias) as writer:
         n = writer.write(candles, key)
-    client.wait_for_wal(schema.TABLE, alias=alias)
+        writer.wait_visible()
     return n

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from feefifofunds.gaps import detection
 from feefifofunds.store import client, schema
+from feefifofunds.store.coverage import SeriesCoverage, as_utc, series_coverage  # noqa: F401 (re-exported)
 
 INTERVALS: tuple[int, ...] = (1, 5, 15, 30, 60, 240, 720, 1440)
 # Coarser targets a series can be resampled to (all divide a day, so calendar alignment is midnight UTC).
@@ -27,49 +27,11 @@ class CoverageError(ValueError):
     """A request that cannot be answered as asked (the message is for the user)."""
 
 
-@dataclass(frozen=True)
-class SeriesCoverage:
-    asset_id: int
-    interval_minutes: int
-    quote_currency: str
-    source: str
-    first: datetime
-    last: datetime
-    candles: int
-
-
-def as_utc(value: datetime) -> datetime:
-    """QuestDB answers naive timestamps that are UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def can_resample(interval: int, target: int) -> bool:
     return target in RESAMPLE_TARGETS and target > interval and target % interval == 0
 
 
 # ---------------------------------------------------------------- coverage
-
-
-def series_coverage(
-    *, asset_id: int | None = None, alias: str = "questdb", table: str = schema.TABLE
-) -> list[SeriesCoverage]:
-    """First and last candle and candle count of every series (of one asset, or of all)."""
-    sql = (
-        "SELECT asset_id, interval_minutes, quote_currency, source, min(time), max(time), count() "
-        f"FROM {table}"
-    )
-    params: list[object] = []
-    if asset_id is not None:
-        sql += " WHERE asset_id = %s"
-        params.append(int(asset_id))
-    sql += " GROUP BY asset_id, interval_minutes, quote_currency, source"
-    rows = client.query(sql, params, alias=alias)
-    out = [
-        SeriesCoverage(int(a), int(i), str(q), str(s), as_utc(lo), as_utc(hi), int(n))
-        for a, i, q, s, lo, hi, n in rows
-    ]
-    out.sort(key=lambda c: (c.asset_id, c.quote_currency, c.interval_minutes, c.source))
-    return out
 
 
 def sources_of(

@@ -4,7 +4,7 @@ from rich.table import Table
 
 from feefifofunds.models import Asset
 from feefifofunds.store import client
-from feefifofunds.web.coverage import series_coverage
+from feefifofunds.store.coverage import series_coverage
 
 
 class Command(BaseCommand):
