@@ -1,8 +1,10 @@
 """Which gaps Kraken's REST API can still fill: the reference's 720-candle arithmetic.
 
-``candles_from_today`` counts candles from the current (unfinished) candle back to the gap's first missing
-candle. Within 720 the gap is API-fillable; beyond, it is unfillable and ``overflow_candles`` says by how
-much. 720-minute candles exist in the archive only, so their gaps are unfillable whatever their age.
+``candles_from_today`` is how many candles an OHLC answer must hold to reach the gap's first missing candle,
+counting the current, unfinished candle the answer always ends with (as the endpoint counts its 720). A gap
+at distance ``d`` candles before the current one needs ``d + 1``: so a gap is API-fillable when it lies within
+the 719 *finished* candles of an answer (``d <= 719``), and ``overflow_candles`` says by how much it misses.
+720-minute candles exist in the archive only, so their gaps are unfillable whatever their age.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class ClassifiedGap:
 
 def candles_from_today(gap: Gap, now: datetime) -> int:
     current = floor_time(now, gap.interval_minutes)
-    return max(0, int((current - gap.start) / gap.step))
+    return max(0, int((current - gap.start) / gap.step)) + 1
 
 
 def classify_gap(gap: Gap, now: datetime, *, limit: int = MAX_CANDLES) -> ClassifiedGap:

@@ -72,23 +72,23 @@ def test_report_layout_and_dry_run_writes_nothing(market, fake_kraken):
         "📊 API-FILLABLE GAPS (within 720-candle limit)",
         "BTC (TIER1) - 1440 min interval:",
         "  ✓ 2024-11-01 → 2024-11-03 (3 days, 3 candles)",
-        "    └─ 80 candles from today (limit: 720) ✓",
+        "    └─ 81 candles from today (limit: 720) ✓",
         "ETH (TIER1) - 60 min interval:",
         "  ✓ 2025-01-10 08:00 → 2025-01-10 13:00 (6 hours, 6 candles)",
-        "    └─ 244 candles from today (limit: 720) ✓",
+        "    └─ 245 candles from today (limit: 720) ✓",
         "Summary: 2 fillable gaps, 9 total candles to fetch",
     ]
     expected_unfillable = [
         "❌ UNFILLABLE GAPS (beyond 720-candle limit)",
         "ETH (TIER1) - 60 min interval:",
         "  ✗ 2024-10-05 00:00 → 2024-10-10 23:00 (6 days, 144 candles)",
-        "    └─ 2,580 candles from today (limit: 720) ✗",
-        "    └─ TOO OLD by 1,860 candles (1,860 hours)",
+        "    └─ 2,581 candles from today (limit: 720) ✗",
+        "    └─ TOO OLD by 1,861 candles (1,861 hours)",
         "    → ACTION: Download CSV from Kraken for 2024-10-05 00:00 to 2024-10-10 23:00",
         "SOL (TIER1) - 1440 min interval:",
         "  ✗ 2022-03-01 → 2022-03-15 (15 days, 15 candles)",
-        "    └─ 1,056 candles from today (limit: 720) ✗",
-        "    └─ TOO OLD by 336 candles (336 days)",
+        "    └─ 1,057 candles from today (limit: 720) ✗",
+        "    └─ TOO OLD by 337 candles (337 days)",
         "    → ACTION: Download CSV from Kraken for 2022-03-01 to 2022-03-15",
         "Summary: 2 unfillable gaps",
         "  → Requires CSV export or alternative data source",
@@ -108,8 +108,8 @@ def test_export_unfillable_byte_for_byte(market, tmp_path):
     out = run("--dry-run", "--export-unfillable", str(path))
     assert path.read_bytes() == (
         b"asset_ticker,tier,interval_minutes,gap_start,gap_end,missing_candles,candles_from_today,overflow_candles\n"
-        b"ETH,TIER1,60,2024-10-05T00:00,2024-10-10T23:00,144,2580,1860\n"
-        b"SOL,TIER1,1440,2022-03-01,2022-03-15,15,1056,336\n"
+        b"ETH,TIER1,60,2024-10-05T00:00,2024-10-10T23:00,144,2581,1861\n"
+        b"SOL,TIER1,1440,2022-03-01,2022-03-15,15,1057,337\n"
     )
     assert f"Exported 2 unfillable gaps to {path}" in out
 
@@ -182,16 +182,21 @@ def test_everything_confirmed_empty(questdb, fake_kraken):
     assert "Nothing to backfill." in run("--yes")
 
 
-def test_gap_at_the_720_boundary_is_partly_filled(questdb, fake_kraken):
-    # The first missing candle is exactly 720 candles back: fillable by the reference's arithmetic, but the API's
-    # window (720 candles including the unfinished one) starts one candle later.
+@pytest.mark.parametrize(("distance", "fillable"), [(718, True), (719, True), (720, False)])
+def test_720_boundary_counts_the_unfinished_candle(questdb, fake_kraken, distance, fillable):
+    """An OHLC answer holds the current candle and the 719 finished ones before it: a gap whose first candle is
+    719 hours back is filled whole, one 720 hours back is not in the window at all."""
     btc = make_asset("BTC")
-    first = CURRENT_HOUR - 720 * HOUR
+    first = CURRENT_HOUR - distance * HOUR
     write_series(btc.pk, 60, [first - HOUR, first + 3 * HOUR])
     fake_kraken.add_candles("XBTUSD", 60, hours(CURRENT_HOUR - 800 * HOUR, CURRENT_HOUR))
     out = run("--yes")
-    assert "    └─ 720 candles from today (limit: 720) ✓" in out
-    assert "PARTLY FILLED BTC (TIER1) - 60 min interval" in out and "2 written, 1 still missing" in out
+    if fillable:
+        assert f"    └─ {distance + 1} candles from today (limit: 720) ✓" in out
+        assert "Summary: 1 filled" in out and "PARTLY FILLED" not in out
+    else:
+        assert "    └─ 721 candles from today (limit: 720) ✗" in out and "TOO OLD by 1 candle" in out
+        assert fake_kraken.calls("OHLC") == []
 
 
 def test_retry_then_success(market, fake_kraken):
