@@ -24,7 +24,10 @@ MICROS_PER_MINUTE = 60_000_000
 
 @dataclass(frozen=True)
 class Gap:
-    """A run of missing candles; ``start``/``end`` are the times of the first and last missing candle (UTC)."""
+    """A run of missing candles; ``start``/``end`` are the times of the first and last missing candle (UTC).
+
+    ``trailing``: the run after the series' last stored candle, up to the last finished candle (see ``trailing``).
+    """
 
     asset_id: int
     quote_currency: str
@@ -32,6 +35,7 @@ class Gap:
     start: datetime
     end: datetime
     missing_candles: int
+    trailing: bool = False
 
     @property
     def step(self) -> timedelta:
@@ -169,7 +173,7 @@ def subtract_ranges(gap: Gap, ranges: Iterable[tuple[datetime, datetime]]) -> tu
     def parts(flag: bool) -> list[Gap]:
         runs = _index_runs([i for i, c in enumerate(covered) if c is flag])
         return [Gap(gap.asset_id, gap.quote_currency, gap.interval_minutes, gap.start + a * gap.step,
-                    gap.start + b * gap.step, b - a + 1) for a, b in runs]
+                    gap.start + b * gap.step, b - a + 1, gap.trailing) for a, b in runs]
 
     return parts(False), parts(True)
 
