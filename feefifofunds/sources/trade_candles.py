@@ -130,6 +130,17 @@ class CandleBuilder:
             return _finish(pl.DataFrame(schema=_PARTIAL_SCHEMA))
         return _finish(pl.concat(frames))
 
+    def snapshot(self) -> dict[int, dict]:
+        """The candles still being built, to save with a cursor (plain JSON-able values)."""
+        return {m: dict(c) for m, c in self._open.items() if c is not None}
+
+    def restore(self, open_candles: dict[int, dict], last_time: float | None) -> None:
+        """Continue a walk saved with ``snapshot``: its open candles and the newest trade time seen."""
+        for minutes, candle in open_candles.items():
+            if minutes in self._open:
+                self._open[minutes] = dict(candle)
+        self.last_time = last_time
+
     def open_start(self, interval_minutes: int) -> int | None:
         """The start of the candle still being built (not released), if any."""
         carried = self._open[interval_minutes]
