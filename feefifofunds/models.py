@@ -94,3 +94,22 @@ class ConfirmedEmptyRange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset_id}/{self.quote_currency} {self.interval_minutes}m {self.start} → {self.end}"
+
+
+class TradesProgress(models.Model):
+    """Where an interrupted walk over one pair's Kraken trades stopped (``kraken_trades.TradesCursor`` as JSON).
+
+    The next backfill resumes from here, so nothing is downloaded twice; the candles still being built when
+    the run stopped are part of the saved state and are written once complete. Deleted when the walk ends.
+    """
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="trades_progress")
+    quote_currency = models.CharField(max_length=10)
+    cursor = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["asset", "quote_currency"], name="ffff_tradesprogress_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}/{self.quote_currency} trades walk"

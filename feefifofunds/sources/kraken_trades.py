@@ -38,22 +38,27 @@ SETTLE_SECONDS = 5
 class TradesCursor:
     """Where a walk over one pair's trades stopped: resume from here and nothing is downloaded twice."""
 
-    start: int  # Unix seconds the walk began at (the span's start)
+    start: int  # Unix seconds the walk began at: candles from here on are built from all their trades
     end: int  # Unix seconds the walk runs to (exclusive)
     last: str  # Kraken's cursor for the next page
+    intervals: tuple[int, ...] = ()  # the intervals whose candles the walk builds
     open: dict[int, dict] = field(default_factory=dict)  # interval -> the candle still being built
+    covered: dict[int, int] = field(default_factory=dict)  # interval -> every candle before this is known
     last_time: float | None = None  # time of the newest trade seen
     last_id: int | None = None  # Kraken's id of the newest trade seen: a trade is never counted twice
 
     def to_json(self) -> str:
-        return json.dumps({"start": self.start, "end": self.end, "last": self.last, "last_time": self.last_time,
-                           "last_id": self.last_id, "open": {str(k): v for k, v in self.open.items()}})
+        return json.dumps({"start": self.start, "end": self.end, "last": self.last, "intervals": list(self.intervals),
+                           "last_time": self.last_time, "last_id": self.last_id,
+                           "open": {str(k): v for k, v in self.open.items()},
+                           "covered": {str(k): v for k, v in self.covered.items()}})
 
     @classmethod
     def from_json(cls, text: str) -> TradesCursor:
         data = json.loads(text)
-        return cls(int(data["start"]), int(data["end"]), str(data["last"]),
-                   {int(k): v for k, v in (data.get("open") or {}).items()}, data.get("last_time"),
+        return cls(int(data["start"]), int(data["end"]), str(data["last"]), tuple(data.get("intervals") or ()),
+                   {int(k): v for k, v in (data.get("open") or {}).items()},
+                   {int(k): int(v) for k, v in (data.get("covered") or {}).items()}, data.get("last_time"),
                    data.get("last_id"))
 
     @property
@@ -61,14 +66,20 @@ class TradesCursor:
         """Seconds up to which the walk has read (the newest trade's time, or the start)."""
         return int(self.last_time) if self.last_time is not None else self.start
 
+    def fits(self, start: int, intervals: tuple[int, ...]) -> bool:
+        """Can a walk over ``[start, ...)`` for ``intervals`` go on from here? Only if this walk began no later,
+        has not read past ``start``'s successors it would need again, and builds every interval asked for."""
+        return self.start <= start <= max(self.position, self.start) and set(intervals) <= set(self.intervals)
+
 
 @dataclass
 class TradesChunk:
     """What one bounded stretch of a walk gave.
 
     ``candles[interval]``: finished candles (CANDLE_SCHEMA) in ``[start, end)`` whose whole interval the walk
-    covered. ``covered[interval]``: (from, until) in Unix seconds, the span whose every candle time is now
-    known (a time in it without a candle had no trade). ``cursor``: where to resume, None when the walk is done.
+    covered. ``covered[interval]``: (from, until) in Unix seconds, the span this stretch newly made known: every
+    candle of it is in ``candles``, so a time in it without a candle had no trade. ``cursor``: where to resume,
+    None when the walk is done.
     """
 
     candles: dict[int, pl.DataFrame]
@@ -132,9 +143,11 @@ class KrakenTradesSource:
              cursor: TradesCursor | None = None, max_requests: int = 1) -> TradesChunk:
         """Up to ``max_requests`` pages of the walk over ``[start, end)``, resuming from ``cursor``."""
         lo, hi = int(start.timestamp()), int(end.timestamp())
-        if cursor is None or (cursor.start, cursor.end) != (lo, hi):
-            cursor = TradesCursor(lo, hi, str(lo))
-        builder = CandleBuilder(intervals)
+        if cursor is None or not cursor.fits(lo, intervals):
+            cursor = TradesCursor(lo, hi, str(lo), tuple(sorted(set(intervals))))
+        cursor.end = hi  # a trailing span grows with the clock between runs
+        origin = cursor.start
+        builder = CandleBuilder(cursor.intervals)
         builder.restore(cursor.open, cursor.last_time)
         requests = trades = 0
         done = False
@@ -163,7 +176,7 @@ class KrakenTradesSource:
         candles: dict[int, pl.DataFrame] = {}
         covered: dict[int, tuple[int, int]] = {}
         for minutes in builder.intervals:
-            first = _ceil_to(lo, minutes)  # an interval begun before the start was not fully read
+            first = _ceil_to(origin, minutes)  # an interval begun before the walk's start was not fully read
             out = builder.take(minutes).filter(pl.col("time") >= first)
             candles[minutes] = out.with_columns(
                 pl.from_epoch("time", time_unit="s").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
@@ -174,9 +187,11 @@ class KrakenTradesSource:
             elif complete_until is not None:
                 until = complete_until - complete_until % (minutes * 60)
             else:  # no open candle, not complete: known up to the interval holding the newest trade
-                seen = int(cursor.last_time) if cursor.last_time is not None else lo
+                seen = int(cursor.last_time) if cursor.last_time is not None else origin
                 until = seen - seen % (minutes * 60)
-            covered[minutes] = (first, max(first, until))
+            before = cursor.covered.get(minutes, first)
+            covered[minutes] = (before, max(before, until))
+            cursor.covered[minutes] = covered[minutes][1]
         cursor.open = builder.snapshot()
         return TradesChunk(candles, covered, None if done else cursor, requests, trades)
 

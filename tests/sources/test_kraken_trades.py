@@ -66,6 +66,7 @@ def test_walk_cut_by_budget_resumes_and_downloads_nothing_twice(fake):
     pair = src.rest.pair_for("BTC", "USD")
     before = len(fake.calls("Trades"))
     collected: dict[int, list[pl.DataFrame]] = {m: [] for m in INTERVALS}
+    reach = {m: DAY for m in INTERVALS}
     cursor, chunks = None, 0
     while True:
         chunk = src.walk(pair, INTERVALS, START, END, cursor=cursor, max_requests=1)
@@ -73,8 +74,12 @@ def test_walk_cut_by_budget_resumes_and_downloads_nothing_twice(fake):
         for minutes, df in chunk.candles.items():
             collected[minutes].append(df)
             lo, until = chunk.covered[minutes]
-            # Nothing released reaches past what is covered: a partly read interval is never given out.
-            assert df.is_empty() or seconds(df).get_column("time").max() + minutes * 60 <= until
+            # Each stretch covers on from where the last one ended, and releases exactly the candles it covers:
+            # a partly read interval is never given out.
+            assert lo == reach[minutes] and until >= lo
+            reach[minutes] = until
+            assert df.is_empty() or (seconds(df).get_column("time").min() >= lo
+                                     and seconds(df).get_column("time").max() + minutes * 60 <= until)
         if chunk.cursor is None:
             break
         cursor = TradesCursor.from_json(chunk.cursor.to_json())  # saved and read back, as between runs
@@ -83,6 +88,7 @@ def test_walk_cut_by_budget_resumes_and_downloads_nothing_twice(fake):
     assert len({c["since"] for c in calls}) == len(calls)  # no page asked twice
     for minutes in INTERVALS:
         assert_matches_fake(fake, minutes, pl.concat(collected[minutes]), DAY, DAY + 86400)
+        assert reach[minutes] == DAY + 86400
 
 
 def test_walk_to_the_present_stops_at_the_last_finished_candle(fake):

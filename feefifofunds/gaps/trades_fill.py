@@ -1,0 +1,232 @@
+"""Fill gaps from Kraken's trade history: one walk over a pair's trades fills the gaps of every interval in it.
+
+Gaps of one pair (any intervals) whose spans overlap are merged into one *span*: its trades are downloaded
+once and give candles for all of them. Only the gaps' own candle times are written, and only those not
+stored (a stored candle is never overwritten by one rebuilt from trades). A candle time the walk covered
+without a trade is proven empty and goes to the confirmed-empty memory, so it stops showing as a gap.
+
+Every run is bounded (``Budget``: requests and minutes). After each page the candles it completed are
+flushed (acknowledged by QuestDB), then the empty times are recorded, then the walk's cursor is saved
+(``TradesProgress``): a run stopped by its budget, a kill or an error resumes there next time and downloads
+nothing twice (at most the one page in flight when it was killed).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
+from feefifofunds.sources import SourceError
+from feefifofunds.sources.kraken_trades import PAGE_SIZE, KrakenTradesSource, TradesCursor
+from feefifofunds.store import client, schema
+
+from .detection import Gap, _index_runs, record_confirmed_empty
+
+MICROS = 1_000_000
+
+
+@dataclass
+class Budget:
+    """What one run may spend: HTTP requests and wall-clock minutes (so a cron run always ends)."""
+
+    max_requests: int
+    max_minutes: float
+    clock: Callable[[], float] = time.monotonic
+    used: int = 0
+    started: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    def exhausted(self) -> str:
+        """Why no further request may be made ("" while one may)."""
+        if self.used >= self.max_requests:
+            return f"request budget reached ({self.max_requests:,} requests, --max-requests)"
+        if self.clock() - self.started >= self.max_minutes * 60:
+            return f"time budget reached ({self.max_minutes:g} minutes, --max-minutes)"
+        return ""
+
+
+@dataclass
+class TradesSpan:
+    """Gaps of one pair whose spans overlap: one walk over ``[start, end)`` fills them all."""
+
+    asset_id: int
+    quote_currency: str
+    start: datetime
+    end: datetime  # exclusive
+    gaps: list[Gap]
+
+    @property
+    def intervals(self) -> tuple[int, ...]:
+        return tuple(sorted({g.interval_minutes for g in self.gaps}))
+
+
+def plan_spans(gaps: Iterable[Gap]) -> list[TradesSpan]:
+    """Merge each pair's gaps whose time spans overlap (across intervals) into walks."""
+    by_pair: dict[tuple[int, str], list[Gap]] = defaultdict(list)
+    for gap in gaps:
+        by_pair[(gap.asset_id, gap.quote_currency)].append(gap)
+    spans: list[TradesSpan] = []
+    for (asset_id, quote), pair_gaps in sorted(by_pair.items()):
+        current: TradesSpan | None = None
+        for gap in sorted(pair_gaps, key=lambda g: g.start):
+            end = gap.end + gap.step
+            if current is not None and gap.start < current.end:
+                current.end = max(current.end, end)
+                current.gaps.append(gap)
+            else:
+                current = TradesSpan(asset_id, quote, gap.start, end, [gap])
+                spans.append(current)
+    return spans
+
+
+def estimate_trades(span: TradesSpan, *, alias: str, table: str = schema.TABLE) -> int | None:
+    """Trades Kraken holds for the span, from stored ``trade_count``: the stored candles of the interval that
+    covers most of the span (each counted for the share of it inside the span, the rest scaled up), else the
+    trade rate of the candles just before it. None: nothing to go by ("unknown")."""
+    lo, hi = span.start.timestamp(), span.end.timestamp()
+    longest = max(1440, *span.intervals)
+    rows = client.query(
+        f"""SELECT interval_minutes, cast(time AS LONG) / 1000000, trade_count FROM {table}
+            WHERE asset_id = %s AND quote_currency = %s AND source = 'kraken' AND trade_count IS NOT NULL
+              AND interval_minutes >= 60 AND time > %s AND time < %s""",
+        (span.asset_id, span.quote_currency, _naive(span.start - timedelta(minutes=longest)), _naive(span.end)),
+        alias=alias)
+    covered: dict[int, float] = defaultdict(float)
+    trades: dict[int, float] = defaultdict(float)
+    for interval, start, count in rows:
+        step = int(interval) * 60
+        overlap = max(0.0, min(hi, start + step) - max(lo, start))
+        covered[interval] += overlap
+        trades[interval] += count * overlap / step
+    if covered and max(covered.values()) > 0:
+        best = max(covered, key=covered.get)
+        return math.ceil(trades[best] * (hi - lo) / covered[best])
+    before = client.query(
+        f"""SELECT sum(trade_count), min(time), max(time), first(interval_minutes) FROM (
+                SELECT time, trade_count, interval_minutes FROM {table}
+                WHERE asset_id = %s AND quote_currency = %s AND source = 'kraken' AND interval_minutes = %s
+                  AND time < %s ORDER BY time DESC LIMIT 100)""",
+        (span.asset_id, span.quote_currency, span.intervals[-1], _naive(span.start)), alias=alias)
+    total, first, last, interval = before[0] if before else (None, None, None, None)
+    if total is None or first is None:
+        return None
+    seconds = (last - first).total_seconds() + int(interval) * 60
+    return math.ceil(total * (hi - lo) / seconds)
+
+
+def requests_for(trades: int | None) -> int | None:
+    """Pages of 1,000 trades, plus the answer that shows the span's end was passed."""
+    return None if trades is None else math.ceil(trades / PAGE_SIZE) + 1
+
+
+@dataclass
+class SpanResult:
+    span: TradesSpan
+    written: dict[Gap, int] = field(default_factory=lambda: defaultdict(int))
+    empty: dict[Gap, int] = field(default_factory=lambda: defaultdict(int))
+    requests: int = 0
+    trades: int = 0
+    done: bool = False
+    stopped: str = ""  # the budget's reason, when the walk was cut short
+    error: str = ""
+
+
+def _naive(dt: datetime) -> datetime:
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def _stored_times(gap: Gap, *, alias: str, table: str) -> set[int]:
+    """Unix seconds of the gap's candles stored since it was detected (none, unless a write came between)."""
+    rows = client.query(
+        f"""SELECT cast(time AS LONG) FROM {table} WHERE asset_id = %s AND quote_currency = %s AND source = 'kraken'
+            AND interval_minutes = %s AND time >= %s AND time <= %s""",
+        (gap.asset_id, gap.quote_currency, gap.interval_minutes, _naive(gap.start), _naive(gap.end)), alias=alias)
+    return {int(us) // MICROS for (us,) in rows}
+
+
+def _load_cursor(span: TradesSpan) -> TradesCursor | None:
+    from feefifofunds.models import TradesProgress
+
+    row = TradesProgress.objects.filter(asset_id=span.asset_id, quote_currency=span.quote_currency).first()
+    return TradesCursor.from_json(row.cursor) if row else None
+
+
+def _save_cursor(span: TradesSpan, cursor: TradesCursor | None) -> None:
+    from feefifofunds.models import TradesProgress
+
+    if cursor is None:
+        TradesProgress.objects.filter(asset_id=span.asset_id, quote_currency=span.quote_currency).delete()
+    else:
+        TradesProgress.objects.update_or_create(asset_id=span.asset_id, quote_currency=span.quote_currency,
+                                                defaults={"cursor": cursor.to_json()})
+
+
+def fill_span(span: TradesSpan, ticker: str, source: KrakenTradesSource, writer: PriceWriter, budget: Budget, *,
+              alias: str, table: str = schema.TABLE,
+              on_page: Callable[[SpanResult], None] | None = None) -> SpanResult:
+    """Walk the span's trades page by page within the budget; write missing candles, record proven-empty ones."""
+    result = SpanResult(span)
+    try:
+        pair = source.rest.pair_for(ticker, span.quote_currency)
+    except SourceError as exc:
+        result.error = str(exc)
+        return result
+    stored: dict[Gap, set[int]] = {}
+    cursor = _load_cursor(span)
+    while True:
+        result.stopped = budget.exhausted()
+        if result.stopped:
+            return result
+        try:
+            chunk = source.walk(pair, span.intervals, span.start, span.end, cursor=cursor, max_requests=1)
+        except SourceError as exc:
+            result.error = str(exc)
+            return result
+        budget.used += chunk.requests
+        result.requests += chunk.requests
+        result.trades += chunk.trades
+        empties: list[Gap] = []
+        for gap in span.gaps:
+            minutes = gap.interval_minutes
+            lo, until = chunk.covered[minutes]
+            if until <= gap.start.timestamp() or lo > gap.end.timestamp():
+                continue
+            if gap not in stored:
+                stored[gap] = _stored_times(gap, alias=alias, table=table)
+            ts = pl.col("time")
+            candles = chunk.candles[minutes].filter((ts >= gap.start) & (ts <= gap.end))
+            if stored[gap]:
+                candles = candles.filter(~ts.dt.epoch("s").is_in(list(stored[gap])))
+            if candles.height:
+                writer.add(candles, SeriesKey(gap.asset_id, minutes, gap.quote_currency, "kraken"))
+                result.written[gap] += candles.height
+            have = set(candles.get_column("time").dt.epoch("s").to_list()) | stored[gap]
+            step, first = minutes * 60, int(gap.start.timestamp())
+            # The gap's candle indexes inside [lo, until): only the newly covered stretch is looked at.
+            a, b = max(0, -(-(lo - first) // step)), min(gap.missing_candles, -(-(until - first) // step))
+            idx = [i for i in range(a, b) if first + i * step not in have]
+            empties.extend(Gap(gap.asset_id, gap.quote_currency, minutes, gap.start + i * gap.step,
+                               gap.start + j * gap.step, j - i + 1) for i, j in _index_runs(idx))
+            result.empty[gap] += len(idx)
+        writer.flush()  # acknowledged before the cursor moves on: a kill loses no written candle
+        record_confirmed_empty(empties)
+        _save_cursor(span, chunk.cursor)
+        cursor = chunk.cursor
+        if on_page:
+            on_page(result)
+        if cursor is None:
+            result.done = True
+            return result
+
+
+def seconds_at_rate(requests: int, rate_per_second: float) -> timedelta:
+    return timedelta(seconds=requests / rate_per_second) if rate_per_second > 0 else timedelta(0)
