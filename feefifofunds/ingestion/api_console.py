@@ -124,8 +124,8 @@ def run_command(stream, *, source_name: str, ticker: str | None = None, all_asse
     Raises ``LoadError`` for anything that stops the run before it starts; the caller turns a result that is
     not ``ok`` into a non-zero exit, and holds the store lock when the run writes.
     """
-    if grouped and source_name != "massive":
-        raise LoadError("--grouped works with --source massive only")
+    if grouped and not api_loader.offers_grouped_daily(source_name):
+        raise LoadError(f"--grouped needs a source with a grouped daily endpoint (massive), not {source_name}")
     if grouped and not all_assets:
         raise LoadError("--grouped requires --all")
     if grouped and interval_minutes != 1440:

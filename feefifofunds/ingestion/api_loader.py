@@ -53,6 +53,11 @@ def open_source(name: str) -> Source:
         raise LoadError(str(exc)) from None
 
 
+def offers_grouped_daily(name: str) -> bool:
+    """Whether the source declares the grouped-daily capability (asked before its key is checked)."""
+    return name in API_SOURCES and issubclass(source_class(name), GroupedDailySource)
+
+
 def intervals_help() -> str:
     """Which candle intervals each source gives, for ``--help``."""
     return "; ".join(f"{name}: {source_class(name).intervals_help}" for name in API_SOURCES)
