@@ -8,7 +8,7 @@ on epoch seconds: ``floor_time`` for one datetime, ``floor_seconds_expr`` for a 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
@@ -24,6 +24,18 @@ def as_utc(value: datetime) -> datetime:
 def naive_utc(value: datetime) -> datetime:
     """``value`` as a naive datetime meaning UTC, the form QuestDB's bind parameters expect."""
     return as_utc(value).replace(tzinfo=None)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_micros(moment: datetime) -> int:
+    """Microseconds since the epoch (exact: no float), the unit QuestDB's timestamps count in."""
+    return (as_utc(moment) - EPOCH) // timedelta(microseconds=1)
+
+
+def from_epoch_micros(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=int(us))
 
 
 def parse_utc(text: str) -> datetime:

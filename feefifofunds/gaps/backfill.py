@@ -21,7 +21,7 @@ from feefifofunds.store import client, schema
 from feefifofunds.store.client import QuestDBError
 
 from .classify import ClassifiedGap
-from .detection import Gap, _index_runs, detect_gaps, record_confirmed_empty, split_confirmed_empty
+from .detection import Gap, detect_gaps, index_runs, record_confirmed_empty, split_confirmed_empty
 
 FILLED = "filled"
 PARTLY_FILLED = "partly filled"
@@ -54,7 +54,7 @@ def _empty_runs(gap: Gap, present: set[datetime], page: CandlePage) -> list[Gap]
     lo, hi = page.covered_from, page.covered_until
     idx = [i for i, t in enumerate(gap.times()) if lo <= t < hi and t not in present]
     return [Gap(gap.asset_id, gap.quote_currency, gap.interval_minutes, gap.start + a * gap.step,
-                gap.start + b * gap.step, b - a + 1) for a, b in _index_runs(idx)]
+                gap.start + b * gap.step, b - a + 1) for a, b in index_runs(idx)]
 
 
 def _overlap(gap: Gap, other: Gap) -> int:
