@@ -20,6 +20,7 @@ from typing import IO, TextIO
 from django.core.management.base import CommandError
 from rich.console import Console
 
+from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.lock import LOCKED_EXIT_CODE, LockBusy, store_lock
 
 
@@ -86,6 +87,8 @@ def locked(alias: str, stderr=None) -> Iterator[None]:
     with ExitStack() as stack:
         try:
             stack.enter_context(store_lock(alias))
+        except QuestDBError as exc:  # an unknown alias
+            raise CommandError(str(exc)) from None
         except LockBusy as exc:
             _plain(stderr if stderr is not None else sys.stderr).write(f"{exc}\n")
             raise SystemExit(LOCKED_EXIT_CODE) from None
