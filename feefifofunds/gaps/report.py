@@ -38,11 +38,6 @@ class AssetLabel:
     quote_currency: str = "USD"  # the asset's usual quote: other quotes are shown as TICKER/QUOTE
 
 
-def make_console(file: IO[str]) -> Console:
-    """A console that never wraps lines and prints plain text when ``file`` is not a terminal."""
-    return Console(file=file, highlight=False, emoji=False, soft_wrap=True)
-
-
 def fmt_time(dt: datetime, interval_minutes: int) -> str:
     return dt.strftime("%Y-%m-%d") if interval_minutes >= 1440 else dt.strftime("%Y-%m-%d %H:%M")
 
@@ -217,6 +212,22 @@ def write_unfillable_csv(file: IO[str], classified: Iterable[ClassifiedGap], ass
                          csv_time(g.end, g.interval_minutes), g.missing_candles, c.candles_from_today,
                          c.overflow_candles])
     return len(rows)
+
+
+def one_line(classified: Sequence[ClassifiedGap], confirmed_empty: Sequence[Gap],
+             results: Sequence[FillResult] | None) -> str:
+    """The run in one line (``--verbosity 0``): gaps found, and what the backfill did when there was one."""
+    fillable = sum(1 for c in classified if c.fillable)
+    line = (f"{len(classified):,} gaps ({fillable:,} API-fillable, {len(classified) - fillable:,} unfillable), "
+            f"{len(confirmed_empty):,} confirmed-empty ranges")
+    if results is None:
+        return line + "; nothing backfilled"
+    counts = defaultdict(int)
+    for r in results:
+        counts[r.status] += 1
+    done = ", ".join(f"{counts[s]:,} {s}" for s in (FILLED, PARTLY_FILLED, CONFIRMED_EMPTY, NOT_FILLED, FAILED)
+                     if counts[s])
+    return f"{line}; backfill: {done or 'nothing to do'}"
 
 
 STATUS_STYLE = {FILLED: "green", PARTLY_FILLED: "yellow", CONFIRMED_EMPTY: "cyan", NOT_FILLED: "yellow",
