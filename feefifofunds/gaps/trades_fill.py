@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
-from feefifofunds.sources import SourceError
-from feefifofunds.sources.kraken_trades import PAGE_SIZE, KrakenTradesSource, TradesCursor
+from feefifofunds.sources import CandleRequest, MultiIntervalSource, SourceError
+from feefifofunds.sources.kraken_trades import PAGE_SIZE
 from feefifofunds.store import client, schema
 
-from .detection import Gap, _index_runs, record_confirmed_empty
+from .detection import Gap, index_runs, record_confirmed_empty
 
 MICROS = 1_000_000
 
@@ -134,7 +134,6 @@ class SpanResult:
     written: dict[Gap, int] = field(default_factory=lambda: defaultdict(int))
     empty: dict[Gap, int] = field(default_factory=lambda: defaultdict(int))
     requests: int = 0
-    trades: int = 0
     done: bool = False
     stopped: str = ""  # the budget's reason, when the walk was cut short
     error: str = ""
@@ -153,61 +152,63 @@ def _stored_times(gap: Gap, *, alias: str, table: str) -> set[int]:
     return {int(us) // MICROS for (us,) in rows}
 
 
-def _load_cursor(span: TradesSpan) -> TradesCursor | None:
+def _load_cursor(span: TradesSpan) -> str | None:
     from feefifofunds.models import TradesProgress
 
     row = TradesProgress.objects.filter(asset_id=span.asset_id, quote_currency=span.quote_currency).first()
-    return TradesCursor.from_json(row.cursor) if row else None
+    return row.cursor if row else None
 
 
-def _save_cursor(span: TradesSpan, cursor: TradesCursor | None) -> None:
+def _save_cursor(span: TradesSpan, cursor: str | None) -> None:
     from feefifofunds.models import TradesProgress
 
     if cursor is None:
         TradesProgress.objects.filter(asset_id=span.asset_id, quote_currency=span.quote_currency).delete()
     else:
         TradesProgress.objects.update_or_create(asset_id=span.asset_id, quote_currency=span.quote_currency,
-                                                defaults={"cursor": cursor.to_json()})
+                                                defaults={"cursor": cursor})
 
 
-def fill_span(span: TradesSpan, ticker: str, source: KrakenTradesSource, writer: PriceWriter, budget: Budget, *,
+def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer: PriceWriter, budget: Budget, *,
               alias: str, table: str = schema.TABLE,
               on_page: Callable[[SpanResult], None] | None = None) -> SpanResult:
-    """Walk the span's trades page by page within the budget; write missing candles, record proven-empty ones."""
+    """Walk the span's trades page by page within the budget; write missing candles, record proven-empty ones.
+
+    The caller owns the store lock, the source's session and the writer; candles are stored under
+    ``source.name``."""
     result = SpanResult(span)
-    try:
-        pair = source.rest.pair_for(ticker, span.quote_currency)
-    except SourceError as exc:
-        result.error = str(exc)
-        return result
     stored: dict[Gap, set[int]] = {}
     cursor = _load_cursor(span)
     while True:
         result.stopped = budget.exhausted()
         if result.stopped:
             return result
+        request = CandleRequest(ticker=ticker, quote_currency=span.quote_currency,
+                                interval_minutes=span.intervals[0], start=span.start, end=span.end, cursor=cursor)
+        before = source.requests
         try:
-            chunk = source.walk(pair, span.intervals, span.start, span.end, cursor=cursor, max_requests=1)
+            pages = source.fetch_pages(request, span.intervals, max_requests=1)
         except SourceError as exc:
             result.error = str(exc)
             return result
-        budget.used += chunk.requests
-        result.requests += chunk.requests
-        result.trades += chunk.trades
+        finally:
+            budget.used += source.requests - before
+            result.requests += source.requests - before
         empties: list[Gap] = []
         for gap in span.gaps:
             minutes = gap.interval_minutes
-            lo, until = chunk.covered[minutes]
+            page = pages[minutes]
+            lo, until = int(page.covered_from.timestamp()), int(page.covered_until.timestamp())
             if until <= gap.start.timestamp() or lo > gap.end.timestamp():
                 continue
             if gap not in stored:
                 stored[gap] = _stored_times(gap, alias=alias, table=table)
             ts = pl.col("time")
-            candles = chunk.candles[minutes].filter((ts >= gap.start) & (ts <= gap.end))
+            candles = page.candles.filter((ts >= gap.start) & (ts <= gap.end))
             if stored[gap]:
                 candles = candles.filter(~ts.dt.epoch("s").is_in(list(stored[gap])))
             if candles.height:
-                writer.add(candles, SeriesKey(gap.asset_id, minutes, gap.quote_currency, "kraken"))
+                writer.add(candles, SeriesKey(gap.asset_id, minutes, gap.quote_currency, source.name))
                 result.written[gap] += candles.height
             have = set(candles.get_column("time").dt.epoch("s").to_list()) | stored[gap]
             step, first = minutes * 60, int(gap.start.timestamp())
@@ -215,12 +216,12 @@ def fill_span(span: TradesSpan, ticker: str, source: KrakenTradesSource, writer:
             a, b = max(0, -(-(lo - first) // step)), min(gap.missing_candles, -(-(until - first) // step))
             idx = [i for i in range(a, b) if first + i * step not in have]
             empties.extend(Gap(gap.asset_id, gap.quote_currency, minutes, gap.start + i * gap.step,
-                               gap.start + j * gap.step, j - i + 1) for i, j in _index_runs(idx))
+                               gap.start + j * gap.step, j - i + 1) for i, j in index_runs(idx))
             result.empty[gap] += len(idx)
         writer.flush()  # acknowledged before the cursor moves on: a kill loses no written candle
         record_confirmed_empty(empties)
-        _save_cursor(span, chunk.cursor)
-        cursor = chunk.cursor
+        cursor = pages[span.intervals[0]].cursor
+        _save_cursor(span, cursor)
         if on_page:
             on_page(result)
         if cursor is None:

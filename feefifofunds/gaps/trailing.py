@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from feefifofunds.sources.kraken_rest import floor_time  # moves to the time module
+from feefifofunds.timeframes import floor_time
 
 from .detection import Gap, SeriesInfo
 

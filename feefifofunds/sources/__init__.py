@@ -137,6 +137,20 @@ class PagedSource(Source):
     def fetch_page(self, request: CandleRequest) -> CandlePage: ...
 
 
+class MultiIntervalSource(Source):
+    """Capability: one pass over the source's raw data gives candles of several intervals (Kraken's trades).
+
+    ``fetch_pages`` reads at most ``max_requests`` pages from ``request.cursor`` on (None: from
+    ``request.start``) and answers one ``CandlePage`` per interval: the candles it *finished* in
+    ``[start, end)``, the span it newly covered, and the cursor to resume from (the same on every page; None
+    when the range is done). A candle only partly read is never given out; it is carried in the cursor.
+    """
+
+    @abstractmethod
+    def fetch_pages(self, request: CandleRequest, intervals: tuple[int, ...], *,
+                    max_requests: int = 1) -> dict[int, CandlePage]: ...
+
+
 class GroupedDailySource(Source):
     """Capability: the daily candles of every ticker of one market in one call."""
 

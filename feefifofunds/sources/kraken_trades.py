@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 import polars as pl
 
-from . import CANDLE_SCHEMA
-from .kraken_rest import KrakenAPIError, KrakenPair, KrakenRestSource
+from . import CANDLE_SCHEMA, CandlePage, CandleRequest, MultiIntervalSource
+from .kraken_rest import API_INTERVALS, KrakenAPIError, KrakenPair, KrakenRestSource
 from .trade_candles import CandleBuilder
 
 PAGE_SIZE = 1000
@@ -112,23 +112,52 @@ def parse_trades(rows: list) -> pl.DataFrame:
     return frame
 
 
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 def _ceil_to(seconds: int, interval_minutes: int) -> int:
     step = interval_minutes * 60
     return -(-seconds // step) * step
 
 
-class KrakenTradesSource:
-    """Candles for several intervals from one walk over a pair's trades (shares Kraken's HTTP client)."""
+class KrakenTradesSource(MultiIntervalSource):
+    """Candles for several intervals from one walk over a pair's trades, on Kraken's REST client (pairs,
+    rate limit, error array, retries shared with the OHLC source)."""
 
     name = "kraken"  # candles from trades are Kraken's candles: the same series as the archive and OHLC
+    intervals = tuple(sorted({*API_INTERVALS, 720}))  # any interval; these are the ones the store keeps
+    intervals_help = "any interval (candles rebuilt from the pair's whole trade history)"
 
     def __init__(self, rest: KrakenRestSource, *, clock: Callable[[], float] = time.time):
+        super().__init__(rest.client)
         self.rest = rest
         self.clock = clock
 
-    @property
-    def requests(self) -> int:
-        return self.rest.requests_made
+    @classmethod
+    def from_settings(cls) -> KrakenTradesSource:
+        return cls(KrakenRestSource.from_settings())
+
+    def fetch(self, request: CandleRequest) -> pl.DataFrame:
+        """Every finished candle of one interval in [start, end): the whole walk, however many pages."""
+        frames, cursor = [], request.cursor
+        while True:
+            page = self.fetch_pages(replace(request, cursor=cursor), (request.interval_minutes,),
+                                    max_requests=100)[request.interval_minutes]
+            frames.append(page.candles)
+            cursor = page.cursor
+            if cursor is None:
+                return pl.concat(frames)
+
+    def fetch_pages(self, request: CandleRequest, intervals: tuple[int, ...], *,
+                    max_requests: int = 1) -> dict[int, CandlePage]:
+        pair = self.rest.pair_for(request.ticker, request.quote_currency)
+        saved = TradesCursor.from_json(request.cursor) if request.cursor else None
+        chunk = self.walk(pair, intervals, request.start, request.end, cursor=saved, max_requests=max_requests)
+        token = chunk.cursor.to_json() if chunk.cursor is not None else None
+        return {m: CandlePage(chunk.candles[m], covered_from=_utc(chunk.covered[m][0]),
+                              covered_until=_utc(chunk.covered[m][1]), cursor=token)
+                for m in intervals}
 
     def page(self, pair: KrakenPair, since: str) -> tuple[pl.DataFrame, str]:
         """One request: the trades after ``since`` (seconds, or a cursor) and the cursor for the next page."""

@@ -62,7 +62,8 @@ def run_fill(fake, budget: Budget) -> list:
     results = []
     with PriceWriter("questdb") as writer:
         for span in plan_spans(real):
-            results.append(fill_span(span, "BTC", source(fake), writer, budget, alias="questdb"))
+            with source(fake) as src:
+                results.append(fill_span(span, "BTC", src, writer, budget, alias="questdb"))
     client.wait_for_wal("assetprice")
     return results
 
@@ -76,7 +77,8 @@ def test_one_walk_fills_both_intervals_and_confirms_the_quiet_hour(store, fake):
 
     before = len(fake.calls("Trades"))
     [result] = run_fill(fake, Budget(1000, 30))
-    assert result.done and not result.error and result.requests == len(fake.calls("Trades")) - before
+    # Every request counts against the budget: the pair lookup (AssetPairs) and each page of trades.
+    assert result.done and not result.error and result.requests == len(fake.calls("Trades")) - before + 1
 
     expected_1 = fake.ohlc_from_trades("XBTUSD", 1)
     got_1 = stored(store.pk, 1)
@@ -101,12 +103,12 @@ def test_budget_cuts_the_walk_and_the_next_run_resumes_without_downloading_twice
     before = len(fake.calls("Trades"))
     runs = 0
     while True:
-        [result] = run_fill(fake, Budget(1, 30))
+        [result] = run_fill(fake, Budget(2, 30))  # the pair lookup and one page of trades per run
         runs += 1
-        assert result.requests == 1 and not result.error
+        assert result.requests == 2 and not result.error
         if result.done:
             break
-        assert result.stopped.startswith("request budget reached")
+        assert result.stopped == "request budget reached (2 requests, --max-requests)"
         assert TradesProgress.objects.count() == 1
         assert runs < 20
     calls = fake.calls("Trades")[before:]
