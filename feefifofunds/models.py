@@ -97,19 +97,24 @@ class ConfirmedEmptyRange(models.Model):
 
 
 class TradesProgress(models.Model):
-    """Where an interrupted walk over one pair's Kraken trades stopped (``kraken_trades.TradesCursor`` as JSON).
+    """Where an interrupted walk over a pair's Kraken trades stopped: the source's resumable cursor.
 
-    The next backfill resumes from here, so nothing is downloaded twice; the candles still being built when
-    the run stopped are part of the saved state and are written once complete. Deleted when the walk ends.
+    ``start`` is where the walk began and ``reached`` how far its candles are known; the next backfill whose
+    span starts in ``[start, reached]`` resumes from ``cursor``, so nothing is downloaded twice, and the
+    candles still being built when the run stopped (part of the cursor) are written once complete. A pair can
+    have several walks under way (an old gap and the trailing one). Deleted when its walk ends.
     """
 
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="trades_progress")
     quote_currency = models.CharField(max_length=10)
+    start = models.DateTimeField()
+    reached = models.DateTimeField()
     cursor = models.TextField()
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["asset", "quote_currency"], name="ffff_tradesprogress_pair")]
+        constraints = [models.UniqueConstraint(fields=["asset", "quote_currency", "start"],
+                                               name="ffff_tradesprogress_walk")]
 
     def __str__(self) -> str:
-        return f"{self.asset_id}/{self.quote_currency} trades walk"
+        return f"{self.asset_id}/{self.quote_currency} trades walk from {self.start} (reached {self.reached})"

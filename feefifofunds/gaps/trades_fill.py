@@ -152,21 +152,35 @@ def _stored_times(gap: Gap, *, alias: str, table: str) -> set[int]:
     return {int(us) // MICROS for (us,) in rows}
 
 
-def _load_cursor(span: TradesSpan) -> str | None:
-    from feefifofunds.models import TradesProgress
+@dataclass
+class _Progress:
+    """The saved walk this span continues (if any), and where it began."""
 
-    row = TradesProgress.objects.filter(asset_id=span.asset_id, quote_currency=span.quote_currency).first()
-    return row.cursor if row else None
+    span: TradesSpan
+    start: datetime
+    cursor: str | None = None
 
+    @classmethod
+    def load(cls, span: TradesSpan) -> _Progress:
+        from feefifofunds.models import TradesProgress
 
-def _save_cursor(span: TradesSpan, cursor: str | None) -> None:
-    from feefifofunds.models import TradesProgress
+        saved = (TradesProgress.objects.filter(asset_id=span.asset_id, quote_currency=span.quote_currency,
+                                               start__lte=span.start, reached__gte=span.start)
+                 .order_by("-reached").first())
+        return cls(span, saved.start, saved.cursor) if saved else cls(span, span.start)
 
-    if cursor is None:
-        TradesProgress.objects.filter(asset_id=span.asset_id, quote_currency=span.quote_currency).delete()
-    else:
-        TradesProgress.objects.update_or_create(asset_id=span.asset_id, quote_currency=span.quote_currency,
-                                                defaults={"cursor": cursor})
+    def save(self, cursor: str | None, reached: datetime) -> None:
+        from feefifofunds.models import TradesProgress
+
+        rows = TradesProgress.objects.filter(asset_id=self.span.asset_id, quote_currency=self.span.quote_currency,
+                                             start=self.start)
+        if cursor is None:
+            rows.delete()
+        else:
+            TradesProgress.objects.update_or_create(
+                asset_id=self.span.asset_id, quote_currency=self.span.quote_currency, start=self.start,
+                defaults={"cursor": cursor, "reached": reached})
+        self.cursor = cursor
 
 
 def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer: PriceWriter, budget: Budget, *,
@@ -178,13 +192,14 @@ def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer
     ``source.name``."""
     result = SpanResult(span)
     stored: dict[Gap, set[int]] = {}
-    cursor = _load_cursor(span)
+    progress = _Progress.load(span)
     while True:
         result.stopped = budget.exhausted()
         if result.stopped:
             return result
         request = CandleRequest(ticker=ticker, quote_currency=span.quote_currency,
-                                interval_minutes=span.intervals[0], start=span.start, end=span.end, cursor=cursor)
+                                interval_minutes=span.intervals[0], start=span.start, end=span.end,
+                                cursor=progress.cursor)
         before = source.requests
         try:
             pages = source.fetch_pages(request, span.intervals, max_requests=1)
@@ -220,11 +235,10 @@ def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer
             result.empty[gap] += len(idx)
         writer.flush()  # acknowledged before the cursor moves on: a kill loses no written candle
         record_confirmed_empty(empties)
-        cursor = pages[span.intervals[0]].cursor
-        _save_cursor(span, cursor)
+        progress.save(pages[span.intervals[0]].cursor, max(p.covered_until for p in pages.values()))
         if on_page:
             on_page(result)
-        if cursor is None:
+        if progress.cursor is None:
             result.done = True
             return result
 

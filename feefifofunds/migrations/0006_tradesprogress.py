@@ -13,14 +13,16 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("quote_currency", models.CharField(max_length=10)),
+                ("start", models.DateTimeField()),
+                ("reached", models.DateTimeField()),
                 ("cursor", models.TextField()),
                 ("updated_at", models.DateTimeField(auto_now=True)),
                 ("asset", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE,
                                             related_name="trades_progress", to="feefifofunds.asset")),
             ],
             options={
-                "constraints": [models.UniqueConstraint(fields=("asset", "quote_currency"),
-                                                        name="ffff_tradesprogress_pair")],
+                "constraints": [models.UniqueConstraint(fields=("asset", "quote_currency", "start"),
+                                                        name="ffff_tradesprogress_walk")],
             },
         ),
     ]
