@@ -22,11 +22,13 @@ from feefifofunds.sources.kraken_rest import MAX_CANDLES
 from .backfill import CONFIRMED_EMPTY, FAILED, FILLED, NOT_FILLED, PARTLY_FILLED, FillResult
 from .classify import REASON_NO_API_INTERVAL, ClassifiedGap
 from .detection import Gap
+from .plan import REASON_OVER_BUDGET, Plan, PlannedSpan, reason_text
+from .trades_fill import SpanResult
 
 HEAVY = "═" * 59
 LIGHT = "─" * 59
 CSV_COLUMNS = ("asset_ticker", "tier", "interval_minutes", "gap_start", "gap_end", "missing_candles",
-               "candles_from_today", "overflow_candles")
+               "candles_from_today", "overflow_candles", "quote_currency")
 KRAKEN_CSV_URL = "https://www.kraken.com/features/api#ohlc-data"
 DEFAULT_MAX_PER_SERIES = 5
 
@@ -103,11 +105,11 @@ def _gap_line(console: Console, mark: str, style: str, gap: Gap) -> None:
                   f"{_plural(gap.missing_candles, 'candle')})")
 
 
-def render_report(console: Console, classified: Sequence[ClassifiedGap], confirmed_empty: Sequence[Gap],
-                  assets: Mapping[int, AssetLabel], *, assets_scanned: int, series_scanned: int | None = None,
-                  show_unfillable_only: bool = False, max_per_series: int = DEFAULT_MAX_PER_SERIES) -> None:
-    fillable = [c for c in classified if c.fillable]
-    unfillable = [c for c in classified if not c.fillable]
+def render_report(console: Console, plan: Plan, confirmed_empty: Sequence[Gap], assets: Mapping[int, AssetLabel], *,
+                  assets_scanned: int, series_scanned: int | None = None, show_unfillable_only: bool = False,
+                  no_data: Sequence[str] = (), max_per_series: int = DEFAULT_MAX_PER_SERIES) -> None:
+    """The reference's report (API-fillable, unfillable, confirmed empty), with the trades-fillable and the
+    trailing gaps in sections of their own; ``--show-unfillable-only`` shows the unfillable section alone."""
     console.print(HEAVY)
     console.print("[bold]Kraken Gap Detection Report[/bold]")
     console.print(HEAVY)
@@ -115,67 +117,19 @@ def render_report(console: Console, classified: Sequence[ClassifiedGap], confirm
     series_part = f" ({series_scanned:,} series)" if series_scanned else ""
     console.print(f"Scanning {_plural(assets_scanned, 'asset')}{series_part} for gaps...")
     console.print()
-
+    for line in no_data:
+        console.print(f"[yellow]No data:[/yellow] {escape(line)}")
+    if no_data:
+        console.print()
+    unfillable = plan.unfillable_gaps()
     if not show_unfillable_only:
-        console.print(LIGHT)
-        console.print(f"📊 [bold green]API-FILLABLE GAPS[/bold green] (within {MAX_CANDLES}-candle limit)")
-        console.print(LIGHT)
-        console.print()
-        gap_of = _gap_of
-        for first, items in _by_series(fillable, gap_of, assets):
-            _block_header(console, first, items, gap_of, assets)
-            for c in items[:max_per_series]:
-                _gap_line(console, "✓", "green", c.gap)
-                console.print(f"    └─ {c.candles_from_today:,} candles from today (limit: {MAX_CANDLES}) "
-                              f"[green]✓[/green]")
-            _more(console, items[max_per_series:], gap_of)
-            console.print()
-        total = sum(c.gap.missing_candles for c in fillable)
-        if not fillable:
-            console.print("No API-fillable gaps.")
-            console.print()
-        console.print(f"Summary: {_plural(len(fillable), 'fillable gap')}, {total:,} total candles to fetch")
-        console.print()
-
-    console.print(LIGHT)
-    console.print(f"❌ [bold red]UNFILLABLE GAPS[/bold red] (beyond {MAX_CANDLES}-candle limit)")
-    console.print(LIGHT)
-    console.print()
-    gap_of = _gap_of
-    for first, items in _by_series(unfillable, gap_of, assets):
-        _block_header(console, first, items, gap_of, assets)
-        for c in items[:max_per_series]:
-            g = c.gap
-            _gap_line(console, "✗", "red", g)
-            if c.reason == REASON_NO_API_INTERVAL:
-                console.print(f"    └─ {g.interval_minutes}-minute candles are not offered by Kraken's REST API "
-                              f"(archive only) [red]✗[/red]")
-            else:
-                console.print(f"    └─ {c.candles_from_today:,} candles from today (limit: {MAX_CANDLES}) "
-                              f"[red]✗[/red]")
-                console.print(f"    └─ TOO OLD by {_plural(c.overflow_candles, 'candle')} "
-                              f"({fmt_duration(c.overflow_candles * g.interval_minutes)})")
-            console.print(f"    → ACTION: Download CSV from Kraken for {fmt_time(g.start, g.interval_minutes)} "
-                          f"to {fmt_time(g.end, g.interval_minutes)}")
-        _more(console, items[max_per_series:], gap_of)
-        console.print()
-    if not unfillable:
-        console.print("No unfillable gaps.")
-        console.print()
-    no_api = sum(1 for c in unfillable if c.reason == REASON_NO_API_INTERVAL)
-    console.print(f"Summary: {_plural(len(unfillable), 'unfillable gap')}")
-    if no_api:
-        console.print(f"  → {_plural(no_api, 'gap')} on intervals the REST API does not offer (720 min: archive only)")
-    if unfillable:
-        console.print("  → Requires CSV export or alternative data source")
-        console.print(f"  → Kraken CSV export: {KRAKEN_CSV_URL}")
-    console.print()
-
-    if confirmed_empty:
-        console.print(LIGHT)
-        console.print("ℹ️  [bold]CONFIRMED EMPTY[/bold] (Kraken has no candle either: no trades, not data loss)")
-        console.print(LIGHT)
-        console.print()
+        _ohlc_section(console, [c for c in plan.ohlc if not c.gap.trailing], assets, max_per_series)
+        _trades_section(console, plan, assets, max_per_series)
+        _trailing_section(console, plan, assets, max_per_series)
+    _unfillable_section(console, [c for c in unfillable if not c.gap.trailing or show_unfillable_only], assets,
+                        max_per_series)
+    if confirmed_empty and not show_unfillable_only:
+        _heading(console, "ℹ️  [bold]CONFIRMED EMPTY[/bold] (Kraken has no candle either: no trades, not data loss)")
         for first, items in _by_series(confirmed_empty, _plain, assets):
             _block_header(console, first, items, _plain, assets)
             for g in items[:max_per_series]:
@@ -190,6 +144,138 @@ def render_report(console: Console, classified: Sequence[ClassifiedGap], confirm
     console.print()
 
 
+def _heading(console: Console, title: str) -> None:
+    console.print(LIGHT)
+    console.print(title)
+    console.print(LIGHT)
+    console.print()
+
+
+def _ohlc_section(console: Console, fillable: Sequence[ClassifiedGap], assets, max_per_series: int) -> None:
+    _heading(console, f"📊 [bold green]API-FILLABLE GAPS[/bold green] (within {MAX_CANDLES}-candle limit)")
+    for first, items in _by_series(fillable, _gap_of, assets):
+        _block_header(console, first, items, _gap_of, assets)
+        for c in items[:max_per_series]:
+            _gap_line(console, "✓", "green", c.gap)
+            console.print(f"    └─ {c.candles_from_today:,} candles from today (limit: {MAX_CANDLES}) [green]✓[/green]")
+        _more(console, items[max_per_series:], _gap_of)
+        console.print()
+    if not fillable:
+        console.print("No API-fillable gaps.")
+        console.print()
+    total = sum(c.gap.missing_candles for c in fillable)
+    console.print(f"Summary: {_plural(len(fillable), 'fillable gap')}, {total:,} total candles to fetch")
+    console.print()
+
+
+def _trades_section(console: Console, plan: Plan, assets, max_per_series: int) -> None:
+    _heading(console, "🔁 [bold cyan]TRADES-FILLABLE GAPS[/bold cyan] (beyond the OHLC window: candles rebuilt "
+                      "from Kraken's trade history)")
+    gaps = [plan.classified[g] for p in plan.trades for g in p.span.gaps if not g.trailing]
+    for first, items in _by_series(gaps, _gap_of, assets):
+        _block_header(console, first, items, _gap_of, assets)
+        for c in items[:max_per_series]:
+            _gap_line(console, "✓", "cyan", c.gap)
+            console.print(f"    └─ {c.candles_from_today:,} candles from today: from trades [cyan]✓[/cyan]")
+        _more(console, items[max_per_series:], _gap_of)
+        console.print()
+    if not gaps:
+        console.print("No trades-fillable gaps.")
+        console.print()
+    walks = [p for p in plan.trades if any(not g.trailing for g in p.span.gaps)]
+    console.print(f"Summary: {_plural(len(gaps), 'gap')} in {_plural(len(walks), 'walk')} over trades, "
+                  f"{_requests(walks)}")
+    console.print()
+
+
+def _trailing_section(console: Console, plan: Plan, assets, max_per_series: int) -> None:
+    _heading(console, "⏩ [bold yellow]TRAILING GAPS[/bold yellow] (after the last stored candle, up to the last "
+                      "finished one)")
+    how: dict[Gap, str] = {}
+    for c in plan.ohlc:
+        how[c.gap] = f"{c.candles_from_today:,} candles from today: OHLC [green]✓[/green]"
+    for p in plan.trades:
+        for g in p.span.gaps:
+            how[g] = "from trades [cyan]✓[/cyan]"
+    for p in plan.over_budget:
+        for g in p.span.gaps:
+            how[g] = "over this run's budget: a later run picks it up [red]✗[/red]"
+    for c in plan.unfillable:
+        how[c.gap] = f"{escape(reason_text(c))} [red]✗[/red]"
+    for g in plan.delisted:
+        how[g] = "delisted: Kraken lists the pair as delisted, nothing traded after its last candle"
+    trailing = [g for g in how if g.trailing]
+    for first, items in _by_series(trailing, _plain, assets):
+        _block_header(console, first, items, _plain, assets)
+        for g in items[:max_per_series]:
+            _gap_line(console, "→", "yellow", g)
+            console.print(f"    └─ {how[g]}")
+        _more(console, items[max_per_series:], _plain)
+        console.print()
+    if not trailing:
+        console.print("No trailing gaps: every series is current.")
+        console.print()
+    delisted = sum(1 for g in trailing if g in plan.delisted)
+    console.print(f"Summary: {_plural(len(trailing), 'trailing gap')}, "
+                  f"{sum(g.missing_candles for g in trailing if g not in plan.delisted):,} candles to bring the "
+                  f"store up to date" + (f" ({_plural(delisted, 'delisted pair')} left as they are)" if delisted
+                                         else ""))
+    console.print()
+
+
+def _unfillable_section(console: Console, unfillable: Sequence[ClassifiedGap], assets, max_per_series: int) -> None:
+    _heading(console, "❌ [bold red]UNFILLABLE GAPS[/bold red] (not filled by this run)")
+    for first, items in _by_series(unfillable, _gap_of, assets):
+        _block_header(console, first, items, _gap_of, assets)
+        for c in items[:max_per_series]:
+            g = c.gap
+            _gap_line(console, "✗", "red", g)
+            if c.reason == REASON_OVER_BUDGET:
+                console.print(f"    └─ {escape(reason_text(c))} [red]✗[/red]")
+            elif c.reason == REASON_NO_API_INTERVAL:
+                console.print(f"    └─ {g.interval_minutes}-minute candles are not offered by Kraken's OHLC endpoint "
+                              f"(use --method auto or trades) [red]✗[/red]")
+            else:
+                console.print(f"    └─ {c.candles_from_today:,} candles from today (limit: {MAX_CANDLES}) [red]✗[/red]")
+                console.print(f"    └─ TOO OLD by {_plural(c.overflow_candles, 'candle')} "
+                              f"({fmt_duration(c.overflow_candles * g.interval_minutes)}) for OHLC: use --method "
+                              f"auto or trades")
+        _more(console, items[max_per_series:], _gap_of)
+        console.print()
+    if not unfillable:
+        console.print("No unfillable gaps.")
+        console.print()
+    console.print(f"Summary: {_plural(len(unfillable), 'unfillable gap')}")
+    console.print()
+
+
+def _requests(planned: Sequence[PlannedSpan]) -> str:
+    known = sum(p.requests or 0 for p in planned)
+    unknown = sum(1 for p in planned if p.requests is None)
+    text = f"about {_plural(known, 'request')}"
+    if unknown:
+        text += f" (+ {_plural(unknown, 'walk')} of unknown size)"
+    return text
+
+
+def render_plan(console: Console, plan: Plan, *, rate_per_second: float, max_requests: int,
+                max_minutes: float) -> None:
+    """What the run will do and cost, before it asks to go ahead."""
+    _heading(console, "[bold]PLAN[/bold]")
+    console.print(f"  OHLC:   {_plural(len(plan.ohlc), 'gap')}, {_plural(plan.ohlc_requests, 'request')}")
+    console.print(f"  Trades: {_plural(sum(len(p.span.gaps) for p in plan.trades), 'gap')} in "
+                  f"{_plural(len(plan.trades), 'walk')}, {_requests(plan.trades)}")
+    if plan.over_budget:
+        left = sum(len(p.span.gaps) for p in plan.over_budget)
+        console.print(f"  Left for a later run (over budget): {_plural(left, 'gap')}, {_requests(plan.over_budget)}")
+    duration = plan.duration(rate_per_second)
+    at = (f"about {fmt_duration(max(1, round(duration.total_seconds() / 60)))} at {rate_per_second:g} request/s"
+          if duration is not None else "no rate limit configured")
+    console.print(f"  Time:   {at}; this run stops after {_plural(max_requests, 'request')} or "
+                  f"{max_minutes:g} minutes (--max-requests, --max-minutes)")
+    console.print()
+
+
 def _gap_of(c: ClassifiedGap) -> Gap:
     return c.gap
 
@@ -198,27 +284,29 @@ def _plain(g: Gap) -> Gap:
     return g
 
 
-def write_unfillable_csv(file: IO[str], classified: Iterable[ClassifiedGap], assets: Mapping[int, AssetLabel]) -> int:
-    """The reference's CSV of unfillable gaps; returns the number of rows written."""
+def write_unfillable_csv(file: IO[str], unfillable: Iterable[ClassifiedGap], assets: Mapping[int, AssetLabel]) -> int:
+    """The reference's CSV of unfillable gaps (a bare ticker in ``asset_ticker``), plus ``quote_currency``;
+    returns the number of rows written."""
     writer = csv.writer(file, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    rows = sorted((c for c in classified if not c.fillable), key=lambda c: _sort_key(c.gap, assets))
+    rows = sorted(unfillable, key=lambda c: _sort_key(c.gap, assets))
     for c in rows:
         g = c.gap
         label = _label(g.asset_id, g.quote_currency, assets)
-        name = label.ticker if g.quote_currency == label.quote_currency else f"{label.ticker}/{g.quote_currency}"
-        writer.writerow([name,
-                         label.tier, g.interval_minutes, csv_time(g.start, g.interval_minutes),
+        writer.writerow([label.ticker, label.tier, g.interval_minutes, csv_time(g.start, g.interval_minutes),
                          csv_time(g.end, g.interval_minutes), g.missing_candles, c.candles_from_today,
-                         c.overflow_candles])
+                         c.overflow_candles, g.quote_currency])
     return len(rows)
 
 
-def one_line(classified: Sequence[ClassifiedGap], confirmed_empty: Sequence[Gap],
-             results: Sequence[FillResult] | None) -> str:
+def one_line(plan: Plan, confirmed_empty: Sequence[Gap], results: Sequence[FillResult] | None,
+             walks: Sequence[SpanResult] = ()) -> str:
     """The run in one line (``--verbosity 0``): gaps found, and what the backfill did when there was one."""
-    fillable = sum(1 for c in classified if c.fillable)
-    line = (f"{len(classified):,} gaps ({fillable:,} API-fillable, {len(classified) - fillable:,} unfillable), "
+    trades = sum(len(p.span.gaps) for p in plan.trades)
+    total = len(plan.ohlc) + trades + len(plan.unfillable_gaps()) + len(plan.delisted)
+    trailing = sum(1 for g in plan.classified if g.trailing)
+    line = (f"{total:,} gaps ({len(plan.ohlc):,} via OHLC, {trades:,} via trades, "
+            f"{len(plan.unfillable_gaps()):,} unfillable; {trailing:,} trailing), "
             f"{len(confirmed_empty):,} confirmed-empty ranges")
     if results is None:
         return line + "; nothing backfilled"
@@ -227,7 +315,42 @@ def one_line(classified: Sequence[ClassifiedGap], confirmed_empty: Sequence[Gap]
         counts[r.status] += 1
     done = ", ".join(f"{counts[s]:,} {s}" for s in (FILLED, PARTLY_FILLED, CONFIRMED_EMPTY, NOT_FILLED, FAILED)
                      if counts[s])
+    if walks:
+        written = sum(sum(w.written.values()) for w in walks)
+        stopped = sum(1 for w in walks if w.stopped)
+        failed = sum(1 for w in walks if w.error)
+        done = ", ".join(filter(None, [done, f"trades: {written:,} candles written in {_plural(len(walks), 'walk')}"
+                                       + (f", {stopped:,} to resume" if stopped else "")
+                                       + (f", {failed:,} failed" if failed else "")]))
     return f"{line}; backfill: {done or 'nothing to do'}"
+
+
+def walk_title(w: SpanResult, assets: Mapping[int, AssetLabel]) -> str:
+    span = w.span
+    label = _label(span.asset_id, span.quote_currency, assets)
+    name = label.ticker if span.quote_currency == label.quote_currency else f"{label.ticker}/{span.quote_currency}"
+    finest = min(span.intervals)
+    return (f"{name} ({label.tier}) {fmt_time(span.start, finest)} → {fmt_time(span.end, finest)} "
+            f"({', '.join(map(str, span.intervals))} min)")
+
+
+def render_walks(console: Console, walks: Sequence[SpanResult], assets: Mapping[int, AssetLabel]) -> None:
+    console.print()
+    console.print(LIGHT)
+    console.print("[bold]Backfill from trades[/bold]")
+    console.print(LIGHT)
+    for w in walks:
+        written, empty = sum(w.written.values()), sum(w.empty.values())
+        detail = f"{written:,} written, {empty:,} confirmed empty, {_plural(w.requests, 'request')}"
+        if w.error:
+            state, style, detail = "FAILED", "red", w.error
+        elif w.done:
+            state, style = "FILLED", "green"
+        else:
+            state, style = "TO RESUME", "yellow"
+            detail += f"; {w.stopped}: the next run resumes where this one stopped"
+        console.print(f"  [{style}]{state}[/{style}] {escape(walk_title(w, assets))}: {escape(detail)}")
+    console.print()
 
 
 STATUS_STYLE = {FILLED: "green", PARTLY_FILLED: "yellow", CONFIRMED_EMPTY: "cyan", NOT_FILLED: "yellow",

@@ -11,7 +11,7 @@ from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
 from feefifofunds.models import Asset
 from feefifofunds.sources import CANDLE_SCHEMA
 from feefifofunds.store import client
-from tests.support.fake_kraken import FakeKraken
+from tests.support.fake_kraken_trades import FakeKrakenTrades
 
 # A fixed "now": 2025-01-20 12:34 UTC (mid-candle for every interval up to 720).
 NOW = datetime(2025, 1, 20, 12, 34, tzinfo=UTC)
@@ -46,7 +46,7 @@ def make_asset(ticker: str, tier: str = "TIER1", quote: str = "USD") -> Asset:
 
 @pytest.fixture
 def fake_kraken(settings):
-    fake = FakeKraken(NOW).start()
+    fake = FakeKrakenTrades(NOW).start()
     fake.add_pair("XXBTZUSD", "XBTUSD", "XBT/USD")
     fake.add_pair("XETHZUSD", "ETHUSD", "ETH/USD")
     fake.add_pair("XDGUSD", "XDGUSD", "XDG/USD")

@@ -1,0 +1,113 @@
+"""Which way each gap is filled, and what the run will cost, decided before any request is made.
+
+- **OHLC** (``--method auto`` or ``ohlc``): the gap lies within the OHLC endpoint's window (all its candles
+  among the 719 finished ones an answer holds) and its interval is offered there. One request per series.
+- **Trades** (``auto`` for everything else, or ``--method trades`` for every gap): gaps of one pair whose
+  spans overlap share one walk over the pair's trades (``trades_fill.plan_spans``), for every interval at once.
+- **Delisted**: a trailing gap of a pair Kraken lists as delisted is not a gap: nothing traded after its end.
+- **Unfillable**: beyond the OHLC window with ``--method ohlc``, or **over this run's budget** (a later run
+  picks it up: trailing spans and spans already under way go first, then the newest).
+
+The cost: requests expected (OHLC: one per series; trades: pages of 1,000 trades, estimated from stored
+``trade_count``, or unknown) and the time that takes at the configured rate limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from .classify import REASON_TOO_OLD, ClassifiedGap
+from .detection import Gap
+from .trades_fill import TradesSpan, plan_spans, requests_for
+
+AUTO, OHLC, TRADES = "auto", "ohlc", "trades"
+METHODS = (AUTO, OHLC, TRADES)
+REASON_OVER_BUDGET = "over_budget"
+
+
+@dataclass(frozen=True)
+class PlannedSpan:
+    span: TradesSpan
+    trades: int | None  # estimated trades in the span (None: unknown)
+
+    @property
+    def requests(self) -> int | None:
+        return requests_for(self.trades)
+
+
+@dataclass
+class Plan:
+    ohlc: list[ClassifiedGap] = field(default_factory=list)
+    trades: list[PlannedSpan] = field(default_factory=list)  # walks this run starts, in order
+    over_budget: list[PlannedSpan] = field(default_factory=list)  # left for a later run
+    unfillable: list[ClassifiedGap] = field(default_factory=list)  # out of reach of the method asked for
+    delisted: list[Gap] = field(default_factory=list)
+    classified: dict[Gap, ClassifiedGap] = field(default_factory=dict)
+
+    @property
+    def ohlc_requests(self) -> int:
+        return len({c.gap.series for c in self.ohlc})
+
+    @property
+    def trades_requests(self) -> int:
+        return sum(p.requests or 0 for p in self.trades)
+
+    @property
+    def unknown_spans(self) -> int:
+        return sum(1 for p in self.trades if p.requests is None)
+
+    def duration(self, rate_per_second: float) -> timedelta | None:
+        """Time at the rate limit for the requests expected (None without a rate limit)."""
+        if rate_per_second <= 0:
+            return None
+        return timedelta(seconds=(self.ohlc_requests + self.trades_requests) / rate_per_second)
+
+    def unfillable_gaps(self) -> list[ClassifiedGap]:
+        """Everything this run leaves: out of the method's reach, then over the budget."""
+        over = [self.classified[g] for p in self.over_budget for g in p.span.gaps]
+        return self.unfillable + [_over_budget(c) for c in over]
+
+
+def _over_budget(c: ClassifiedGap) -> ClassifiedGap:
+    return ClassifiedGap(c.gap, c.candles_from_today, False, c.overflow_candles, REASON_OVER_BUDGET)
+
+
+def make_plan(classified: Sequence[ClassifiedGap], *, method: str = AUTO, max_requests: int, max_minutes: float,
+              rate_per_second: float, estimate: Callable[[TradesSpan], int | None],
+              delisted: Iterable[tuple[int, str]] = (), under_way: Iterable[tuple[int, str]] = ()) -> Plan:
+    """Assign every gap a method and choose the walks that fit this run's budget."""
+    plan = Plan(classified={c.gap: c for c in classified})
+    gone = set(delisted)
+    to_trades: list[Gap] = []
+    for c in classified:
+        if c.gap.trailing and (c.gap.asset_id, c.gap.quote_currency) in gone:
+            plan.delisted.append(c.gap)
+        elif method != TRADES and c.fillable:
+            plan.ohlc.append(c)
+        elif method == OHLC:
+            plan.unfillable.append(c)
+        else:
+            to_trades.append(c.gap)
+    started = set(under_way)
+    spans = sorted(plan_spans(to_trades), key=lambda s: (
+        (s.asset_id, s.quote_currency) not in started, not any(g.trailing for g in s.gaps), -s.start.timestamp()))
+    requests = 1 + plan.ohlc_requests  # the pair lookup, then one OHLC answer per series
+    seconds_per_request = 1 / rate_per_second if rate_per_second > 0 else 0.0
+    for span in spans:
+        planned = PlannedSpan(span, estimate(span))
+        if requests < max_requests and requests * seconds_per_request < max_minutes * 60:
+            plan.trades.append(planned)
+            requests += planned.requests or 1
+        else:
+            plan.over_budget.append(planned)
+    return plan
+
+
+def reason_text(c: ClassifiedGap) -> str:
+    if c.reason == REASON_OVER_BUDGET:
+        return "over this run's budget (--max-requests / --max-minutes): a later run picks it up"
+    if c.reason == REASON_TOO_OLD:
+        return "beyond the OHLC window (--method ohlc)"
+    return "not offered by the OHLC endpoint (--method ohlc)"
