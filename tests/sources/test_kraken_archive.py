@@ -1,11 +1,8 @@
 from pathlib import Path
 
-import polars as pl
 import pytest
 
-from feefifofunds.sources import CandleRequest
 from feefifofunds.sources.kraken_archive import (
-    KrakenArchiveSource,
     MalformedFile,
     discover,
     iter_chunks,
@@ -35,12 +32,11 @@ def test_discovery_filters_and_skips(tmp_path: Path):
     write_file(tmp_path / "FOOBAR_60.csv", candle_lines(60, 1))
     write_file(tmp_path / "XBTUSD_7.csv", candle_lines(60, 1))
     found = discover(tmp_path)
-    assert [(f.base, f.quote, f.interval_minutes, f.tier, str(f.relative)) for f in found.files] == [
-        ("BAT", "USD", 5, "TIER3", "BATUSD_5.csv"), ("BTC", "EUR", 1440, "TIER1", "XBTEUR_1440.csv"),
-        ("BTC", "USD", 60, "TIER1", "master_q4/XBTUSD_60.csv")]
+    assert [(f.base, f.quote, f.interval_minutes, str(f.relative)) for f in found.files] == [
+        ("BAT", "USD", 5, "BATUSD_5.csv"), ("BTC", "EUR", 1440, "XBTEUR_1440.csv"),
+        ("BTC", "USD", 60, "master_q4/XBTUSD_60.csv")]
     assert sorted((s.path.name, s.reason.split(" ")[0]) for s in found.skipped) == [
         ("FOOBAR_60.csv", "cannot"), ("XBTUSD_7.csv", "unknown")]
-    assert [f.pair for f in discover(tmp_path, tiers={"TIER3"}).files] == ["BATUSD"]
     assert [f.pair for f in discover(tmp_path, intervals={60, 1440}).files] == ["XBTEUR", "XBTUSD"]
 
 
@@ -81,14 +77,3 @@ def test_chunks_cover_every_line_with_bounded_size(tmp_path: Path):
     assert sum(nbytes for *_, nbytes in chunks) == path.stat().st_size
     first_line, df, _ = chunks[3]
     assert df.row(0)[0] == int(lines[first_line - 1].split(",")[0])
-
-
-def test_archive_as_a_source(tmp_path: Path):
-    from datetime import UTC, datetime
-
-    copy_real_samples(tmp_path)
-    src = KrakenArchiveSource(tmp_path)
-    start, end = datetime(2014, 1, 1, tzinfo=UTC), datetime(2014, 1, 4, tzinfo=UTC)
-    df = src.fetch(CandleRequest("BTC", "USD", 1440, start, end))
-    assert df.get_column("time").to_list() == [datetime(2014, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
-    assert df.schema["time"] == pl.Datetime("us", "UTC")
