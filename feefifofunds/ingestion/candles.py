@@ -11,6 +11,8 @@ import polars as pl
 ARCHIVE_EPOCH = int(datetime(2013, 1, 1, tzinfo=UTC).timestamp())
 # Unix seconds at or above this are milliseconds (seconds would be the year 5138).
 MILLISECONDS_FROM = 100_000_000_000
+# Placeholder in a reason, for whoever knows line numbers (the archive reader) to name the line before.
+PREVIOUS_LINE = "the previous line"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,6 @@ def validate_archive_times(times: pl.Series, interval_minutes: int, *, now: floa
         before = int(times[row - 1]) if row else previous
         t = int(times[row])
         what = "repeats the timestamp of" if t == before else "is earlier than"
-        candidates.append(CandleProblem(row, f"timestamp {t} {what} the line before it (times must increase "
+        candidates.append(CandleProblem(row, f"timestamp {t} {what} {PREVIOUS_LINE} (times must increase "
                                              "strictly: a duplicate or out-of-order candle)"))
     return min(candidates, key=lambda p: p.row) if candidates else None

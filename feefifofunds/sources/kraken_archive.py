@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from feefifofunds.ingestion.candles import validate_archive_times, validate_candles
+from feefifofunds.ingestion.candles import PREVIOUS_LINE, validate_archive_times, validate_candles
 
 from . import SourceError
 
@@ -187,7 +187,8 @@ def check_chunk(path: Path, first_line: int, df: pl.DataFrame, interval_minutes:
     found = [p for p in problems if p is not None]
     if found:
         problem = min(found, key=lambda p: p.row)  # ties: the time problem (it explains the others)
-        raise MalformedFile(path, first_line + problem.row, problem.reason)
+        line = first_line + problem.row
+        raise MalformedFile(path, line, problem.reason.replace(PREVIOUS_LINE, f"line {line - 1}"))
 
 
 @dataclass(frozen=True)
