@@ -429,6 +429,7 @@ def ingest_files(
     chunk_bytes: int = archive.CHUNK_BYTES,
     fsync: bool | None = None,
     now: Callable[[], float] = time.monotonic,
+    writer_class: type[PriceWriter] = PriceWriter,
 ) -> RunSummary:
     """Validate, write and archive ``files`` in ``plan()`` order; never raises for a file or QuestDB
     problem: the summary tells (``summary.error`` when the run had to stop)."""
@@ -440,7 +441,7 @@ def ingest_files(
     fsync = fsync_default() if fsync is None else fsync
     try:
         # flush_rows is handled here (a file is never split across flushes unless it is large)
-        with PriceWriter(alias, flush_rows=sys.maxsize) as writer:
+        with writer_class(alias, flush_rows=sys.maxsize) as writer:
             run = _Run(writer, alias=alias, ingested_dir=ingested_dir, events=events, flush_rows=flush_rows,
                        chunk_bytes=chunk_bytes, fsync=fsync, summary=summary)
             try:
