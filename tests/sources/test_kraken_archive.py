@@ -4,6 +4,7 @@ import pytest
 
 from feefifofunds.sources.kraken_archive import (
     MalformedFile,
+    check_file,
     discover,
     iter_chunks,
     read_file,
@@ -77,3 +78,38 @@ def test_chunks_cover_every_line_with_bounded_size(tmp_path: Path):
     assert sum(nbytes for *_, nbytes in chunks) == path.stat().st_size
     first_line, df, _ = chunks[3]
     assert df.row(0)[0] == int(lines[first_line - 1].split(",")[0])
+
+
+def test_whole_file_checks_cross_chunk_boundaries(tmp_path: Path):
+    lines = candle_lines(1, 3000)
+    lines[2000] = lines[1999]  # the same candle twice: refused too (a repeated time is never guessed at)
+    path = write_file(tmp_path / "XBTUSD_1.csv", lines)
+    for chunk_bytes in (1024, 4096, 1 << 20):
+        with pytest.raises(MalformedFile) as err:
+            check_file(path, 1, chunk_bytes=chunk_bytes)
+        assert err.value.line == 2001 and "repeats the timestamp of line 2000" in err.value.reason
+
+
+def test_checked_file_keeps_small_files_only(tmp_path: Path):
+    path = write_file(tmp_path / "XBTUSD_60.csv", candle_lines(60, 50))
+    small = check_file(path, 60)
+    assert small.rows == 50 and sum(f.height for f in small.frames) == 50
+    assert (small.first_time, small.last_time) == (1_700_006_400, 1_700_006_400 + 49 * 3600)
+    assert check_file(path, 60, chunk_bytes=512, keep_bytes=512).frames is None
+
+
+def test_a_candle_that_has_not_finished_is_refused(tmp_path: Path):
+    lines = candle_lines(60, 3)
+    path = write_file(tmp_path / "XBTUSD_60.csv", lines)
+    last_start = int(lines[-1].split(",")[0])
+    assert check_file(path, 60, now=last_start + 3600).rows == 3
+    with pytest.raises(MalformedFile, match="line 3: timestamp .* after the last finished 60-minute candle"):
+        check_file(path, 60, now=last_start + 3599)
+
+
+def test_small_truncated_file_is_refused_before_any_chunk_is_used(tmp_path: Path):
+    path = write_file(tmp_path / "XBTUSD_60.csv", candle_lines(60, 101))
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(MalformedFile) as err:
+        check_file(path, 60)
+    assert err.value.line == 101 and "only needs its newline" in err.value.reason
