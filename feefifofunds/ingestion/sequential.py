@@ -25,6 +25,7 @@ sent again on its own, so one file's fault never marks another.
 
 from __future__ import annotations
 
+import errno
 import filecmp
 import hashlib
 import os
@@ -225,7 +226,7 @@ def archive_original(f: ArchiveFile, ingested_dir: Path, run_folder: str, *, fsy
         os.link(f.path, dest)  # fails rather than replace an existing file
         f.path.unlink()
     except OSError as exc:
-        if exc.errno != 18:  # EXDEV: another filesystem
+        if exc.errno != errno.EXDEV:  # another filesystem: copy, then delete
             raise
         shutil.copy2(f.path, dest)
         f.path.unlink()

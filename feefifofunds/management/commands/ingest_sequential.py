@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -145,8 +146,15 @@ class Command(BaseCommand):
 
     def run(self, console: Console, *, quiet, tier, intervals, intervals_set, yes, database, data_dir,
             stop_on_error, fsync) -> RunSummary | None:
-        found = discover(data_dir, intervals=intervals_set)
-        tiers = asset_tiers({f.base for f in found.files})
+        try:
+            found = discover(data_dir, intervals=intervals_set)
+        except OSError as exc:
+            raise CommandError(f"cannot list the data directory {data_dir}: {exc.strerror or exc} "
+                               f"({exc.filename or data_dir})") from None
+        try:
+            tiers = asset_tiers({f.base for f in found.files})
+        except DatabaseError as exc:
+            raise CommandError(f"reading asset tiers from the catalog: {exc}") from None
         files = [f for f in found.files if tier == "ALL" or tiers[f.base] == tier]
         ingested_dir = Path(settings.KRAKEN_INGESTED_DIR) if settings.KRAKEN_INGESTED_DIR \
             else default_ingested_dir(data_dir)
