@@ -295,12 +295,15 @@ class _Run:
             return
         self.acknowledge()
 
-    def retry_alone(self, batch: list[_Pending], exc: WriteError) -> None:
-        server_up = True
+    def server_answers(self) -> bool:
         try:
             client.ping(self.alias)
         except client.QuestDBError:
-            server_up = False
+            return False
+        return True
+
+    def retry_alone(self, batch: list[_Pending], exc: WriteError) -> None:
+        server_up = self.server_answers()
         if len(batch) <= 1 or not server_up:
             for p in batch:
                 self.fail(p.result.file, f"not acknowledged: {exc}")
@@ -406,6 +409,8 @@ class _Run:
             note = f" ({stored:,} of its rows were stored before the failure)" if stored else ""
             message = str(exc) if isinstance(exc, MalformedFile) else f"{f.path}: {exc}"
             self.fail(f, message + note, rows=stored)
+            if isinstance(exc, WriteError) and not self.server_answers():
+                raise RunStopped(f"writing to QuestDB: {exc}") from None
             return False
         self.pending.append(_Pending(result, key))
         if large or self.writer.pending_rows >= self.flush_rows:
