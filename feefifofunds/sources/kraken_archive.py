@@ -82,7 +82,7 @@ def discover(data_dir: Path, *, intervals: set[int] | None = None) -> Discovery:
         rel = path.relative_to(data_dir)
         if path.name.startswith("._") or "__MACOSX" in rel.parts:
             continue
-        if path.is_symlink() or any((data_dir / parent).is_symlink() for parent in rel.parents):
+        if path.is_symlink() or any((data_dir / parent).is_symlink() for parent in list(rel.parents)[:-1]):
             if _NAME_RE.match(path.name):
                 skipped.append(SkippedFile(path, "symbolic link (not followed: put the file itself in the data "
                                                  "directory)"))

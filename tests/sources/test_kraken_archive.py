@@ -113,3 +113,19 @@ def test_small_truncated_file_is_refused_before_any_chunk_is_used(tmp_path: Path
     with pytest.raises(MalformedFile) as err:
         check_file(path, 60)
     assert err.value.line == 101 and "only needs its newline" in err.value.reason
+
+
+def test_symbolic_links_are_skipped_but_a_linked_data_directory_is_fine(tmp_path: Path):
+    real = tmp_path / "real"
+    write_file(real / "XBTUSD_60.csv", candle_lines(60, 3))
+    write_file(tmp_path / "outside" / "ETHUSD_60.csv", candle_lines(60, 3))
+    (real / "ETHUSD_60.csv").symlink_to(tmp_path / "outside" / "ETHUSD_60.csv")
+    (real / "linked").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (tmp_path / "alias").symlink_to(real, target_is_directory=True)
+    found = discover(tmp_path / "alias")
+    assert [f.pair for f in found.files] == ["XBTUSD"]
+    assert sorted(str(s.path.relative_to(tmp_path / "alias")) for s in found.skipped
+                  if s.reason.startswith("symbolic link")) in (["ETHUSD_60.csv"],
+                                                               ["ETHUSD_60.csv", "linked/ETHUSD_60.csv"])
+    write_file(real / "XBTUSD_٦٠.csv", candle_lines(60, 3))
+    assert [s.reason for s in discover(real).skipped if "٦" in s.path.name] == ["file name is not PAIR_MINUTES.csv"]
