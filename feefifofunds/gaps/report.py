@@ -103,6 +103,13 @@ def _gap_line(console: Console, mark: str, style: str, gap: Gap) -> None:
                   f"{_plural(gap.missing_candles, 'candle')})")
 
 
+def _section(console: Console, title: str) -> None:
+    console.print(LIGHT)
+    console.print(title)
+    console.print(LIGHT)
+    console.print()
+
+
 def render_report(console: Console, classified: Sequence[ClassifiedGap], confirmed_empty: Sequence[Gap],
                   assets: Mapping[int, AssetLabel], *, assets_scanned: int, series_scanned: int | None = None,
                   show_unfillable_only: bool = False, max_per_series: int = DEFAULT_MAX_PER_SERIES) -> None:
@@ -117,10 +124,7 @@ def render_report(console: Console, classified: Sequence[ClassifiedGap], confirm
     console.print()
 
     if not show_unfillable_only:
-        console.print(LIGHT)
-        console.print(f"📊 [bold green]API-FILLABLE GAPS[/bold green] (within {MAX_CANDLES}-candle limit)")
-        console.print(LIGHT)
-        console.print()
+        _section(console, f"📊 [bold green]API-FILLABLE GAPS[/bold green] (within {MAX_CANDLES}-candle limit)")
         gap_of = _gap_of
         for first, items in _by_series(fillable, gap_of, assets):
             _block_header(console, first, items, gap_of, assets)
@@ -137,10 +141,7 @@ def render_report(console: Console, classified: Sequence[ClassifiedGap], confirm
         console.print(f"Summary: {_plural(len(fillable), 'fillable gap')}, {total:,} total candles to fetch")
         console.print()
 
-    console.print(LIGHT)
-    console.print(f"❌ [bold red]UNFILLABLE GAPS[/bold red] (beyond {MAX_CANDLES}-candle limit)")
-    console.print(LIGHT)
-    console.print()
+    _section(console, f"❌ [bold red]UNFILLABLE GAPS[/bold red] (beyond {MAX_CANDLES}-candle limit)")
     gap_of = _gap_of
     for first, items in _by_series(unfillable, gap_of, assets):
         _block_header(console, first, items, gap_of, assets)
@@ -172,10 +173,7 @@ def render_report(console: Console, classified: Sequence[ClassifiedGap], confirm
     console.print()
 
     if confirmed_empty:
-        console.print(LIGHT)
-        console.print("ℹ️  [bold]CONFIRMED EMPTY[/bold] (Kraken has no candle either: no trades, not data loss)")
-        console.print(LIGHT)
-        console.print()
+        _section(console, "ℹ️  [bold]CONFIRMED EMPTY[/bold] (Kraken has no candle either: no trades, not data loss)")
         for first, items in _by_series(confirmed_empty, _plain, assets):
             _block_header(console, first, items, _plain, assets)
             for g in items[:max_per_series]:
