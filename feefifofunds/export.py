@@ -1,22 +1,25 @@
-"""Export stored candles to Parquet or CSV, streamed from QuestDB in chunks (bounded memory).
+"""Export stored candles to Parquet or CSV, streamed from QuestDB in batches (bounded memory).
 
-Rows are read by keyset pagination on time (``coverage.iter_candles``), one source at a time, and each
-chunk is written at once (a Parquet row group, or CSV lines), so memory holds one chunk however long the
-series.
+Rows are read by keyset pagination on time (``iter_export_batches``), one source at a time, and each batch
+is written at once (a Parquet row group, or CSV lines), so memory holds one batch however long the series.
+The file is written beside the target and renamed into place once complete: a failed export leaves nothing.
+Domain code: it reads the store (``feefifofunds.store``), never the web layer.
 """
 
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feefifofunds.models import Asset
-from feefifofunds.web import coverage
+from feefifofunds.store import client, schema
+from feefifofunds.store.coverage import series_coverage
+from feefifofunds.timeframes import INTERVALS, as_utc, naive_utc
 
 FORMATS = ("parquet", "csv")
 DEFAULT_CHUNK_ROWS = 100_000
@@ -65,22 +68,73 @@ def _nan_to_none(value):
     return None if isinstance(value, float) and value != value else value
 
 
-def iter_chunks(request: ExportRequest, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, alias: str = "questdb"):
-    """(source, rows) chunks of the selection, in (source, time) order."""
-    if request.interval_minutes not in coverage.INTERVALS:
-        raise ExportError(f"interval must be one of {', '.join(map(str, coverage.INTERVALS))}")
+def check_output(path: Path) -> None:
+    """Refuse, before anything is read or written, an output path that cannot become a file."""
+    if path.is_dir():
+        raise ExportError(f"{path} is a directory: give a file name, e.g. {path / 'prices.parquet'}")
+    if not path.parent.is_dir():
+        raise ExportError(f"cannot write {path}: the folder {path.parent} does not exist")
+
+
+def choose_quote(asset: Asset, interval_minutes: int, quote_currency: str | None, *,
+                 alias: str = "questdb") -> str:
+    """The quote currency asked for; else the one series that exists (USD first when there are several)."""
+    if quote_currency:
+        return quote_currency.strip().upper()
+    quotes = {c.quote_currency for c in series_coverage(asset_id=asset.pk, alias=alias)
+              if c.interval_minutes == interval_minutes}
+    for preferred in ("USD", asset.quote_currency):
+        if preferred in quotes:
+            return preferred
+    return min(quotes) if quotes else asset.quote_currency
+
+
+def _sources(asset_id: int, interval_minutes: int, quote: str, alias: str) -> list[str]:
+    return sorted({c.source for c in series_coverage(asset_id=asset_id, alias=alias)
+                   if c.interval_minutes == interval_minutes and c.quote_currency == quote})
+
+
+def _read_batches(asset_id: int, interval_minutes: int, quote: str, source: str, start: datetime | None,
+                  end: datetime | None, batch_rows: int, alias: str):
+    """Candle rows (time first, UTC) of one series and source in time order, ``batch_rows`` per query."""
+    after = start
+    while True:
+        where = ["asset_id = %s", "interval_minutes = %s", "quote_currency = %s", "source = %s"]
+        params: list[object] = [int(asset_id), int(interval_minutes), quote, source]
+        if after is not None:
+            where.append("time >= %s")
+            params.append(naive_utc(after))
+        if end is not None:
+            where.append("time < %s")
+            params.append(naive_utc(end))
+        rows = client.query(
+            "SELECT time, open, high, low, close, volume, trade_count, vwap "
+            f"FROM {schema.TABLE} WHERE {' AND '.join(where)} ORDER BY time LIMIT %s",
+            [*params, int(batch_rows)], alias=alias)
+        if not rows:
+            return
+        rows = [(as_utc(r[0]), *r[1:]) for r in rows]
+        yield rows
+        if len(rows) < batch_rows:
+            return
+        after = rows[-1][0] + timedelta(microseconds=1)
+
+
+def iter_export_batches(request: ExportRequest, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, alias: str = "questdb"):
+    """(asset, quote, source, rows) batches of the selection, in (source, time) order."""
+    if request.interval_minutes not in INTERVALS:
+        raise ExportError(f"interval must be one of {', '.join(map(str, INTERVALS))}")
     if request.start and request.end and request.end <= request.start:
         raise ExportError("end must be after start")
     try:
         asset = Asset.objects.get(ticker=request.ticker.strip().upper())
     except Asset.DoesNotExist:
         raise ExportError(f"no asset with ticker {request.ticker.strip().upper()!r}") from None
-    quote = (request.quote_currency or asset.quote_currency).upper()
-    sources = [request.source] if request.source else coverage.sources_of(
-        asset.pk, request.interval_minutes, quote, alias=alias)
+    quote = choose_quote(asset, request.interval_minutes, request.quote_currency, alias=alias)
+    sources = [request.source] if request.source else _sources(asset.pk, request.interval_minutes, quote, alias)
     for source in sources:
-        for rows in coverage.iter_candles(asset.pk, request.interval_minutes, quote, source=source,
-                                          start=request.start, end=request.end, chunk_rows=chunk_rows, alias=alias):
+        for rows in _read_batches(asset.pk, request.interval_minutes, quote, source, request.start, request.end,
+                                  chunk_rows, alias):
             yield asset, quote, source, rows
 
 
@@ -106,20 +160,21 @@ def export_prices(request: ExportRequest, path: str | Path, *, fmt: str | None =
     The file is written beside the target and renamed into place once complete.
     """
     path = Path(path)
+    check_output(path)
     fmt = format_for(path, fmt)
     tmp = path.with_name(f".{path.name}.partial")
     written = 0
     try:
         if fmt == "parquet":
             with pq.ParquetWriter(tmp, EXPORT_SCHEMA, compression="zstd") as writer:
-                for asset, quote, source, rows in iter_chunks(request, chunk_rows=chunk_rows, alias=alias):
+                for asset, quote, source, rows in iter_export_batches(request, chunk_rows=chunk_rows, alias=alias):
                     writer.write_table(_table(asset, quote, source, request.interval_minutes, rows))
                     written += len(rows)
         else:
             with tmp.open("w", newline="", encoding="utf-8") as fh:
                 out = csv.writer(fh)
                 out.writerow(EXPORT_SCHEMA.names)
-                for asset, quote, source, rows in iter_chunks(request, chunk_rows=chunk_rows, alias=alias):
+                for asset, quote, source, rows in iter_export_batches(request, chunk_rows=chunk_rows, alias=alias):
                     out.writerows(
                         [_csv_time(r[0]), asset.ticker, quote, request.interval_minutes, source,
                          *[_csv_value(v) for v in r[1:]]]
@@ -127,6 +182,9 @@ def export_prices(request: ExportRequest, path: str | Path, *, fmt: str | None =
                     )
                     written += len(rows)
         tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

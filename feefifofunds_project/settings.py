@@ -70,9 +70,8 @@ QUESTDB_MIGRATION_ALIAS = os.environ.get("QUESTDB_MIGRATION_ALIAS", "questdb")
 
 # Kraken archive ingestion: where files are found, and where they go once QuestDB acknowledged them.
 KRAKEN_DATA_DIR = Path(os.environ.get("KRAKEN_DATA_DIR", BASE_DIR / "data"))
-# None means "beside the data directory": <data-dir>/../ingested/ohlcv and <data-dir>/../rejected
+# None means "beside the data directory": <data-dir>/../ingested/ohlcv. A file that fails stays where it is.
 KRAKEN_INGESTED_DIR = os.environ.get("KRAKEN_INGESTED_DIR") or None
-KRAKEN_REJECTED_DIR = os.environ.get("KRAKEN_REJECTED_DIR") or None
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"

@@ -16,7 +16,6 @@ from feefifofunds.store.config import QuestDBConfig
 from tests.support import postgres
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")

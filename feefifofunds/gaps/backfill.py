@@ -16,13 +16,12 @@ from datetime import datetime
 import polars as pl
 
 from feefifofunds.ingestion.writer import PriceWriter, SeriesKey, WriteError
-from feefifofunds.sources import CandleRequest, SourceError
-from feefifofunds.sources.kraken_rest import OHLCPage, oldest_available
+from feefifofunds.sources import CandlePage, CandleRequest, PagedSource, SourceError
 from feefifofunds.store import client, schema
 from feefifofunds.store.client import QuestDBError
 
 from .classify import ClassifiedGap
-from .detection import Gap, _index_runs, detect_gaps, record_confirmed_empty, split_confirmed_empty
+from .detection import Gap, detect_gaps, index_runs, record_confirmed_empty, split_confirmed_empty
 
 FILLED = "filled"
 PARTLY_FILLED = "partly filled"
@@ -41,12 +40,6 @@ class FillResult:
     message: str = ""
 
 
-class PageSource:
-    """What ``backfill`` needs from a source (``KrakenRestSource`` provides it)."""
-
-    def fetch_page(self, request: CandleRequest) -> OHLCPage: ...
-
-
 def _series_groups(gaps: Iterable[Gap]) -> dict[tuple[int, str, int], list[Gap]]:
     groups: dict[tuple[int, str, int], list[Gap]] = defaultdict(list)
     for gap in gaps:
@@ -54,14 +47,14 @@ def _series_groups(gaps: Iterable[Gap]) -> dict[tuple[int, str, int], list[Gap]]
     return groups
 
 
-def _empty_runs(gap: Gap, present: set[datetime], page: OHLCPage) -> list[Gap]:
+def _empty_runs(gap: Gap, present: set[datetime], page: CandlePage) -> list[Gap]:
     """The gap's candle times the answer covered but held no candle for, as runs."""
-    if page.current is None:
+    if page.covered_from is None or page.covered_until is None:
         return []  # nothing came back: no way to tell what the answer covered
-    lo = oldest_available(page.current, gap.interval_minutes)
-    idx = [i for i, t in enumerate(gap.times()) if lo <= t < page.current and t not in present]
+    lo, hi = page.covered_from, page.covered_until
+    idx = [i for i, t in enumerate(gap.times()) if lo <= t < hi and t not in present]
     return [Gap(gap.asset_id, gap.quote_currency, gap.interval_minutes, gap.start + a * gap.step,
-                gap.start + b * gap.step, b - a + 1) for a, b in _index_runs(idx)]
+                gap.start + b * gap.step, b - a + 1) for a, b in index_runs(idx)]
 
 
 def _overlap(gap: Gap, other: Gap) -> int:
@@ -71,11 +64,14 @@ def _overlap(gap: Gap, other: Gap) -> int:
     return int((hi - lo) / gap.step) + 1
 
 
-def backfill(gaps: Iterable[ClassifiedGap | Gap], tickers: Mapping[int, str], source: PageSource, *,
+def backfill(gaps: Iterable[ClassifiedGap | Gap], tickers: Mapping[int, str], source: PagedSource, *,
              alias: str = "questdb", table: str = schema.TABLE,
              on_series: Callable[[tuple[int, str, int], list[Gap], str | None], None] | None = None,
              ) -> list[FillResult]:
-    """Fill the given gaps; returns one result per gap in input order. Errors fail only their series' gaps."""
+    """Fill the given gaps; returns one result per gap in input order. Errors fail only their series' gaps.
+
+    Candles are stored under ``source.name``; the caller owns the store lock and the source's session.
+    """
     plain = [g.gap if isinstance(g, ClassifiedGap) else g for g in gaps]
     results = {g: FillResult(g) for g in plain}
     empties: list[Gap] = []
@@ -95,7 +91,7 @@ def backfill(gaps: Iterable[ClassifiedGap | Gap], tickers: Mapping[int, str], so
                     if on_series:
                         on_series(series, series_gaps, str(exc))
                     continue
-                key = SeriesKey(asset_id=asset_id, interval_minutes=interval, quote_currency=quote, source="kraken")
+                key = SeriesKey(asset_id=asset_id, interval_minutes=interval, quote_currency=quote, source=source.name)
                 for gap in series_gaps:
                     ts = pl.col("time")
                     candles = page.candles.filter((ts >= gap.start) & (ts <= gap.end))
@@ -143,9 +139,3 @@ def _recheck(results: dict[Gap, FillResult], *, alias: str, table: str) -> None:
 
 def failures(results: Iterable[FillResult]) -> list[FillResult]:
     return [r for r in results if r.status == FAILED]
-
-
-def now_utc() -> datetime:
-    from datetime import UTC
-
-    return datetime.now(UTC)

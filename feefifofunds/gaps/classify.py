@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from feefifofunds.sources.kraken_rest import API_INTERVALS, MAX_CANDLES, floor_time
+from feefifofunds.sources.kraken_rest import API_INTERVALS, MAX_CANDLES
+from feefifofunds.timeframes import floor_time
 
 from .detection import Gap
 

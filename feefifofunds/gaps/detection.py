@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from feefifofunds.store import client, schema
+from feefifofunds.timeframes import epoch_micros, from_epoch_micros
 
 MICROS_PER_MINUTE = 60_000_000
 
@@ -53,14 +54,6 @@ class SeriesInfo:
     first: datetime
     last: datetime
     candles: int
-
-
-def _from_micros(us: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
-
-
-def _to_micros(dt: datetime) -> int:
-    return (dt - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 def _check_identifier(table: str) -> str:
@@ -119,8 +112,8 @@ def detect_gaps(alias: str = "questdb", *, asset_ids: Iterable[int] | None = Non
         if missing <= 0:
             continue
         first = prev_us + step
-        gaps.append(Gap(int(asset_id), str(quote), int(interval), _from_micros(first),
-                        _from_micros(first + (missing - 1) * step), int(missing)))
+        gaps.append(Gap(int(asset_id), str(quote), int(interval), from_epoch_micros(first),
+                        from_epoch_micros(first + (missing - 1) * step), int(missing)))
     gaps.sort(key=lambda g: (g.asset_id, g.quote_currency, g.interval_minutes, g.start))
     return gaps
 
@@ -137,13 +130,13 @@ def list_series(alias: str = "questdb", *, asset_ids: Iterable[int] | None = Non
         f"""SELECT asset_id, quote_currency, interval_minutes, min(cast(time AS LONG)), max(cast(time AS LONG)),
                    count() FROM {table} WHERE {where} ORDER BY asset_id, quote_currency, interval_minutes""",
         params, alias=alias)
-    return [SeriesInfo(int(a), str(q), int(i), _from_micros(lo), _from_micros(hi), int(n))
+    return [SeriesInfo(int(a), str(q), int(i), from_epoch_micros(lo), from_epoch_micros(hi), int(n))
             for a, q, i, lo, hi, n in rows]
 
 
 # --- confirmed-empty ranges ----------------------------------------------------------------------------
 
-def _index_runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
+def index_runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
     runs: list[tuple[int, int]] = []
     for i in indexes:
         if runs and runs[-1][1] == i - 1:
@@ -156,18 +149,18 @@ def _index_runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
 def subtract_ranges(gap: Gap, ranges: Iterable[tuple[datetime, datetime]]) -> tuple[list[Gap], list[Gap]]:
     """Split one gap by inclusive time ranges: (parts outside every range, parts inside one)."""
     step_us = gap.interval_minutes * MICROS_PER_MINUTE
-    start_us = _to_micros(gap.start)
+    start_us = epoch_micros(gap.start)
     covered = [False] * gap.missing_candles
     for lo, hi in ranges:
-        first = max(0, -((start_us - _to_micros(lo)) // step_us))  # ceil((lo - start) / step)
-        last = min(gap.missing_candles - 1, (_to_micros(hi) - start_us) // step_us)
+        first = max(0, -((start_us - epoch_micros(lo)) // step_us))  # ceil((lo - start) / step)
+        last = min(gap.missing_candles - 1, (epoch_micros(hi) - start_us) // step_us)
         for i in range(first, last + 1):
             covered[i] = True
     if not any(covered):
         return [gap], []
 
     def parts(flag: bool) -> list[Gap]:
-        runs = _index_runs([i for i, c in enumerate(covered) if c is flag])
+        runs = index_runs([i for i, c in enumerate(covered) if c is flag])
         return [Gap(gap.asset_id, gap.quote_currency, gap.interval_minutes, gap.start + a * gap.step,
                     gap.start + b * gap.step, b - a + 1) for a, b in runs]
 

@@ -38,11 +38,6 @@ class AssetLabel:
     quote_currency: str = "USD"  # the asset's usual quote: other quotes are shown as TICKER/QUOTE
 
 
-def make_console(file: IO[str]) -> Console:
-    """A console that never wraps lines and prints plain text when ``file`` is not a terminal."""
-    return Console(file=file, highlight=False, emoji=False, soft_wrap=True)
-
-
 def fmt_time(dt: datetime, interval_minutes: int) -> str:
     return dt.strftime("%Y-%m-%d") if interval_minutes >= 1440 else dt.strftime("%Y-%m-%d %H:%M")
 
@@ -108,6 +103,13 @@ def _gap_line(console: Console, mark: str, style: str, gap: Gap) -> None:
                   f"{_plural(gap.missing_candles, 'candle')})")
 
 
+def _section(console: Console, title: str) -> None:
+    console.print(LIGHT)
+    console.print(title)
+    console.print(LIGHT)
+    console.print()
+
+
 def render_report(console: Console, classified: Sequence[ClassifiedGap], confirmed_empty: Sequence[Gap],
                   assets: Mapping[int, AssetLabel], *, assets_scanned: int, series_scanned: int | None = None,
                   show_unfillable_only: bool = False, max_per_series: int = DEFAULT_MAX_PER_SERIES) -> None:
@@ -122,10 +124,7 @@ def render_report(console: Console, classified: Sequence[ClassifiedGap], confirm
     console.print()
 
     if not show_unfillable_only:
-        console.print(LIGHT)
-        console.print(f"📊 [bold green]API-FILLABLE GAPS[/bold green] (within {MAX_CANDLES}-candle limit)")
-        console.print(LIGHT)
-        console.print()
+        _section(console, f"📊 [bold green]API-FILLABLE GAPS[/bold green] (within {MAX_CANDLES}-candle limit)")
         gap_of = _gap_of
         for first, items in _by_series(fillable, gap_of, assets):
             _block_header(console, first, items, gap_of, assets)
@@ -142,10 +141,7 @@ def render_report(console: Console, classified: Sequence[ClassifiedGap], confirm
         console.print(f"Summary: {_plural(len(fillable), 'fillable gap')}, {total:,} total candles to fetch")
         console.print()
 
-    console.print(LIGHT)
-    console.print(f"❌ [bold red]UNFILLABLE GAPS[/bold red] (beyond {MAX_CANDLES}-candle limit)")
-    console.print(LIGHT)
-    console.print()
+    _section(console, f"❌ [bold red]UNFILLABLE GAPS[/bold red] (beyond {MAX_CANDLES}-candle limit)")
     gap_of = _gap_of
     for first, items in _by_series(unfillable, gap_of, assets):
         _block_header(console, first, items, gap_of, assets)
@@ -177,10 +173,7 @@ def render_report(console: Console, classified: Sequence[ClassifiedGap], confirm
     console.print()
 
     if confirmed_empty:
-        console.print(LIGHT)
-        console.print("ℹ️  [bold]CONFIRMED EMPTY[/bold] (Kraken has no candle either: no trades, not data loss)")
-        console.print(LIGHT)
-        console.print()
+        _section(console, "ℹ️  [bold]CONFIRMED EMPTY[/bold] (Kraken has no candle either: no trades, not data loss)")
         for first, items in _by_series(confirmed_empty, _plain, assets):
             _block_header(console, first, items, _plain, assets)
             for g in items[:max_per_series]:
@@ -217,6 +210,22 @@ def write_unfillable_csv(file: IO[str], classified: Iterable[ClassifiedGap], ass
                          csv_time(g.end, g.interval_minutes), g.missing_candles, c.candles_from_today,
                          c.overflow_candles])
     return len(rows)
+
+
+def one_line(classified: Sequence[ClassifiedGap], confirmed_empty: Sequence[Gap],
+             results: Sequence[FillResult] | None) -> str:
+    """The run in one line (``--verbosity 0``): gaps found, and what the backfill did when there was one."""
+    fillable = sum(1 for c in classified if c.fillable)
+    line = (f"{len(classified):,} gaps ({fillable:,} API-fillable, {len(classified) - fillable:,} unfillable), "
+            f"{len(confirmed_empty):,} confirmed-empty ranges")
+    if results is None:
+        return line + "; nothing backfilled"
+    counts = defaultdict(int)
+    for r in results:
+        counts[r.status] += 1
+    done = ", ".join(f"{counts[s]:,} {s}" for s in (FILLED, PARTLY_FILLED, CONFIRMED_EMPTY, NOT_FILLED, FAILED)
+                     if counts[s])
+    return f"{line}; backfill: {done or 'nothing to do'}"
 
 
 STATUS_STYLE = {FILLED: "green", PARTLY_FILLED: "yellow", CONFIRMED_EMPTY: "cyan", NOT_FILLED: "yellow",

@@ -1,4 +1,7 @@
-"""Rendering API loads for the terminal (rich): progress with percentage and ETA, preview, summary."""
+"""Rendering API loads for the terminal (rich): progress with percentage and ETA, preview, summary.
+
+The console itself (plain text off a terminal, quiet at ``--verbosity 0``) is ``feefifofunds.console``.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +18,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from feefifofunds.console import make_console, summary
+
 from . import api_loader
 from .api_loader import PREVIEW_ROWS, LoadError, ProgressSink, RunResult
-
-
-def make_console(stream) -> Console:
-    """A console on a command's stdout; plain, fixed-width output when it is not a terminal."""
-    isatty = getattr(stream, "isatty", lambda: False)()
-    return Console(file=stream, width=None if isatty else 120, highlight=False, soft_wrap=False)
 
 
 class RichProgress(ProgressSink):
@@ -40,6 +39,7 @@ class RichProgress(ProgressSink):
             TextColumn("{task.fields[current]}"),
             console=console,
             transient=False,
+            disable=console.quiet,
         )
         self.task = None
 
@@ -106,17 +106,26 @@ def render_summary(console: Console, result: RunResult) -> None:
         console.print("[red]Stopped early:[/red]", escape(result.aborted), soft_wrap=True)
 
 
+def one_line(result: RunResult) -> str:
+    """The run in one line: what ``--verbosity 0`` prints (cron logs)."""
+    done = "would be created" if result.dry_run else "created"
+    failed = f", {len(result.failures)} failed" if result.failures else ""
+    stopped = ", stopped early" if result.aborted else ""
+    return (f"{result.source}: {len(result.assets)} assets, {result.created} candles {done}, {result.updated} "
+            f"updated{failed}{stopped} ({result.requests} API requests)")
+
+
 def run_command(stream, *, source_name: str, ticker: str | None = None, all_assets: bool = False,
                 category: str | None = None, days=None, start=None, end=None,
                 interval_minutes: int = api_loader.DEFAULT_INTERVAL, grouped: bool = False, dry_run: bool = False,
-                alias: str = "questdb") -> RunResult:
+                alias: str = "questdb", verbosity: int = 1) -> RunResult:
     """What both commands do: check arguments and key, resolve, load with progress, render.
 
     Raises ``LoadError`` for anything that stops the run before it starts; the caller turns a result that is
-    not ``ok`` into a non-zero exit.
+    not ``ok`` into a non-zero exit, and holds the store lock when the run writes.
     """
-    if grouped and source_name != "massive":
-        raise LoadError("--grouped works with --source massive only")
+    if grouped and not api_loader.offers_grouped_daily(source_name):
+        raise LoadError(f"--grouped needs a source with a grouped daily endpoint (massive), not {source_name}")
     if grouped and not all_assets:
         raise LoadError("--grouped requires --all")
     if grouped and interval_minutes != 1440:
@@ -124,13 +133,12 @@ def run_command(stream, *, source_name: str, ticker: str | None = None, all_asse
     if category and not all_assets:
         raise LoadError("--category works with --all only")
     range_start, range_end = api_loader.resolve_range(days=days, start=start, end=end)
-    source = api_loader.open_source(source_name)  # a missing key stops here, before any work
-    try:
+    console = make_console(stream, verbosity)
+    with api_loader.open_source(source_name) as source:  # a missing key stops here, before any work
         if interval_minutes not in source.intervals:
             raise LoadError(f"{source_name} cannot give {interval_minutes}-minute candles "
                             f"(it gives: {', '.join(map(str, source.intervals))} minutes)")
         assets = api_loader.resolve_assets(ticker=ticker, all_assets=all_assets, category=category)
-        console = make_console(stream)
         title = f"{source_name}{' grouped' if grouped else ''}{' dry run' if dry_run else ''}"
         with RichProgress(console, title) as progress:
             if grouped:
@@ -140,9 +148,8 @@ def run_command(stream, *, source_name: str, ticker: str | None = None, all_asse
                 result = api_loader.load_assets(source, assets, start=range_start, end=range_end,
                                                 interval_minutes=interval_minutes, dry_run=dry_run, alias=alias,
                                                 progress=progress)
-    finally:
-        api_loader.close_source(source)
     if dry_run:
         render_preview(console, result)
     render_summary(console, result)
+    summary(console, stream, one_line(result))
     return result

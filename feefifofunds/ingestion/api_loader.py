@@ -1,29 +1,33 @@
 """Loading candles from API sources (Massive, Finnhub): resolve assets, fetch, count, write, collect failures.
 
-Used by the ``load_prices`` and ``backfill_prices`` commands. Every source implements
-``feefifofunds.sources.Source``; a new API provider is one module in ``feefifofunds.sources`` with a
-``from_settings()`` class method (which checks its key) plus its name in ``API_SOURCES``.
+Used by the ``load_prices`` and ``backfill_prices`` commands. Every source is a ``feefifofunds.sources.Source``
+found by name in ``feefifofunds.sources.registry``; a new API provider is one module in
+``feefifofunds.sources`` plus one entry in the registry and, to be offered here, its name in ``API_SOURCES``.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
 from feefifofunds.models import Asset
-from feefifofunds.sources import CandleRequest, Source, SourceError
+from feefifofunds.sources import CandleRequest, GroupedDailySource, Source, SourceError
+from feefifofunds.sources.registry import source_class
 from feefifofunds.store import client, schema
+from feefifofunds.timeframes import as_utc, day_start, naive_utc
 
 from .candles import validate_candles
 from .writer import PriceWriter, SeriesKey, WriteError
 
 logger = logging.getLogger(__name__)
 
+# The loaders' sources. Kraken's REST API is a source too, but it only gives the most recent 720 candles: it
+# fills gaps (``backfill_kraken_gaps``) rather than loading ranges.
 API_SOURCES: tuple[str, ...] = ("massive", "finnhub")
 DEFAULT_INTERVAL = 1440
 PREVIEW_ROWS = 10
@@ -36,36 +40,27 @@ class LoadError(Exception):
 # --- sources ----------------------------------------------------------------------------------------------
 
 
-def source_module(name: str):
+def open_source(name: str) -> Source:
+    """The source for one run (one HTTP session, one rate limiter); fails first thing when its key is missing.
+
+    Use it with ``with``: leaving the block closes the session.
+    """
     if name not in API_SOURCES:
         raise LoadError(f"unknown source {name!r} (known: {', '.join(API_SOURCES)})")
-    return importlib.import_module(f"feefifofunds.sources.{name}")
-
-
-def open_source(name: str) -> Source:
-    """The source for one run (one client, one rate limiter); fails first thing when its key is missing."""
-    module = source_module(name)
-    cls = next(v for v in vars(module).values() if isinstance(v, type) and getattr(v, "name", None) == name
-               and hasattr(v, "from_settings"))
     try:
-        return cls.from_settings()
+        return source_class(name).from_settings()
     except SourceError as exc:
         raise LoadError(str(exc)) from None
 
 
-def close_source(source: Source) -> None:
-    close = getattr(source, "close", None)
-    if close is not None:
-        close()
+def offers_grouped_daily(name: str) -> bool:
+    """Whether the source declares the grouped-daily capability (asked before its key is checked)."""
+    return name in API_SOURCES and issubclass(source_class(name), GroupedDailySource)
 
 
 def intervals_help() -> str:
     """Which candle intervals each source gives, for ``--help``."""
-    parts = []
-    for name in API_SOURCES:
-        module = source_module(name)
-        parts.append(f"{name}: {module.INTERVALS_HELP}")
-    return "; ".join(parts)
+    return "; ".join(f"{name}: {source_class(name).intervals_help}" for name in API_SOURCES)
 
 
 # --- assets and ranges ------------------------------------------------------------------------------------
@@ -107,8 +102,7 @@ def resolve_range(*, days: int | None = None, start: date | None = None, end: da
         raise LoadError("give --days or --start")
     if first > last:
         raise LoadError(f"start {first} is after end {last}")
-    as_dt = lambda d: datetime(d.year, d.month, d.day, tzinfo=UTC)  # noqa: E731
-    return as_dt(first), as_dt(last + timedelta(days=1))
+    return day_start(first), day_start(last + timedelta(days=1))
 
 
 def existing_times(key: SeriesKey, start: datetime, end: datetime, alias: str = "questdb") -> set[datetime]:
@@ -116,18 +110,10 @@ def existing_times(key: SeriesKey, start: datetime, end: datetime, alias: str = 
     rows = client.query(
         f"SELECT time FROM {schema.TABLE} WHERE asset_id = %s AND interval_minutes = %s AND source = %s "
         "AND quote_currency = %s AND time >= %s AND time < %s",
-        (key.asset_id, key.interval_minutes, key.source, key.quote_currency, _naive(start), _naive(end)),
+        (key.asset_id, key.interval_minutes, key.source, key.quote_currency, naive_utc(start), naive_utc(end)),
         alias=alias,
     )
-    return {_utc(r[0]) for r in rows}
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return {as_utc(r[0]) for r in rows}
 
 
 def mark_existing(candles: pl.DataFrame, existing: set[datetime]) -> pl.DataFrame:
@@ -194,13 +180,8 @@ class ProgressSink:
         pass
 
 
-def _requests(source: Source) -> int:
-    api = getattr(source, "client", None)
-    return getattr(api, "requests", 0)
-
-
 def _abort_if_fatal(result: RunResult, exc: Exception) -> bool:
-    if getattr(exc, "fatal", False):
+    if isinstance(exc, SourceError) and exc.fatal:
         result.aborted = str(exc)
         return True
     return False
@@ -214,7 +195,7 @@ def load_assets(source: Source, assets: Iterable[Asset], *, start: datetime, end
                 progress: ProgressSink | None = None) -> RunResult:
     """Fetch and write each asset's candles in [start, end); one asset failing does not stop the others.
 
-    A fatal error (bad key) stops the run: ``result.aborted``.
+    A fatal error (bad key) stops the run: ``result.aborted``. The caller holds the store lock.
     """
     assets = list(assets)
     progress = progress or ProgressSink()
@@ -223,35 +204,46 @@ def load_assets(source: Source, assets: Iterable[Asset], *, start: datetime, end
         raise LoadError(f"{source.name} cannot give {interval_minutes}-minute candles "
                         f"(it gives: {', '.join(map(str, source.intervals))})")
     progress.begin(len(assets), "assets")
-    writer = None if dry_run else PriceWriter(alias)
     try:
-        if writer is not None:
-            writer.__enter__()
-        for asset in assets:
-            outcome = AssetResult(asset.ticker, asset.pk, asset.quote_currency)
-            result.assets.append(outcome)
-            key = SeriesKey(asset.pk, interval_minutes, asset.quote_currency, source.name)
-            try:
-                candles = source.fetch(CandleRequest(asset.ticker, asset.quote_currency, interval_minutes,
-                                                     start, end, category=asset.category))
-                marked = mark_existing(candles, existing_times(key, start, end, alias) if candles.height else set())
-                if writer is not None and candles.height:
-                    writer.write(candles, key)
-                outcome.add(marked, keep_preview=dry_run)
-                logger.info("%s %s: %d candles (%d created, %d updated)%s", source.name, asset.ticker,
-                            outcome.fetched, outcome.created, outcome.updated, " [dry run]" if dry_run else "")
-            except (SourceError, WriteError, client.QuestDBError) as exc:
-                outcome.error = str(exc)
-                result.failures.append((asset.ticker, str(exc)))
-                logger.warning("%s %s failed: %s", source.name, asset.ticker, exc)
-                if _abort_if_fatal(result, exc):
-                    progress.step(asset.ticker)
+        with _writer(alias, dry_run) as writer:
+            for asset in assets:
+                outcome = AssetResult(asset.ticker, asset.pk, asset.quote_currency)
+                result.assets.append(outcome)
+                stop = _load_one(source, asset, outcome, writer, result, interval_minutes=interval_minutes,
+                                 start=start, end=end, dry_run=dry_run, alias=alias)
+                progress.step(asset.ticker)
+                if stop:
                     break
-            progress.step(asset.ticker)
-        _finish(writer)
+            _finish(writer)
     finally:
-        _close(writer, result, source)
+        result.requests = source.requests
     return result
+
+
+def _load_one(source: Source, asset: Asset, outcome: AssetResult, writer: PriceWriter | None, result: RunResult,
+              *, interval_minutes: int, start: datetime, end: datetime, dry_run: bool, alias: str) -> bool:
+    """Fetch and write one asset; True when its error is fatal and the run must stop."""
+    key = SeriesKey(asset.pk, interval_minutes, asset.quote_currency, source.name)
+    try:
+        candles = source.fetch(CandleRequest(asset.ticker, asset.quote_currency, interval_minutes,
+                                             start, end, category=asset.category))
+        marked = mark_existing(candles, existing_times(key, start, end, alias) if candles.height else set())
+        if writer is not None and candles.height:
+            writer.write(candles, key)
+        outcome.add(marked, keep_preview=dry_run)
+        logger.info("%s %s: %d candles (%d created, %d updated)%s", source.name, asset.ticker,
+                    outcome.fetched, outcome.created, outcome.updated, " [dry run]" if dry_run else "")
+    except (SourceError, WriteError, client.QuestDBError) as exc:
+        outcome.error = str(exc)
+        result.failures.append((asset.ticker, str(exc)))
+        logger.warning("%s %s failed: %s", source.name, asset.ticker, exc)
+        return _abort_if_fatal(result, exc)
+    return False
+
+
+def _writer(alias: str, dry_run: bool) -> AbstractContextManager[PriceWriter | None]:
+    """The one writer for a run, or nothing on a dry run."""
+    return nullcontext() if dry_run else PriceWriter(alias)
 
 
 def _finish(writer: PriceWriter | None) -> None:
@@ -259,12 +251,6 @@ def _finish(writer: PriceWriter | None) -> None:
     if writer is not None:
         writer.flush()
         writer.wait_visible()
-
-
-def _close(writer: PriceWriter | None, result, source) -> None:
-    if writer is not None:
-        writer.__exit__(None, None, None)
-    result.requests = _requests(source)
 
 
 # --- grouped mode (Massive only) --------------------------------------------------------------------------
@@ -280,13 +266,11 @@ def grouped_days(start: datetime, end: datetime, now: datetime | None = None) ->
     return days
 
 
-def load_grouped(source, assets: Iterable[Asset], *, start: datetime, end: datetime, dry_run: bool = False,
-                 alias: str = "questdb", progress: ProgressSink | None = None,
+def load_grouped(source: Source, assets: Iterable[Asset], *, start: datetime, end: datetime,
+                 dry_run: bool = False, alias: str = "questdb", progress: ProgressSink | None = None,
                  now: datetime | None = None) -> RunResult:
     """Daily candles of many assets with one grouped call per day (per market), filtered to ``assets``."""
-    from feefifofunds.sources import massive
-
-    if not hasattr(source, "grouped_daily"):
+    if not isinstance(source, GroupedDailySource):
         raise LoadError(f"--grouped needs a source with a grouped daily endpoint (massive), not {source.name}")
     assets = list(assets)
     progress = progress or ProgressSink()
@@ -294,61 +278,66 @@ def load_grouped(source, assets: Iterable[Asset], *, start: datetime, end: datet
     result = RunResult(source.name, interval, start, end, dry_run)
     by_market: dict[str, dict[str, AssetResult]] = {}
     for asset in assets:
-        market = massive.MARKET_OF_CATEGORY.get(asset.category)
+        market = source.grouped_market(asset.category)
         outcome = AssetResult(asset.ticker, asset.pk, asset.quote_currency)
         result.assets.append(outcome)
         if market is None:
-            outcome.error = f"no Massive grouped market for category {asset.category}"
+            outcome.error = f"no {source.name} grouped market for category {asset.category}"
             result.failures.append((asset.ticker, outcome.error))
             continue
-        symbol = massive.massive_ticker(asset.ticker, asset.category, asset.quote_currency)
+        symbol = source.grouped_symbol(asset.ticker, asset.category, asset.quote_currency)
         by_market.setdefault(market, {})[symbol] = outcome
     days = grouped_days(start, end, now)
     progress.begin(len(days), "days")
     existing = _existing_for(result.assets, interval, source.name, start, end, alias) if days else {}
-    writer = None if dry_run else PriceWriter(alias)
     try:
-        if writer is not None:
-            writer.__enter__()
-        for day in days:
-            for market, wanted in sorted(by_market.items()):
-                label = f"{day.isoformat()} {market}"
-                try:
-                    frame = source.grouped_daily(day, market)
-                except SourceError as exc:
-                    result.failures.append((label, str(exc)))
-                    logger.warning("%s grouped %s failed: %s", source.name, label, exc)
-                    if _abort_if_fatal(result, exc):
+        with _writer(alias, dry_run) as writer:
+            for day in days:
+                for market, wanted in sorted(by_market.items()):
+                    if not _load_grouped_day(source, day, market, wanted, existing, writer, result, dry_run):
                         break
-                    continue
-                frame = frame.filter(pl.col("ticker").is_in(list(wanted)))
-                for (symbol,), candles in frame.group_by(["ticker"], maintain_order=True):
-                    outcome = wanted[symbol]
-                    candles = candles.drop("ticker").sort("time")
-                    problem = validate_candles(candles, interval)
-                    if problem is not None:
-                        result.failures.append((f"{outcome.ticker} {day.isoformat()}", f"bad candle: {problem.reason}"))
-                        continue
-                    marked = mark_existing(candles, existing.get(outcome.asset_id, set()))
-                    if writer is not None:
-                        writer.add(candles, SeriesKey(outcome.asset_id, interval, outcome.quote_currency,
-                                                      source.name))
-                    outcome.add(marked, keep_preview=dry_run)
-            if writer is not None:
-                try:
-                    writer.flush()
-                except WriteError as exc:
-                    result.failures.append((day.isoformat(), str(exc)))
-            progress.step(day.isoformat())
-            if result.aborted:
-                break
-        _finish(writer)
+                if writer is not None:
+                    try:
+                        writer.flush()
+                    except WriteError as exc:
+                        result.failures.append((day.isoformat(), str(exc)))
+                progress.step(day.isoformat())
+                if result.aborted:
+                    break
+            _finish(writer)
     finally:
-        _close(writer, result, source)
+        result.requests = source.requests
     for outcome in result.assets:
         logger.info("%s grouped %s: %d candles (%d created, %d updated)%s", source.name, outcome.ticker,
                     outcome.fetched, outcome.created, outcome.updated, " [dry run]" if dry_run else "")
     return result
+
+
+def _load_grouped_day(source: GroupedDailySource, day: date, market: str, wanted: dict[str, AssetResult],
+                      existing: dict[int, set[datetime]], writer: PriceWriter | None, result: RunResult,
+                      dry_run: bool) -> bool:
+    """One grouped call, split per asset and buffered; False when a fatal error stops the run."""
+    interval = 1440
+    label = f"{day.isoformat()} {market}"
+    try:
+        frame = source.grouped_daily(day, market)
+    except SourceError as exc:
+        result.failures.append((label, str(exc)))
+        logger.warning("%s grouped %s failed: %s", source.name, label, exc)
+        return not _abort_if_fatal(result, exc)
+    frame = frame.filter(pl.col("ticker").is_in(list(wanted)))
+    for (symbol,), candles in frame.group_by(["ticker"], maintain_order=True):
+        outcome = wanted[symbol]
+        candles = candles.drop("ticker").sort("time")
+        problem = validate_candles(candles, interval)
+        if problem is not None:
+            result.failures.append((f"{outcome.ticker} {day.isoformat()}", f"bad candle: {problem.reason}"))
+            continue
+        marked = mark_existing(candles, existing.get(outcome.asset_id, set()))
+        if writer is not None:
+            writer.add(candles, SeriesKey(outcome.asset_id, interval, outcome.quote_currency, source.name))
+        outcome.add(marked, keep_preview=dry_run)
+    return True
 
 
 def _existing_for(assets: list[AssetResult], interval: int, source: str, start: datetime, end: datetime,
@@ -358,11 +347,11 @@ def _existing_for(assets: list[AssetResult], interval: int, source: str, start: 
     rows = client.query(
         f"SELECT asset_id, quote_currency, time FROM {schema.TABLE} WHERE interval_minutes = %s AND source = %s "
         "AND time >= %s AND time < %s",
-        (interval, source, _naive(start), _naive(end)),
+        (interval, source, naive_utc(start), naive_utc(end)),
         alias=alias,
     )
     found: dict[int, set[datetime]] = {}
     for asset_id, quote, moment in rows:
         if wanted.get(asset_id) == quote:
-            found.setdefault(asset_id, set()).add(_utc(moment))
+            found.setdefault(asset_id, set()).add(as_utc(moment))
     return found

@@ -1,19 +1,44 @@
-"""Where candles come from. Every source gives normalized candles behind one small interface.
+"""Where candles come from over HTTP: every API source gives normalized candles behind one small interface.
 
-A *source* turns "this asset, quote currency, interval and time range" into a polars DataFrame with
-``CANDLE_SCHEMA``: one row per finished candle, sorted by time, validated by ``validate_candles``. What
-happens next (asset ids, the ``source`` symbol, sending to QuestDB) is the writer's job
-(``feefifofunds.ingestion.writer``), the same for every source. A new provider is one module here that
-implements ``Source``, plus its tests.
+A *source* turns "this asset, quote currency, interval and time range" (``CandleRequest``) into a polars
+DataFrame with ``CANDLE_SCHEMA``: one row per finished candle, sorted by time, validated. What happens next
+(asset ids, the ``source`` symbol, sending to QuestDB) is the writer's job (``feefifofunds.ingestion.writer``),
+the same for every source.
+
+The interface says what the API sources really offer; callers use these verbs and nothing else:
+
+- ``Source`` (every source): ``fetch(request)`` for a time range, ``requests`` (how many HTTP requests were
+  made), and a context manager that closes the HTTP session. ``from_settings()`` builds one from settings and
+  fails first thing when a key is missing.
+- ``PagedSource`` (capability, Kraken REST): ``fetch_page(request)`` returns a ``CandlePage``: the candles,
+  the span the answer *covered* (a candle time in it without a candle is proven empty: nobody traded) and a
+  ``cursor`` to resume from. The gap backfill needs this.
+- ``GroupedDailySource`` (capability, Massive): every ticker's daily candle of one market in one call.
+
+A capability is declared by inheriting its class, and callers test it with ``isinstance`` against that
+declared class (never by probing for a method). Sources are found by name in ``feefifofunds.sources.registry``.
+
+Fitting the Kraken Trades source (next): trades are paged by a cursor, and one pass over them gives candles for
+several intervals. It will be a ``PagedSource`` whose ``fetch_page`` honours ``CandleRequest.cursor`` (resume a
+long fetch where the saved cursor says) and returns ``CandlePage.cursor``; the several-intervals part is a
+further capability, e.g. ``fetch_pages(request, intervals) -> dict[int, CandlePage]`` (one ``CandlePage`` per
+interval, all covering the same span), declared the same way.
+
+The bulk archive import (``ingest_sequential``) is not a ``Source``: it reads files, stages them and writes in
+time order (``feefifofunds.ingestion.sequential``).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import date, datetime
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from .http import ApiClient
 
 CANDLE_SCHEMA: dict[str, pl.DataType] = {
     "time": pl.Datetime("us", "UTC"),
@@ -33,7 +58,10 @@ def empty_candles() -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class CandleRequest:
-    """What a caller asks a source for; ``start`` inclusive, ``end`` exclusive, both UTC."""
+    """What a caller asks a source for; ``start`` inclusive, ``end`` exclusive, both UTC.
+
+    ``cursor``: resume a paged fetch from a cursor an earlier ``CandlePage`` gave (``PagedSource`` only).
+    """
 
     ticker: str
     quote_currency: str
@@ -41,16 +69,85 @@ class CandleRequest:
     start: datetime
     end: datetime
     category: str = "CRYPTO"
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class CandlePage:
+    """One answer of a ``PagedSource``.
+
+    ``candles``: finished candles in the request's range (CANDLE_SCHEMA). ``covered_from`` (inclusive) and
+    ``covered_until`` (exclusive) bound what the answer speaks for: a candle time in that span without a
+    candle had no trades. Both are None when nothing came back. ``cursor`` resumes after this page.
+    """
+
+    candles: pl.DataFrame
+    covered_from: datetime | None = None
+    covered_until: datetime | None = None
+    cursor: str | None = None
 
 
 class SourceError(Exception):
-    """A source could not give candles; the message is for the user and never contains a secret."""
+    """A source could not give candles; the message is for the user and never contains a secret.
+
+    ``fatal``: the same error will happen for every further request (a rejected key): stop the run.
+    """
+
+    fatal = False
 
 
-class Source(Protocol):
-    name: str  # stored in assetprice.source
-    intervals: tuple[int, ...]  # the candle intervals (minutes) this source can give
+class Source(ABC):
+    """An API source: a range fetch over one HTTP session (closed by ``with`` or ``close()``)."""
 
+    name: ClassVar[str]  # stored in assetprice.source and used as the registry key
+    intervals: ClassVar[tuple[int, ...]]  # the candle intervals (minutes) this source can give
+    intervals_help: ClassVar[str]  # the same, for ``--help``
+
+    def __init__(self, client: ApiClient):
+        self.client = client
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls) -> Self:
+        """A source configured from settings and environment; raises ``SourceError`` when its key is missing."""
+
+    @abstractmethod
     def fetch(self, request: CandleRequest) -> pl.DataFrame:
         """Finished candles in [start, end) with CANDLE_SCHEMA, sorted by time."""
-        ...
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests made so far (every attempt counts), for the run summary."""
+        return self.client.requests
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class PagedSource(Source):
+    """Capability: one request's worth of candles plus what the answer covered (what the gap backfill needs)."""
+
+    @abstractmethod
+    def fetch_page(self, request: CandleRequest) -> CandlePage: ...
+
+
+class GroupedDailySource(Source):
+    """Capability: the daily candles of every ticker of one market in one call."""
+
+    @abstractmethod
+    def grouped_market(self, category: str) -> str | None:
+        """The market whose grouped call holds assets of ``category`` (None: not offered)."""
+
+    @abstractmethod
+    def grouped_symbol(self, ticker: str, category: str, quote_currency: str) -> str:
+        """The ticker as it appears in the grouped answer's ``ticker`` column."""
+
+    @abstractmethod
+    def grouped_daily(self, day: date, market: str) -> pl.DataFrame:
+        """CANDLE_SCHEMA plus ``ticker``: every ticker's daily candle of ``market`` on ``day``."""

@@ -1,6 +1,7 @@
 """Finnhub: stock, crypto and forex candles.
 
-The key (``FINNHUB_API_KEY``) travels only as the ``X-Finnhub-Token`` header, never as ``token=`` in a URL.
+The key (``FINNHUB_API_KEY``) travels only as the ``X-Finnhub-Token`` header, never as ``token=`` in a URL,
+and only to the configured host: a redirect to another host is refused (``http.ForeignHostError``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from . import CandleRequest, SourceError
+from . import CandleRequest, Source, SourceError
 from .http import ApiClient, NotEntitledError, RateLimiter, require_key, setting
 from .normalize import candles_from_columns, finish
 
@@ -48,23 +49,21 @@ def finnhub_symbol(ticker: str, category: str, quote_currency: str = "USD") -> t
     return "stock", ticker
 
 
-class FinnhubSource:
+class FinnhubSource(Source):
     name = NAME
     intervals = INTERVALS
+    intervals_help = INTERVALS_HELP
 
     def __init__(self, api_key: str, *, base_url: str | None = None, limiter: RateLimiter | None = None,
                  **client_options):
         base_url = base_url or setting("FINNHUB_API_URL", DEFAULT_API_URL)
         per_minute = setting("FINNHUB_REQUESTS_PER_MINUTE", DEFAULT_REQUESTS_PER_MINUTE, float)
-        self.client = ApiClient(PROVIDER, base_url, headers={"X-Finnhub-Token": api_key}, secrets=[api_key],
-                                limiter=limiter or RateLimiter(per_minute), explain=EXPLAIN, **client_options)
+        super().__init__(ApiClient(PROVIDER, base_url, headers={"X-Finnhub-Token": api_key}, secrets=[api_key],
+                                   limiter=limiter or RateLimiter(per_minute), explain=EXPLAIN, **client_options))
 
     @classmethod
     def from_settings(cls) -> FinnhubSource:
         return cls(require_key(KEY_VARIABLE, PROVIDER))
-
-    def close(self) -> None:
-        self.client.close()
 
     def fetch(self, request: CandleRequest) -> pl.DataFrame:
         if request.interval_minutes not in RESOLUTION:

@@ -1,16 +1,22 @@
 """The small HTTP layer every API source shares: client, rate limiter, retries, URL scrubbing, error classes.
 
-API (for sources written later, e.g. Kraken REST)::
+Usage (``Source`` subclasses hold one ``ApiClient`` each)::
 
     limiter = RateLimiter(per_minute=60)                     # one per source per run (or RateLimiter.per_second)
-    api = ApiClient("Finnhub", base_url, headers={"X-Finnhub-Token": key}, secrets=[key], limiter=limiter)
-    data = api.get_json("/crypto/candle", params={...})      # or an absolute URL (pagination)
-    api.close()                                              # or use ``with ApiClient(...) as api``
+    with ApiClient("Finnhub", base_url, headers={"X-Finnhub-Token": key}, secrets=[key], limiter=limiter) as api:
+        data = api.get_json("/crypto/candle", params={...})  # or an absolute URL on the same host (pagination)
 
 ``get_json`` waits for the limiter before every attempt, retries ``RetryableError`` (429, 5xx, timeouts,
 connection errors) with exponential backoff (``API_RETRY_BACKOFF_SECONDS`` base, ``API_RETRY_ATTEMPTS``
-attempts) and raises one of the ``ApiError`` subclasses below. 401 and 403 are never retried. Every
-message passes through ``scrub``: neither the key nor a key-bearing query parameter reaches a message.
+attempts) and raises one of the ``ApiError`` subclasses below. 401 and 403 are never retried. A 429 or 503
+with ``Retry-After`` waits what the server asks (at most ``API_RETRY_AFTER_MAX_SECONDS``); a 429 without it
+waits ``rate_limit_wait`` seconds when the source knows its rate window (Massive: 60 s). Every message passes
+through ``scrub``: neither the key nor a key-bearing query parameter reaches a message.
+
+Keys go only where they belong: the headers (and so the key) are sent only to the configured host of the
+source (``base_url``'s scheme, host and port). A redirect, or an absolute URL such as Massive's ``next_url``,
+that points at another host is refused with a clear ``ForeignHostError``, before anything is sent there.
+
 APIs that report errors inside a successful answer (Kraken: HTTP 200 with an ``error`` array) pass
 ``check_body``: it sees every decoded answer and may raise a ``RetryableError`` (retried) or another
 ``ApiError`` (not retried).
@@ -27,11 +33,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from . import SourceError
 
@@ -75,9 +82,7 @@ def require_key(variable: str, provider: str) -> str:
 
 
 class ApiError(SourceError):
-    """An HTTP API answered with an error (or not at all). ``fatal``: no point going on with other assets."""
-
-    fatal = False
+    """An HTTP API answered with an error (or not at all)."""
 
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
@@ -99,15 +104,19 @@ class NotFoundError(ApiError):
 
 
 class RetryableError(ApiError):
-    pass
+    """Worth another try; ``retry_after``: seconds the server asked to wait (``Retry-After``), if it said."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message, status)
+        self.retry_after = retry_after
 
 
 class RateLimitedError(RetryableError):
     pass
 
 
-class ServerError(RetryableError):
-    pass
+class ServerSideError(RetryableError):
+    """HTTP 5xx or 408: the server's trouble, worth another try (not ``store.server.ServerError``)."""
 
 
 class NetworkError(RetryableError):
@@ -116,6 +125,38 @@ class NetworkError(RetryableError):
 
 class BadResponseError(ApiError):
     pass
+
+
+class ForeignHostError(ApiError):
+    """A redirect or a pagination URL points at a host other than the source's: not followed (the key stays home)."""
+
+
+MAX_REDIRECTS = 5
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``, with the scheme's default port filled in: what "the same host" means."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A ``Retry-After`` header (seconds, or an HTTP date) as seconds from now; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -208,26 +249,35 @@ def _body_message(response: httpx.Response) -> str:
 
 
 class ApiClient:
-    """GET JSON from one API with a shared limiter, retries and key-free error messages."""
+    """GET JSON from one API (one host) with a shared limiter, retries and key-free error messages."""
 
     def __init__(self, provider: str, base_url: str, *, headers: Mapping[str, str] | None = None,
                  secrets: Iterable[str] = (), limiter: RateLimiter | None = None,
                  attempts: int | None = None, backoff: float | None = None, timeout: float | None = None,
-                 backoff_max: float | None = None, explain: Mapping[int, str] | None = None,
-                 check_body: Callable[[Any], None] | None = None, transport: httpx.BaseTransport | None = None):
+                 backoff_max: float | None = None, rate_limit_wait: float | None = None,
+                 retry_after_max: float | None = None, explain: Mapping[int, str] | None = None,
+                 check_body: Callable[[Any], None] | None = None, transport: httpx.BaseTransport | None = None,
+                 sleep: Callable[[float], None] | None = None):
         self.provider = provider
         self.base_url = base_url.rstrip("/") + "/"
+        self.origin = origin(self.base_url)
         self.secrets = tuple(s for s in secrets if s)
         self.limiter = limiter
         self.attempts = attempts if attempts is not None else setting("API_RETRY_ATTEMPTS", 5, int)
         self.backoff = backoff if backoff is not None else setting("API_RETRY_BACKOFF_SECONDS", 1.0, float)
         self.backoff_max = backoff_max if backoff_max is not None else max(self.backoff * 32, 0)
+        # A 429 without Retry-After: wait this long when the source knows its rate window (None: backoff only).
+        self.rate_limit_wait = rate_limit_wait
+        self.retry_after_max = (retry_after_max if retry_after_max is not None
+                                else setting("API_RETRY_AFTER_MAX_SECONDS", 300.0, float))
         timeout = timeout if timeout is not None else setting("API_TIMEOUT_SECONDS", 30.0, float)
         self.explain = dict(explain or {})
         self.check_body = check_body
+        self.sleep = sleep or (lambda seconds: _sleep(seconds))
         self.requests = 0
+        # Redirects are followed by hand (``_get_once``) so that the headers never leave the source's host.
         self._http = httpx.Client(headers=dict(headers or {}), timeout=timeout, transport=transport,
-                                  follow_redirects=True)
+                                  follow_redirects=False)
 
     def __enter__(self) -> ApiClient:
         return self
@@ -242,9 +292,19 @@ class ApiClient:
         return scrub(text, self.secrets)
 
     def url(self, path_or_url: str) -> str:
+        """An absolute URL on the source's host; a URL elsewhere is refused (``ForeignHostError``)."""
         if path_or_url.startswith(("http://", "https://")):
-            return strip_secret_params(path_or_url)
+            url = strip_secret_params(path_or_url)
+            self._check_host(url, "a pagination URL")
+            return url
         return urljoin(self.base_url, path_or_url.lstrip("/"))
+
+    def _check_host(self, url: str, what: str) -> None:
+        if origin(url) != self.origin:
+            scheme, host, port = origin(url)
+            raise ForeignHostError(self.scrub(
+                f"{self.provider} sent {what} to another host ({scheme}://{host}:{port}); not following it, "
+                f"so the key is only ever sent to {self.origin[1]}:{self.origin[2]}"))
 
     def get_json(self, path_or_url: str, params: Mapping[str, Any] | None = None, *, what: str = "") -> Any:
         """The decoded JSON body of a GET; raises an ``ApiError`` subclass (retryable ones after retrying)."""
@@ -252,15 +312,28 @@ class ApiClient:
         retrying = Retrying(
             retry=retry_if_exception_type(RetryableError),
             stop=stop_after_attempt(max(1, self.attempts)),
-            wait=wait_exponential(multiplier=self.backoff, min=0, max=self.backoff_max),
+            wait=self._wait,
+            sleep=self.sleep,
             before_sleep=self._log_retry,
             reraise=True,
         )
         return retrying(self._get_once, url, params, what)
 
+    def _wait(self, state: RetryCallState) -> float:
+        """Seconds before the next attempt: what the server asked, a full rate window, or exponential backoff."""
+        backoff = wait_exponential(multiplier=self.backoff, min=0, max=self.backoff_max)(state)
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RetryableError) and exc.retry_after is not None:
+            return min(max(backoff, exc.retry_after), self.retry_after_max)
+        if isinstance(exc, RateLimitedError) and self.rate_limit_wait is not None:
+            return max(backoff, self.rate_limit_wait)
+        return backoff
+
     def _log_retry(self, state) -> None:
         exc = state.outcome.exception()
-        logger.warning("%s: %s; retry %d of %d", self.provider, exc, state.attempt_number, self.attempts - 1)
+        wait = state.next_action.sleep if state.next_action else 0
+        logger.warning("%s: %s; retry %d of %d in %.1fs", self.provider, exc, state.attempt_number,
+                       self.attempts - 1, wait)
 
     def _get_once(self, url: str, params: Mapping[str, Any] | None, what: str) -> Any:
         if self.limiter is not None:
@@ -269,13 +342,23 @@ class ApiClient:
         subject = f" for {what}" if what else ""
         try:
             response = self._http.get(url, params=params)
+            for _ in range(MAX_REDIRECTS):
+                if not response.is_redirect:
+                    break
+                target = urljoin(str(response.url), response.headers.get("location", ""))
+                self._check_host(target, f"a redirect{subject}")
+                response = self._http.get(target)
+            else:
+                if response.is_redirect:
+                    raise BadResponseError(self.scrub(f"{self.provider} redirected{subject} more than "
+                                                      f"{MAX_REDIRECTS} times"), response.status_code)
         except httpx.TimeoutException as exc:
             raise NetworkError(self.scrub(f"{self.provider} timed out{subject} ({type(exc).__name__})")) from None
         except httpx.HTTPError as exc:
             raise NetworkError(self.scrub(f"{self.provider} request{subject} failed: {type(exc).__name__}: {exc}")) \
                 from None
         status = response.status_code
-        if status < 400:
+        if status < 300:
             try:
                 data = response.json()
             except ValueError:
@@ -289,6 +372,7 @@ class ApiClient:
         hint = self.explain.get(status, "")
         hint = f" ({hint})" if hint else ""
         message = self.scrub(f"{self.provider} HTTP {status}{subject}{detail}{hint}")
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
         if status == 401:
             raise AuthenticationError(message, status)
         if status == 403:
@@ -296,7 +380,7 @@ class ApiClient:
         if status == 404:
             raise NotFoundError(message, status)
         if status == 429:
-            raise RateLimitedError(message, status)
+            raise RateLimitedError(message, status, retry_after)
         if status >= 500 or status == 408:
-            raise ServerError(message, status)
+            raise ServerSideError(message, status, retry_after)
         raise ApiError(message, status)

@@ -1,4 +1,4 @@
-"""Kraken's public REST API (OHLC and AssetPairs) as a ``Source``: recent candles to fill gaps.
+"""Kraken's public REST API (OHLC and AssetPairs) as a ``PagedSource``: recent candles to fill gaps.
 
 Facts this relies on (see the Kraken reference): HTTP 200 even on errors, which come in the ``error`` array;
 numbers as strings; the OHLC result keyed by Kraken's internal pair name plus ``last``; at most the 720 most
@@ -23,12 +23,11 @@ import polars as pl
 
 from feefifofunds.ingestion.candles import validate_candles
 
-from . import CANDLE_SCHEMA, CandleRequest, empty_candles
+from . import CANDLE_SCHEMA, CandlePage, CandleRequest, PagedSource, empty_candles
 from .http import ApiClient, ApiError, RateLimiter, RetryableError, setting
 from .kraken_archive import KRAKEN_ALIASES
 
 API_INTERVALS: tuple[int, ...] = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
-ARCHIVE_ONLY_INTERVALS: tuple[int, ...] = (720,)
 MAX_CANDLES = 720  # the API returns at most this many of the most recent candles
 # Our tickers to Kraken's codes, on either side of a pair (the archive's aliases, reversed).
 KRAKEN_CODES = {ours: kraken for kraken, ours in KRAKEN_ALIASES.items()}
@@ -68,18 +67,20 @@ class KrakenPair:
 
 @dataclass(frozen=True)
 class OHLCPage:
-    """One OHLC answer: the finished candles (CANDLE_SCHEMA, sorted) and the unfinished current candle's time."""
+    """One raw OHLC answer: the finished candles (CANDLE_SCHEMA, sorted), the unfinished current candle's time
+    and Kraken's ``last`` cursor. ``fetch_page`` turns it into the interface's ``CandlePage``."""
 
     candles: pl.DataFrame
     current: datetime | None
     last: int | None
 
 
-class KrakenRestSource:
-    """``Source`` for Kraken's REST OHLC endpoint. Pairs are resolved through AssetPairs, cached per instance."""
+class KrakenRestSource(PagedSource):
+    """Kraken's REST OHLC endpoint. Pairs are resolved through AssetPairs, cached per instance. No key."""
 
     name = "kraken"
     intervals: tuple[int, ...] = API_INTERVALS
+    intervals_help = ", ".join(map(str, API_INTERVALS)) + " minutes (the most recent 720 candles only)"
 
     def __init__(self, base_url: str | None = None, *, rate_per_second: float | None = None,
                  timeout: float | None = None, max_attempts: int | None = None,
@@ -92,32 +93,23 @@ class KrakenRestSource:
         rate = option(rate_per_second, "KRAKEN_API_RATE_PER_SECOND", 1.0, float)
         self.limiter = RateLimiter.per_second(rate) if rate > 0 else None
         self.max_attempts = max_attempts or setting("KRAKEN_API_MAX_ATTEMPTS", 5, int)
-        self.api = ApiClient(
+        super().__init__(ApiClient(
             "Kraken", self.base_url, headers={"User-Agent": "feefifofunds-gap-backfill"}, limiter=self.limiter,
             attempts=self.max_attempts, timeout=option(timeout, "KRAKEN_API_TIMEOUT_SECONDS", 30.0, float),
             backoff=option(backoff_seconds, "KRAKEN_API_BACKOFF_SECONDS", 1.0, float),
             backoff_max=option(backoff_max_seconds, "KRAKEN_API_BACKOFF_MAX_SECONDS", 60.0, float),
             check_body=check_kraken_body, transport=transport,
-        )
+        ))
         self._pairs: dict[str, KrakenPair] | None = None
 
-    @property
-    def requests_made(self) -> int:
-        return self.api.requests
-
-    def close(self) -> None:
-        self.api.close()
-
-    def __enter__(self) -> KrakenRestSource:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    @classmethod
+    def from_settings(cls) -> KrakenRestSource:
+        return cls()
 
     def _get(self, path: str, params: dict) -> dict:
         """The ``result`` of a public endpoint; every failure as ``KrakenAPIError`` or ``KrakenRetryableError``."""
         try:
-            body = self.api.get_json(path, params, what=path)
+            body = self.client.get_json(path, params, what=path)
         except KrakenAPIError:
             raise
         except RetryableError as exc:
@@ -173,16 +165,19 @@ class KrakenRestSource:
         """Finished candles in [start, end): only the most recent 720 candles are available from Kraken."""
         return self.fetch_page(request).candles
 
-    def fetch_page(self, request: CandleRequest) -> OHLCPage:
-        """Like ``fetch`` but keeps the current candle's time, which tells what the answer covered."""
+    def fetch_page(self, request: CandleRequest) -> CandlePage:
+        """Like ``fetch``, plus what the answer covered: the 719 finished candles before the current one."""
         pair = self.pair_for(request.ticker, request.quote_currency)
         # `since` one second before the start: the start candle is included whether Kraken treats `since` as
-        # inclusive or exclusive.
-        since = int(request.start.timestamp()) - 1
+        # inclusive or exclusive. A cursor (Kraken's `last`) resumes where an earlier answer ended.
+        since = int(request.cursor) if request.cursor else int(request.start.timestamp()) - 1
         page = self.ohlc(pair, request.interval_minutes, since)
         ts = pl.col("time")
         candles = page.candles.filter((ts >= request.start) & (ts < request.end))
-        return OHLCPage(candles, page.current, page.last)
+        if page.current is None:
+            return CandlePage(candles, cursor=None if page.last is None else str(page.last))
+        return CandlePage(candles, covered_from=oldest_available(page.current, request.interval_minutes),
+                          covered_until=page.current, cursor=None if page.last is None else str(page.last))
 
 
 def parse_ohlc_rows(rows: list, interval_minutes: int, *, last: int | None = None) -> OHLCPage:
@@ -222,13 +217,6 @@ def parse_ohlc_rows(rows: list, interval_minutes: int, *, last: int | None = Non
         .sort("time")
     )
     return OHLCPage(candles, current, last)
-
-
-def floor_time(dt: datetime, interval_minutes: int) -> datetime:
-    """The start of the candle that contains ``dt`` (Kraken aligns candles on the Unix epoch)."""
-    step = interval_minutes * 60
-    seconds = int(dt.timestamp())
-    return datetime.fromtimestamp(seconds - seconds % step, UTC)
 
 
 def oldest_available(current: datetime, interval_minutes: int) -> datetime:

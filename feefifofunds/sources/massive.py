@@ -1,6 +1,9 @@
 """Massive.com (formerly Polygon.io): aggregates per ticker, and grouped daily bars for a whole market.
 
-The key (``MASSIVE_API_KEY``) travels only as ``Authorization: Bearer``, also when following ``next_url``.
+The key (``MASSIVE_API_KEY``) travels only as ``Authorization: Bearer``, and only to the configured host
+(``MASSIVE_API_URL``): a ``next_url`` on another host is refused (``http.ForeignHostError``). Massive limits
+requests per 60-second window (5 on the free plan): a 429 waits ``MASSIVE_RATE_WINDOW_SECONDS`` (60) before
+the next attempt, so a retry lands in a fresh window.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from . import CANDLE_SCHEMA, CandleRequest, SourceError
+from . import CANDLE_SCHEMA, CandleRequest, GroupedDailySource, SourceError
 from .http import ApiClient, RateLimiter, require_key, setting
 from .normalize import candles_from_columns, finish
 
@@ -19,6 +22,7 @@ PROVIDER = "Massive"
 KEY_VARIABLE = "MASSIVE_API_KEY"
 DEFAULT_API_URL = "https://api.massive.com"
 DEFAULT_REQUESTS_PER_MINUTE = 5  # free plan
+RATE_WINDOW_SECONDS = 60.0  # the window the per-minute limit is counted in
 # Minute, hour and day aggregates; any multiple works upstream, these are the ones that align to UTC.
 INTERVALS: tuple[int, ...] = (1, 5, 15, 30, 60, 240, 1440)
 INTERVALS_HELP = "1, 5, 15, 30, 60, 240 or 1440 minutes"
@@ -78,25 +82,31 @@ def _check_status(data: Any, what: str) -> dict:
     return data
 
 
-class MassiveSource:
+class MassiveSource(GroupedDailySource):
     name = NAME
     intervals = INTERVALS
+    intervals_help = INTERVALS_HELP
     max_pages = 1000
 
     def __init__(self, api_key: str, *, base_url: str | None = None, limiter: RateLimiter | None = None,
                  **client_options):
         base_url = base_url or setting("MASSIVE_API_URL", DEFAULT_API_URL)
         per_minute = setting("MASSIVE_REQUESTS_PER_MINUTE", DEFAULT_REQUESTS_PER_MINUTE, float)
-        self.client = ApiClient(PROVIDER, base_url, headers={"Authorization": f"Bearer {api_key}"},
-                                secrets=[api_key], limiter=limiter or RateLimiter(per_minute),
-                                explain=EXPLAIN, **client_options)
+        client_options.setdefault("rate_limit_wait",
+                                  setting("MASSIVE_RATE_WINDOW_SECONDS", RATE_WINDOW_SECONDS, float))
+        super().__init__(ApiClient(PROVIDER, base_url, headers={"Authorization": f"Bearer {api_key}"},
+                                   secrets=[api_key], limiter=limiter or RateLimiter(per_minute),
+                                   explain=EXPLAIN, **client_options))
 
     @classmethod
     def from_settings(cls) -> MassiveSource:
         return cls(require_key(KEY_VARIABLE, PROVIDER))
 
-    def close(self) -> None:
-        self.client.close()
+    def grouped_market(self, category: str) -> str | None:
+        return MARKET_OF_CATEGORY.get(category)
+
+    def grouped_symbol(self, ticker: str, category: str, quote_currency: str) -> str:
+        return massive_ticker(ticker, category, quote_currency)
 
     def fetch(self, request: CandleRequest) -> pl.DataFrame:
         if request.interval_minutes not in self.intervals:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from feefifofunds.ingestion.candles import validate_candles
+from feefifofunds.timeframes import floor_seconds_expr
 
 from . import CANDLE_SCHEMA, CandleRequest, SourceError, empty_candles
 
@@ -33,10 +34,8 @@ def candles_from_columns(columns: dict[str, list], *, time_unit: str, interval_m
         }
     )
     seconds = pl.col("time") // 1000 if time_unit == "ms" else pl.col("time")
-    step = interval_minutes * 60
     frame = frame.with_columns(
-        pl.from_epoch((seconds // step) * step, time_unit="s").dt.cast_time_unit("us")
-        .dt.replace_time_zone("UTC").alias("time"),
+        floor_seconds_expr(seconds, interval_minutes).alias("time"),
         pl.col("volume").fill_null(0.0),
     )
     keys = ["time"]

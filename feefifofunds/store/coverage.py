@@ -6,7 +6,9 @@ Used by the dashboard, the JSON API and ``price_summary``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+
+from feefifofunds.timeframes import as_utc
 
 from . import client, schema
 
@@ -20,11 +22,6 @@ class SeriesCoverage:
     first: datetime
     last: datetime
     candles: int
-
-
-def as_utc(value: datetime) -> datetime:
-    """QuestDB answers naive timestamps that are UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def series_coverage(

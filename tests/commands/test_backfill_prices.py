@@ -134,7 +134,7 @@ def test_grouped_failed_day_does_not_stop_the_others(questdb, fake_massive, cata
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--all", "--grouped", "--source", "finnhub"), "massive only"),
+    (("--all", "--grouped", "--source", "finnhub"), "grouped daily endpoint \\(massive\\), not finnhub"),
     (("--ticker", "AAPL", "--grouped", "--source", "massive"), "requires --all"),
     (("--ticker", "AAPL", "--category", "STOCK", "--source", "massive"), "with --all only"),
     (("--ticker", "AAPL", "--source", "massive"), "give --days or --start"),

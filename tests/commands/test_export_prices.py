@@ -12,7 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.web.conftest import T0, load_market
+from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
+from feefifofunds.store import client, schema
+from tests.web.conftest import T0, load_market, make_candles
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +95,31 @@ def test_real_process(questdb, command_env, tmp_path):
     bad = subprocess.run([sys.executable, "manage.py", "export_prices", str(out), "--ticker", "BTC", "--interval",
                           "60", "--start", "notadate"], env=command_env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_without_quote_the_existing_series_is_chosen_usd_first(market, tmp_path):
+    eth_eur = make_candles(T0, 60, 5, seed=9, base=2000)
+    with PriceWriter("questdb") as writer:
+        writer.add(eth_eur, SeriesKey(market.eth.pk, 60, "EUR", "kraken"))
+    client.wait_for_wal(schema.TABLE)
+    out = tmp_path / "eth.csv"
+    call_command("export_prices", str(out), "--ticker", "ETH", "--interval", "60", stdout=StringIO())
+    got = read_csv(out)
+    assert set(got["quote_currency"]) == {"EUR"} and got.select(CANDLE_COLS).equals(eth_eur.select(CANDLE_COLS))
+    both = tmp_path / "btc.csv"  # BTC hourly exists in USD and EUR: USD first
+    call_command("export_prices", str(both), "--ticker", "BTC", "--interval", "60", stdout=StringIO())
+    assert set(read_csv(both)["quote_currency"]) == {"USD"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_output_path_errors_are_clear_and_write_nothing(questdb, command_env, tmp_path):
+    load_market()
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for target, message in ((folder / "missing" / "btc.csv", "does not exist"), (folder, "is a directory")):
+        proc = subprocess.run([sys.executable, "manage.py", "export_prices", str(target), "--ticker", "BTC",
+                               "--interval", "60", "--format", "csv"],
+                              env=command_env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1, proc.stderr
+        assert message in proc.stderr and str(target) in proc.stderr and "Traceback" not in proc.stderr
+    assert list(folder.iterdir()) == []

@@ -164,3 +164,10 @@ def test_no_key_anywhere_in_output_or_logs(questdb, fake_massive, fake_finnhub, 
     for key in (MASSIVE_KEY, FINNHUB_KEY):
         assert key not in everything
         assert key.split("-")[1] not in everything  # not even part of it
+
+
+def test_verbosity_0_prints_one_summary_line(questdb, fake_massive, btc):
+    out = StringIO()
+    call_command("load_prices", "--ticker", "BTC", "--source", "massive", "--days", "3", "--verbosity", "0",
+                 stdout=out)
+    assert out.getvalue() == "massive: 1 assets, 3 candles created, 0 updated (1 API requests)\n"

@@ -272,3 +272,14 @@ def test_real_process_without_terminal_refuses_instead_of_hanging(questdb, comma
     dry = subprocess.run([sys.executable, "manage.py", "backfill_kraken_gaps", "--dry-run"], env=command_env,
                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     assert dry.returncode == 0, dry.stderr
+
+
+def test_verbosity_0_and_no_input(market, fake_kraken):
+    out = StringIO()
+    call_command("backfill_kraken_gaps", "--no-input", "--asset", "BTC", "--verbosity", "0", stdout=out, now=NOW)
+    assert out.getvalue() == ("1 gaps (1 API-fillable, 0 unfillable), 0 confirmed-empty ranges; "
+                              "backfill: 1 filled\n")
+    out = StringIO()
+    call_command("backfill_kraken_gaps", "--noinput", "--asset", "BTC", "--verbosity", "0", stdout=out, now=NOW)
+    assert out.getvalue() == ("0 gaps (0 API-fillable, 0 unfillable), 0 confirmed-empty ranges; "
+                              "backfill: nothing to do\n")

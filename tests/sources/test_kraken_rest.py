@@ -8,10 +8,10 @@ from feefifofunds.sources.kraken_rest import (
     KrakenAPIError,
     KrakenRestSource,
     KrakenRetryableError,
-    floor_time,
     kraken_code,
     parse_ohlc_rows,
 )
+from feefifofunds.timeframes import floor_time
 from tests.support.fake_kraken import FakeKraken
 
 NOW = datetime(2025, 1, 20, 12, 34, tzinfo=UTC)

@@ -11,7 +11,7 @@ from feefifofunds.sources.http import (
     NetworkError,
     NotEntitledError,
     RateLimiter,
-    ServerError,
+    ServerSideError,
     scrub,
 )
 from feefifofunds.sources.massive import MassiveSource, massive_ticker
@@ -121,7 +121,7 @@ def test_429_then_success(fake_massive):
 
 def test_5xx_gives_up_after_the_attempts(fake_massive):
     fake_massive.fail("/AAPL/", 502, b"", times=-1)
-    with pytest.raises(ServerError, match="HTTP 502"):
+    with pytest.raises(ServerSideError, match="HTTP 502"):
         MassiveSource.from_settings().fetch(request())
     assert len(fake_massive.requests) == 3  # API_RETRY_ATTEMPTS
 

@@ -29,6 +29,7 @@ class Failure:
     body: object
     times: int  # how many requests it answers; -1 = forever
     delay: float = 0.0  # seconds to wait before answering
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers (Location, Retry-After)
 
 
 @dataclass
@@ -50,12 +51,15 @@ class FakeApi:
                     scripted = fake._scripted(self.path)
                 if scripted and scripted.delay:
                     time.sleep(scripted.delay)
+                extra = {}
                 if scripted and scripted.status is not None:
-                    status, body = scripted.status, scripted.body
+                    status, body, extra = scripted.status, scripted.body, scripted.headers
                 else:
                     status, body = fake.answer(parts.path, query, headers)
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -87,9 +91,10 @@ class FakeApi:
     def __exit__(self, *exc_info):
         self.stop()
 
-    def fail(self, match: str, status: int, body: object = b"", times: int = 1) -> None:
-        """The next ``times`` requests whose path+query contains ``match`` get ``status`` and ``body``."""
-        self.failures.append(Failure(match, status, body, times))
+    def fail(self, match: str, status: int, body: object = b"", times: int = 1,
+             headers: dict[str, str] | None = None) -> None:
+        """The next ``times`` requests whose path+query contains ``match`` get ``status``, ``body`` and ``headers``."""
+        self.failures.append(Failure(match, status, body, times, headers=dict(headers or {})))
 
     def delay(self, match: str, seconds: float, times: int = 1) -> None:
         """The next ``times`` requests whose path+query contains ``match`` are answered after ``seconds``."""

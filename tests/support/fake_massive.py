@@ -28,6 +28,7 @@ class FakeMassive(FakeApi):
         self.key = key
         self.page_size = page_size
         self.markets = {"stocks": list(stocks), "crypto": list(crypto), "fx": list(fx)}
+        self.next_url_base: str | None = None  # where next_url points (default: this server)
 
     def market_of(self, ticker: str) -> str | None:
         return next((m for m, tickers in self.markets.items() if ticker in tickers), None)
@@ -74,7 +75,8 @@ class FakeMassive(FakeApi):
         if page:
             body["results"] = page
         if cursor + self.page_size < len(bars):
-            body["next_url"] = f"{self.url}{path}?" + urlencode({"cursor": cursor + self.page_size})
+            base = self.next_url_base or self.url
+            body["next_url"] = f"{base}{path}?" + urlencode({"cursor": cursor + self.page_size})
         return 200, body
 
     def grouped(self, market, day):

@@ -60,7 +60,6 @@ def load_market() -> Market:
         writer.add(btc_1m, SeriesKey(btc.pk, 1, "USD", "kraken"))
         writer.add(btc_eur_1h, SeriesKey(btc.pk, 60, "EUR", "kraken"))
         writer.add(aapl_1d, SeriesKey(aapl.pk, 1440, "USD", "massive"))
-        writer.flush()  # explicitly: PriceWriter.__exit__ clears its sender before flushing (reported)
     client.wait_for_wal(schema.TABLE)
     ConfirmedEmptyRange.objects.create(asset=btc, quote_currency="USD", interval_minutes=60,
                                        start=T0 + timedelta(hours=30), end=T0 + timedelta(hours=30))

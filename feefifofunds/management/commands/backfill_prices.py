@@ -1,7 +1,9 @@
+from contextlib import nullcontext
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
+from feefifofunds.console import locked
 from feefifofunds.ingestion import api_loader
 from feefifofunds.ingestion.api_console import run_command
 from feefifofunds.ingestion.api_loader import LoadError
@@ -46,11 +48,13 @@ class Command(BaseCommand):
         parser.add_argument("--database", default="questdb", help="QuestDB alias (default: questdb)")
 
     def handle(self, *args, source, ticker, all_assets, days, start, end, category, grouped, interval, dry_run,
-               database, **options):
+               database, verbosity, **options):
         try:
-            result = run_command(self.stdout._out, source_name=source, ticker=ticker, all_assets=all_assets,
-                                 category=category, days=days, start=start, end=end, interval_minutes=interval,
-                                 grouped=grouped, dry_run=dry_run, alias=database)
+            with nullcontext() if dry_run else locked(database, self.stderr):  # a dry run writes nothing
+                result = run_command(self.stdout, source_name=source, ticker=ticker, all_assets=all_assets,
+                                     category=category, days=days, start=start, end=end,
+                                     interval_minutes=interval, grouped=grouped, dry_run=dry_run, alias=database,
+                                     verbosity=verbosity)
         except (LoadError, WriteError, QuestDBError) as exc:
             raise CommandError(str(exc)) from None
         if result.aborted:

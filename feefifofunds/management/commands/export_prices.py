@@ -1,34 +1,35 @@
-"""Export candles of one series to Parquet or CSV (streamed in chunks from QuestDB)."""
+"""Export candles of one series to Parquet or CSV (streamed in batches from QuestDB)."""
 
 from __future__ import annotations
+
+import argparse
 
 from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.export import DEFAULT_CHUNK_ROWS, FORMATS, ExportError, ExportRequest, export_prices
 from feefifofunds.store.client import QuestDBError
-from feefifofunds.web import coverage
-from feefifofunds.web.api import ApiError, parse_time
+from feefifofunds.timeframes import INTERVALS, parse_utc
 
 
 def _time(name: str):
     def parse(value: str):
         try:
-            return parse_time(value.strip(), name)
-        except ApiError as exc:
-            raise ValueError(exc.message) from None
+            return parse_utc(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"--{name}: {exc}") from None
 
-    parse.__name__ = f"ISO 8601 {name}"
     return parse
 
 
 class Command(BaseCommand):
-    help = "Export stored candles (one ticker, interval and quote currency) to Parquet or CSV, streamed in chunks."
+    help = "Export stored candles (one ticker, interval and quote currency) to Parquet or CSV, streamed in batches."
 
     def add_arguments(self, parser):
-        parser.add_argument("output", help="Output file (.parquet or .csv, or give --format)")
+        parser.add_argument("output", help="Output file (.parquet or .csv, or give --format); its folder must exist")
         parser.add_argument("--ticker", required=True)
-        parser.add_argument("--interval", type=int, required=True, choices=coverage.INTERVALS, help="Minutes")
-        parser.add_argument("--quote-currency", help="Default: the asset's quote currency")
+        parser.add_argument("--interval", type=int, required=True, choices=INTERVALS, help="Minutes")
+        parser.add_argument("--quote-currency",
+                            help="Default: the quote currency the series exists in (USD first when several)")
         parser.add_argument("--source", help="Only this source (default: every source of the series)")
         parser.add_argument("--start", type=_time("start"), help="Inclusive, ISO 8601 (UTC when naive)")
         parser.add_argument("--end", type=_time("end"), help="Exclusive, ISO 8601 (UTC when naive)")

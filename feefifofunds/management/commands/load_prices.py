@@ -1,5 +1,8 @@
+from contextlib import nullcontext
+
 from django.core.management.base import BaseCommand, CommandError
 
+from feefifofunds.console import locked
 from feefifofunds.ingestion import api_loader
 from feefifofunds.ingestion.api_console import run_command
 from feefifofunds.ingestion.api_loader import LoadError
@@ -24,10 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Preview the candles without saving them")
         parser.add_argument("--database", default="questdb", help="QuestDB alias (default: questdb)")
 
-    def handle(self, *args, ticker, source, days, interval, dry_run, database, **options):
+    def handle(self, *args, ticker, source, days, interval, dry_run, database, verbosity, **options):
         try:
-            result = run_command(self.stdout._out, source_name=source, ticker=ticker, days=days,
-                                 interval_minutes=interval, dry_run=dry_run, alias=database)
+            with nullcontext() if dry_run else locked(database, self.stderr):  # a dry run writes nothing
+                result = run_command(self.stdout, source_name=source, ticker=ticker, days=days,
+                                     interval_minutes=interval, dry_run=dry_run, alias=database,
+                                     verbosity=verbosity)
         except (LoadError, WriteError, QuestDBError) as exc:
             raise CommandError(str(exc)) from None
         if not result.ok:

@@ -1,0 +1,95 @@
+"""What every management command shares for talking to its user: the console, the prompt, the store lock.
+
+- ``make_console(stream, verbosity)``: a rich console on the command's stdout; plain fixed-width text when it
+  is not a terminal; silent at ``--verbosity 0`` (cron: errors go to stderr through ``CommandError``, and the
+  command prints its one-line summary with ``summary``, which prints only then).
+- ``add_confirm_arguments(parser)`` and ``confirm(...)``: ``--yes`` (with Django's ``--no-input`` /
+  ``--noinput`` as synonyms) skips the question; without a terminal and without ``--yes`` the command refuses
+  rather than guessing an answer.
+- ``locked(alias)``: the store lock for a price-writing command, taken once at command level; a busy lock
+  prints who holds it and exits with ``LOCKED_EXIT_CODE`` (75, "try again later"), not a failure's 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import IO, TextIO
+
+from django.core.management.base import CommandError
+from rich.console import Console
+
+from feefifofunds.store.client import QuestDBError
+from feefifofunds.store.lock import LOCKED_EXIT_CODE, LockBusy, store_lock
+
+
+class _Plain:
+    """Django's ``OutputWrapper`` adds a newline to every write; rich writes whole lines itself."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(text, ending="")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+
+def _plain(stream) -> IO[str]:
+    return _Plain(stream) if hasattr(stream, "style_func") else stream  # an OutputWrapper
+
+
+def make_console(stream, verbosity: int = 1) -> Console:
+    """A console on ``stream`` (a command's ``self.stdout`` or any text stream); quiet at verbosity 0."""
+    out = _plain(stream)
+    isatty = out.isatty() if hasattr(out, "isatty") else False
+    return Console(file=out, width=None if isatty else 120, highlight=False, emoji=False, soft_wrap=True,
+                   quiet=verbosity == 0)
+
+
+def summary(console: Console, stream, text: str) -> None:
+    """The command's one-line summary, for ``--verbosity 0`` only (the full output already says it)."""
+    if console.quiet:
+        _plain(stream).write(text + "\n")
+
+
+def add_confirm_arguments(parser) -> None:
+    parser.add_argument("--yes", "-y", "--no-input", "--noinput", action="store_true", dest="yes",
+                        help="Do not ask for confirmation (--no-input/--noinput: the same, Django's spelling)")
+
+
+def confirm(question: str, *, yes: bool, stdin: TextIO | None = None, stdout=None, refusal: str) -> bool:
+    """True to go ahead: ``--yes`` given, or the user answered y/yes on a terminal; False for any other answer.
+
+    Without a terminal to ask on (cron, a pipe) and without ``--yes`` the command must not guess: a
+    ``CommandError`` saying ``refusal`` and that ``--yes`` goes ahead.
+    """
+    if yes:
+        return True
+    stream = stdin if stdin is not None else sys.stdin
+    if stream is None or not stream.isatty():
+        raise CommandError(f"{refusal}: no terminal to ask on. Pass --yes (or --no-input) to go ahead.")
+    out = _plain(stdout) if stdout is not None else sys.stdout
+    out.write(question)
+    out.flush()
+    return stream.readline().strip().lower() in ("y", "yes")
+
+
+@contextmanager
+def locked(alias: str, stderr=None) -> Iterator[None]:
+    """Hold the store lock of ``alias`` for the block; busy: the holder on stderr, then exit 75."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(store_lock(alias))
+        except QuestDBError as exc:  # an unknown alias
+            raise CommandError(str(exc)) from None
+        except LockBusy as exc:
+            _plain(stderr if stderr is not None else sys.stderr).write(f"{exc}\n")
+            raise SystemExit(LOCKED_EXIT_CODE) from None
+        yield
