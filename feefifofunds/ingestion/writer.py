@@ -129,6 +129,16 @@ class PriceWriter:
         self.rows_acknowledged += acknowledged
         return acknowledged
 
+    def discard(self) -> None:
+        """Drop every buffered, unsent row (the client's own buffer has no clear(): start a fresh sender)."""
+        if self._sender is None:
+            return
+        sender, self._sender = self._sender, None
+        sender.close(flush=False)
+        self.pending_rows = 0
+        self._sender = client.open_sender(self.alias)
+        self._sender.establish()
+
     def write(self, candles: pl.DataFrame, key: SeriesKey, *, time_col: str = "time") -> int:
         """Buffer and flush at once: returns after every row is acknowledged."""
         self.add(candles, key, time_col=time_col)

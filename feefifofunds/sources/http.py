@@ -82,9 +82,7 @@ def require_key(variable: str, provider: str) -> str:
 
 
 class ApiError(SourceError):
-    """An HTTP API answered with an error (or not at all). ``fatal``: no point going on with other assets."""
-
-    fatal = False
+    """An HTTP API answered with an error (or not at all)."""
 
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
