@@ -78,63 +78,97 @@ def test_report_layout_and_dry_run_writes_nothing(market, fake_kraken):
         "    └─ 245 candles from today (limit: 720) ✓",
         "Summary: 2 fillable gaps, 9 total candles to fetch",
     ]
-    expected_unfillable = [
-        "❌ UNFILLABLE GAPS (beyond 720-candle limit)",
+    expected_trades = [
+        "🔁 TRADES-FILLABLE GAPS (beyond the OHLC window: candles rebuilt from Kraken's trade history)",
         "ETH (TIER1) - 60 min interval:",
-        "  ✗ 2024-10-05 00:00 → 2024-10-10 23:00 (6 days, 144 candles)",
-        "    └─ 2,581 candles from today (limit: 720) ✗",
-        "    └─ TOO OLD by 1,861 candles (1,861 hours)",
-        "    → ACTION: Download CSV from Kraken for 2024-10-05 00:00 to 2024-10-10 23:00",
+        "  ✓ 2024-10-05 00:00 → 2024-10-10 23:00 (6 days, 144 candles)",
+        "    └─ 2,581 candles from today: from trades ✓",
         "SOL (TIER1) - 1440 min interval:",
-        "  ✗ 2022-03-01 → 2022-03-15 (15 days, 15 candles)",
-        "    └─ 1,057 candles from today (limit: 720) ✗",
-        "    └─ TOO OLD by 337 candles (337 days)",
-        "    → ACTION: Download CSV from Kraken for 2022-03-01 to 2022-03-15",
-        "Summary: 2 unfillable gaps",
-        "  → Requires CSV export or alternative data source",
-        "  → Kraken CSV export: https://www.kraken.com/features/api#ohlc-data",
+        "  ✓ 2022-03-01 → 2022-03-15 (15 days, 15 candles)",
+        "    └─ 1,057 candles from today: from trades ✓",
+        "Summary: 2 gaps in 2 walks over trades, about 4 requests",
+    ]
+    expected_trailing = [
+        "⏩ TRAILING GAPS (after the last stored candle, up to the last finished one)",
+        "SOL (TIER1) - 1440 min interval:",
+        "  → 2022-03-26 → 2025-01-19 (1,031 days, 1,031 candles)",
+        "    └─ from trades ✓",
+        "Summary: 1 trailing gap, 1,031 candles to bring the store up to date",
+    ]
+    expected_unfillable = ["❌ UNFILLABLE GAPS (not filled by this run)", "No unfillable gaps.",
+                           "Summary: 0 unfillable gaps"]
+    expected_plan = [
+        "PLAN",
+        "  OHLC:   2 gaps, 2 requests",
+        "  Trades: 3 gaps in 3 walks, about 7 requests",
     ]
     content = [line for line in lines if line and not set(line) <= {"─", "═"}]
-    for block in (expected_fillable, expected_unfillable):
+    starts = []
+    for block in (expected_fillable, expected_trades, expected_trailing, expected_unfillable, expected_plan):
         start = content.index(block[0])
         assert content[start:start + len(block)] == block
-    assert content.index(expected_fillable[0]) < content.index(expected_unfillable[0])
+        starts.append(start)
+    assert starts == sorted(starts)
     assert "Dry run: nothing was backfilled." in out and "Proceed" not in out
-    assert fake_kraken.requests == [] and rows() == before and not ConfirmedEmptyRange.objects.exists()
+    # A report reads only: Kraken's pair list (to tell delisted pairs apart), nothing written.
+    assert [r.path for r in fake_kraken.requests] == ["/0/public/AssetPairs"]
+    assert rows() == before and not ConfirmedEmptyRange.objects.exists()
 
 
 def test_export_unfillable_byte_for_byte(market, tmp_path):
     path = tmp_path / "gaps.csv"
-    out = run("--dry-run", "--export-unfillable", str(path))
+    # A budget of 3 requests: the pair list and the two OHLC answers; every walk over trades is left over.
+    out = run("--dry-run", "--max-requests", "3", "--export-unfillable", str(path))
     assert path.read_bytes() == (
-        b"asset_ticker,tier,interval_minutes,gap_start,gap_end,missing_candles,candles_from_today,overflow_candles\n"
-        b"ETH,TIER1,60,2024-10-05T00:00,2024-10-10T23:00,144,2581,1861\n"
-        b"SOL,TIER1,1440,2022-03-01,2022-03-15,15,1057,337\n"
+        b"asset_ticker,tier,interval_minutes,gap_start,gap_end,missing_candles,candles_from_today,overflow_candles,"
+        b"quote_currency\n"
+        b"ETH,TIER1,60,2024-10-05T00:00,2024-10-10T23:00,144,2581,1861,USD\n"
+        b"SOL,TIER1,1440,2022-03-01,2022-03-15,15,1057,337,USD\n"
+        b"SOL,TIER1,1440,2022-03-26,2025-01-19,1031,1032,312,USD\n"
     )
-    assert f"Exported 2 unfillable gaps to {path}" in out
+    assert f"Exported 3 unfillable gaps to {path}" in out
+    assert "Left for a later run (over budget): 3 gaps" in out
+
+
+def test_export_with_ohlc_only_and_quote_filter(market, tmp_path, fake_kraken):
+    eur = make_asset("XRP", quote="EUR")
+    write_series(eur.pk, 1440, [datetime(2022, 1, 1, tzinfo=UTC), datetime(2022, 1, 5, tzinfo=UTC)], quote="EUR")
+    path = tmp_path / "eur.csv"
+    out = run("--dry-run", "--method", "ohlc", "--quote", "eur", "--export-unfillable", str(path))
+    assert path.read_text().splitlines()[1:] == [
+        "XRP,TIER1,1440,2022-01-02,2022-01-04,3,1115,395,EUR",  # bare ticker, quote at the end
+        "XRP,TIER1,1440,2022-01-06,2025-01-19,1110,1111,391,EUR",
+    ]
+    assert "BTC" not in out and "TOO OLD by 395 candles (395 days) for OHLC: use --method auto or trades" in out
 
 
 def test_show_unfillable_only(market, fake_kraken):
-    out = run("--show-unfillable-only")
-    assert "API-FILLABLE" not in out and "UNFILLABLE GAPS" in out and "SOL (TIER1)" in out
-    assert "BTC (TIER1)" not in out and "Proceed" not in out and fake_kraken.requests == []
+    out = run("--show-unfillable-only", "--max-requests", "3")
+    assert "API-FILLABLE" not in out and "TRADES-FILLABLE" not in out and "UNFILLABLE GAPS" in out
+    assert "SOL (TIER1) - 1440 min interval: 2 gaps, 1,046 candles" in out
+    assert "over this run's budget (--max-requests / --max-minutes): a later run picks it up" in out
+    assert "BTC (TIER1)" not in out and "Proceed" not in out
+    assert fake_kraken.calls("OHLC") == [] and fake_kraken.calls("Trades") == []
+    assert "No unfillable gaps." in run("--show-unfillable-only")
 
 
 def test_prompt_no_then_yes(market, fake_kraken):
     before = rows()
     out = run(stdin=Terminal("n\n"))
-    assert "Proceed with backfilling 2 API-available gaps? [y/N]: " in out and "cancelled" in out
-    assert rows() == before and fake_kraken.calls("OHLC") == []
+    assert "Proceed with backfilling 5 gaps? [y/N]: " in out and "cancelled" in out
+    assert rows() == before and fake_kraken.calls("OHLC") == [] and fake_kraken.calls("Trades") == []
     out = run(stdin=Terminal("y\n"))
     assert rows() == before + 9
     assert "FILLED BTC (TIER1) - 1440 min interval 2024-11-01 → 2024-11-03: 3 written" in out
     assert "FILLED ETH (TIER1) - 60 min interval 2025-01-10 08:00 → 2025-01-10 13:00: 6 written" in out
+    # Nobody traded in the old gaps in this fake: the walks prove them empty.
+    assert "FILLED SOL (TIER1) 2022-03-01 → 2022-03-16 (1440 min): 0 written, 15 confirmed empty, 1 request" in out
 
 
 def test_refuses_to_prompt_without_a_terminal(market, fake_kraken):
     with pytest.raises(CommandError, match="no terminal to ask on. Pass --yes"):
         run(stdin=StringIO(""))
-    assert fake_kraken.requests == []
+    assert fake_kraken.calls("OHLC") == [] and fake_kraken.calls("Trades") == []
 
 
 def test_yes_fills_and_the_gap_disappears_from_the_next_report(market, fake_kraken):
@@ -188,15 +222,17 @@ def test_720_boundary_counts_the_unfinished_candle(questdb, fake_kraken, distanc
     719 hours back is filled whole, one 720 hours back is not in the window at all."""
     btc = make_asset("BTC")
     first = CURRENT_HOUR - distance * HOUR
-    write_series(btc.pk, 60, [first - HOUR, first + 3 * HOUR])
+    write_series(btc.pk, 60, [first - HOUR, *hours(first + 3 * HOUR, CURRENT_HOUR - HOUR)])
     fake_kraken.add_candles("XBTUSD", 60, hours(CURRENT_HOUR - 800 * HOUR, CURRENT_HOUR))
-    out = run("--yes")
+    out = run("--yes", "--method", "ohlc")
     if fillable:
         assert f"    └─ {distance + 1} candles from today (limit: 720) ✓" in out
         assert "Summary: 1 filled" in out and "PARTLY FILLED" not in out
     else:
         assert "    └─ 721 candles from today (limit: 720) ✗" in out and "TOO OLD by 1 candle" in out
         assert fake_kraken.calls("OHLC") == []
+        auto = run("--dry-run")  # the default method takes it from trades
+        assert "    └─ 721 candles from today: from trades ✓" in auto
 
 
 def test_retry_then_success(market, fake_kraken):
@@ -210,24 +246,29 @@ def test_unknown_pair_fails_its_gap_and_the_run_goes_on(market, fake_kraken):
     nope = make_asset("NOPE", tier="TIER4")
     write_series(nope.pk, 1440, [TODAY - 10 * DAY, TODAY - 5 * DAY])
     out = StringIO()
-    with pytest.raises(CommandError, match="1 of 3 gaps failed"):
+    with pytest.raises(CommandError, match="2 of 7 gap fills failed"):
         call_command("backfill_kraken_gaps", "--yes", stdout=out, now=NOW)
     text = out.getvalue()
-    assert "Failed gaps (1):" in text
+    assert "Failed gaps (2):" in text
     assert "✗ NOPE (TIER4) - 1440 min interval 2025-01-11 → 2025-01-14: EQuery:Unknown asset pair" in text
-    assert "Summary: 2 filled, 1 failed" in text
+    assert "✗ NOPE (TIER4) - 1440 min interval 2025-01-16 → 2025-01-19: EQuery:Unknown asset pair" in text
+    assert "Summary: 2 filled, 2 failed" in text
+    assert "FILLED SOL (TIER1) 2022-03-26 → 2025-01-20 (1440 min)" in text  # the other walks went on
     assert not ConfirmedEmptyRange.objects.filter(asset=nope).exists()
 
 
-def test_720_minute_interval_is_reported_unfillable(questdb, fake_kraken):
+def test_720_minute_interval_is_filled_from_trades(questdb, fake_kraken):
     btc = make_asset("BTC")
     twelve = timedelta(hours=12)
-    write_series(btc.pk, 720, [CURRENT_HOUR - 10 * twelve, CURRENT_HOUR - 6 * twelve])
-    out = run("--yes")
+    write_series(btc.pk, 720, [CURRENT_HOUR - 10 * twelve, CURRENT_HOUR - 6 * twelve, CURRENT_HOUR - twelve])
+    out = run("--dry-run", "--method", "ohlc")
     assert "  ✗ 2025-01-16 00:00 → 2025-01-17 00:00 (36 hours, 3 candles)" in out
-    assert "    └─ 720-minute candles are not offered by Kraken's REST API (archive only) ✗" in out
-    assert "  → 1 gap on intervals the REST API does not offer (720 min: archive only)" in out
-    assert "Nothing to backfill." in out and fake_kraken.requests == []
+    assert ("    └─ 720-minute candles are not offered by Kraken's OHLC endpoint (use --method auto or trades) ✗"
+            in out)
+    out = run("--dry-run")
+    assert "    └─ 10 candles from today: from trades ✓" in out
+    out = run("--yes")
+    assert "0 written, 3 confirmed empty" in out and fake_kraken.calls("OHLC") == []
 
 
 def test_filters(market, fake_kraken):
@@ -266,7 +307,8 @@ def test_large_reports_stay_short(questdb):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_real_process_without_terminal_refuses_instead_of_hanging(questdb, command_env):
+def test_real_process_without_terminal_refuses_instead_of_hanging(questdb, command_env, fake_kraken):
+    command_env = command_env | {"KRAKEN_API_URL": fake_kraken.url, "KRAKEN_API_RATE_PER_SECOND": "0"}
     btc = make_asset("BTC")
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     write_series(btc.pk, 1440, [today - 10 * DAY, today - 5 * DAY])
@@ -282,9 +324,9 @@ def test_real_process_without_terminal_refuses_instead_of_hanging(questdb, comma
 def test_verbosity_0_and_no_input(market, fake_kraken):
     out = StringIO()
     call_command("backfill_kraken_gaps", "--no-input", "--asset", "BTC", "--verbosity", "0", stdout=out, now=NOW)
-    assert out.getvalue() == ("1 gaps (1 API-fillable, 0 unfillable), 0 confirmed-empty ranges; "
-                              "backfill: 1 filled\n")
+    assert out.getvalue() == ("1 gaps (1 via OHLC, 0 via trades, 0 unfillable; 0 trailing), 0 confirmed-empty "
+                              "ranges; backfill: 1 filled\n")
     out = StringIO()
     call_command("backfill_kraken_gaps", "--noinput", "--asset", "BTC", "--verbosity", "0", stdout=out, now=NOW)
-    assert out.getvalue() == ("0 gaps (0 API-fillable, 0 unfillable), 0 confirmed-empty ranges; "
-                              "backfill: nothing to do\n")
+    assert out.getvalue() == ("0 gaps (0 via OHLC, 0 via trades, 0 unfillable; 0 trailing), 0 confirmed-empty "
+                              "ranges; backfill: nothing to do\n")
