@@ -23,7 +23,7 @@ from .detection import Gap, detect_gaps, list_series, split_confirmed_empty
 from .plan import AUTO, Plan, make_plan
 from .report import AssetLabel
 from .scope import Scope
-from .trades_fill import Budget, SpanResult, estimate_trades, fill_span
+from .trades_fill import Budget, SpanResult, estimate_trades, fill_span, forget_stale_progress
 from .trailing import span_gap, trailing_gaps
 
 
@@ -118,6 +118,7 @@ def execute(plan: Plan, labels: dict[int, AssetLabel], source: KrakenRestSource,
             on_page: Callable[[SpanResult], None] | None = None) -> Outcome:
     """OHLC gaps first (one request per series), then the walks over trades until the budget is spent."""
     tickers = {k: v.ticker for k, v in labels.items()}
+    forget_stale_progress([p.span for p in plan.trades + plan.over_budget], labels)
     before = source.requests
     ohlc = backfill(plan.ohlc, tickers, source, alias=alias, table=table, on_series=on_series) if plan.ohlc else []
     budget.used += source.requests - before

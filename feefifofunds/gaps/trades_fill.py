@@ -183,6 +183,21 @@ class _Progress:
         self.cursor = cursor
 
 
+def forget_stale_progress(spans: Iterable[TradesSpan], asset_ids: Iterable[int]) -> int:
+    """Drop saved walks of these assets that no span continues any more (their gaps were filled another way,
+    e.g. from the OHLC endpoint once they came within its window, or from the archive)."""
+    from feefifofunds.models import TradesProgress
+
+    spans = list(spans)
+    stale = []
+    for row in TradesProgress.objects.filter(asset_id__in=set(asset_ids)):
+        if not any(s.asset_id == row.asset_id and s.quote_currency == row.quote_currency
+                   and row.start <= s.start <= row.reached for s in spans):
+            stale.append(row.pk)
+    TradesProgress.objects.filter(pk__in=stale).delete()
+    return len(stale)
+
+
 def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer: PriceWriter, budget: Budget, *,
               alias: str, table: str = schema.TABLE,
               on_page: Callable[[SpanResult], None] | None = None) -> SpanResult:

@@ -33,9 +33,10 @@ def grid(start: datetime, count: int, interval: int, *, skip: set[int] = frozens
 
 
 def write_series(asset_id: int, interval: int, times: list[datetime], *, quote: str = "USD",
-                 source: str = "kraken", alias: str = "questdb", table: str = "assetprice") -> None:
+                 source: str = "kraken", alias: str = "questdb", table: str = "assetprice",
+                 price: float = 100.0) -> None:
     with PriceWriter(alias, table=table) as writer:
-        writer.write(candles(times), SeriesKey(asset_id, interval, quote, source))
+        writer.write(candles(times, price), SeriesKey(asset_id, interval, quote, source))
     client.wait_for_wal(table, alias=alias)
 
 
