@@ -130,12 +130,8 @@ def render_report(console: Console, plan: Plan, confirmed_empty: Sequence[Gap], 
                         max_per_series)
     if confirmed_empty and not show_unfillable_only:
         _heading(console, "ℹ️  [bold]CONFIRMED EMPTY[/bold] (Kraken has no candle either: no trades, not data loss)")
-        for first, items in _by_series(confirmed_empty, _plain, assets):
-            _block_header(console, first, items, _plain, assets)
-            for g in items[:max_per_series]:
-                _gap_line(console, "·", "dim", g)
-            _more(console, items[max_per_series:], _plain)
-            console.print()
+        _blocks(console, confirmed_empty, _plain, assets, max_per_series, mark="·", style="dim", empty="",
+                details=lambda g: [])
         total = sum(g.missing_candles for g in confirmed_empty)
         console.print(f"Summary: {_plural(len(confirmed_empty), 'confirmed-empty range')}, "
                       f"{total:,} candles (not reported as gaps)")
@@ -151,18 +147,26 @@ def _heading(console: Console, title: str) -> None:
     console.print()
 
 
+def _blocks(console: Console, items: Sequence, gap_of, assets, max_per_series: int, *, mark: str, style: str,
+            details, empty: str) -> None:
+    """One block per series: its gaps (the first ``max_per_series``), each with its detail lines."""
+    for first, group in _by_series(items, gap_of, assets):
+        _block_header(console, first, group, gap_of, assets)
+        for item in group[:max_per_series]:
+            _gap_line(console, mark, style, gap_of(item))
+            for line in details(item):
+                console.print(f"    └─ {line}")
+        _more(console, group[max_per_series:], gap_of)
+        console.print()
+    if not items:
+        console.print(empty)
+        console.print()
+
+
 def _ohlc_section(console: Console, fillable: Sequence[ClassifiedGap], assets, max_per_series: int) -> None:
     _heading(console, f"📊 [bold green]API-FILLABLE GAPS[/bold green] (within {MAX_CANDLES}-candle limit)")
-    for first, items in _by_series(fillable, _gap_of, assets):
-        _block_header(console, first, items, _gap_of, assets)
-        for c in items[:max_per_series]:
-            _gap_line(console, "✓", "green", c.gap)
-            console.print(f"    └─ {c.candles_from_today:,} candles from today (limit: {MAX_CANDLES}) [green]✓[/green]")
-        _more(console, items[max_per_series:], _gap_of)
-        console.print()
-    if not fillable:
-        console.print("No API-fillable gaps.")
-        console.print()
+    _blocks(console, fillable, _gap_of, assets, max_per_series, mark="✓", style="green", empty="No API-fillable gaps.",
+            details=lambda c: [f"{c.candles_from_today:,} candles from today (limit: {MAX_CANDLES}) [green]✓[/green]"])
     total = sum(c.gap.missing_candles for c in fillable)
     console.print(f"Summary: {_plural(len(fillable), 'fillable gap')}, {total:,} total candles to fetch")
     console.print()
@@ -172,16 +176,8 @@ def _trades_section(console: Console, plan: Plan, assets, max_per_series: int) -
     _heading(console, "🔁 [bold cyan]TRADES-FILLABLE GAPS[/bold cyan] (beyond the OHLC window: candles rebuilt "
                       "from Kraken's trade history)")
     gaps = [plan.classified[g] for p in plan.trades for g in p.span.gaps if not g.trailing]
-    for first, items in _by_series(gaps, _gap_of, assets):
-        _block_header(console, first, items, _gap_of, assets)
-        for c in items[:max_per_series]:
-            _gap_line(console, "✓", "cyan", c.gap)
-            console.print(f"    └─ {c.candles_from_today:,} candles from today: from trades [cyan]✓[/cyan]")
-        _more(console, items[max_per_series:], _gap_of)
-        console.print()
-    if not gaps:
-        console.print("No trades-fillable gaps.")
-        console.print()
+    _blocks(console, gaps, _gap_of, assets, max_per_series, mark="✓", style="cyan", empty="No trades-fillable gaps.",
+            details=lambda c: [f"{c.candles_from_today:,} candles from today: from trades [cyan]✓[/cyan]"])
     walks = [p for p in plan.trades if any(not g.trailing for g in p.span.gaps)]
     console.print(f"Summary: {_plural(len(gaps), 'gap')} in {_plural(len(walks), 'walk')} over trades, "
                   f"{_requests(walks)}")
@@ -205,16 +201,8 @@ def _trailing_section(console: Console, plan: Plan, assets, max_per_series: int)
     for g in plan.delisted:
         how[g] = "delisted: Kraken lists the pair as delisted, nothing traded after its last candle"
     trailing = [g for g in how if g.trailing]
-    for first, items in _by_series(trailing, _plain, assets):
-        _block_header(console, first, items, _plain, assets)
-        for g in items[:max_per_series]:
-            _gap_line(console, "→", "yellow", g)
-            console.print(f"    └─ {how[g]}")
-        _more(console, items[max_per_series:], _plain)
-        console.print()
-    if not trailing:
-        console.print("No trailing gaps: every series is current.")
-        console.print()
+    _blocks(console, trailing, _plain, assets, max_per_series, mark="→", style="yellow",
+            empty="No trailing gaps: every series is current.", details=lambda g: [how[g]])
     delisted = sum(1 for g in trailing if g in plan.delisted)
     console.print(f"Summary: {_plural(len(trailing), 'trailing gap')}, "
                   f"{sum(g.missing_candles for g in trailing if g not in plan.delisted):,} candles to bring the "
@@ -225,26 +213,20 @@ def _trailing_section(console: Console, plan: Plan, assets, max_per_series: int)
 
 def _unfillable_section(console: Console, unfillable: Sequence[ClassifiedGap], assets, max_per_series: int) -> None:
     _heading(console, "❌ [bold red]UNFILLABLE GAPS[/bold red] (not filled by this run)")
-    for first, items in _by_series(unfillable, _gap_of, assets):
-        _block_header(console, first, items, _gap_of, assets)
-        for c in items[:max_per_series]:
-            g = c.gap
-            _gap_line(console, "✗", "red", g)
-            if c.reason == REASON_OVER_BUDGET:
-                console.print(f"    └─ {escape(reason_text(c))} [red]✗[/red]")
-            elif c.reason == REASON_NO_API_INTERVAL:
-                console.print(f"    └─ {g.interval_minutes}-minute candles are not offered by Kraken's OHLC endpoint "
-                              f"(use --method auto or trades) [red]✗[/red]")
-            else:
-                console.print(f"    └─ {c.candles_from_today:,} candles from today (limit: {MAX_CANDLES}) [red]✗[/red]")
-                console.print(f"    └─ TOO OLD by {_plural(c.overflow_candles, 'candle')} "
-                              f"({fmt_duration(c.overflow_candles * g.interval_minutes)}) for OHLC: use --method "
-                              f"auto or trades")
-        _more(console, items[max_per_series:], _gap_of)
-        console.print()
-    if not unfillable:
-        console.print("No unfillable gaps.")
-        console.print()
+
+    def details(c: ClassifiedGap) -> list[str]:
+        g = c.gap
+        if c.reason == REASON_OVER_BUDGET:
+            return [f"{escape(reason_text(c))} [red]✗[/red]"]
+        if c.reason == REASON_NO_API_INTERVAL:
+            return [f"{g.interval_minutes}-minute candles are not offered by Kraken's OHLC endpoint "
+                    f"(use --method auto or trades) [red]✗[/red]"]
+        return [f"{c.candles_from_today:,} candles from today (limit: {MAX_CANDLES}) [red]✗[/red]",
+                f"TOO OLD by {_plural(c.overflow_candles, 'candle')} "
+                f"({fmt_duration(c.overflow_candles * g.interval_minutes)}) for OHLC: use --method auto or trades"]
+
+    _blocks(console, unfillable, _gap_of, assets, max_per_series, mark="✗", style="red", empty="No unfillable gaps.",
+            details=details)
     console.print(f"Summary: {_plural(len(unfillable), 'unfillable gap')}")
     console.print()
 
