@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feefifofunds.models import Asset
-from feefifofunds.web import coverage
+from feefifofunds.store import coverage
 
 FORMATS = ("parquet", "csv")
 DEFAULT_CHUNK_ROWS = 100_000

@@ -1,7 +1,8 @@
 """Server-rendered dashboard: the asset list with coverage, and one asset's candlestick chart with gaps.
 
 Reading needs no login (the Django admin keeps its own). The chart page renders the form and the series
-choice on the server; the chart itself loads its candles and gaps from the JSON API.
+choice on the server; the chart itself loads its candles and gaps, page by page, from the JSON API.
+Parameters are validated by the same models as the API's (``params.py``).
 """
 
 from __future__ import annotations
@@ -15,74 +16,62 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from feefifofunds.models import Asset
-from feefifofunds.store.client import QuestDBError
+from feefifofunds.store import coverage
 
-from . import coverage
-from .api import (
-    ApiError,
-    coverage_dicts,
-    filter_assets,
-    interval_label,
-    iso,
-    parse_int_choice,
-    parse_quote,
-    parse_range,
-    parse_source,
-    parse_ticker,
-    single,
-)
+from . import errors
+from .api import coverage_dicts, filter_assets, interval_label, iso
+from .params import ApiError, AssetFilter, ChartQuery, get_asset, parse_query
 
 DEFAULT_CHART_CANDLES = 500
 
 
 def _error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-    return render(request, "feefifofunds/error.html", {"error": exc}, status=exc.status)
+    return errors.error_page(request, exc.status, exc.code, exc.message)
 
 
 @require_GET
 def asset_list(request: HttpRequest) -> HttpResponse:
     try:
-        assets = list(filter_assets(request.GET))
+        f = parse_query(request.GET, AssetFilter)
     except ApiError as exc:
         return _error(request, exc)
-    try:
-        series = coverage.series_coverage()
-        gap_counts = coverage.open_gap_counts()
-        store_error = None
-    except QuestDBError as exc:
-        series, gap_counts, store_error = [], None, str(exc)
+    assets = list(filter_assets(f))
+    version = coverage.store_version()
+    series = coverage.series_coverage(version=version)
+    gap_counts = coverage.open_gap_counts(version=version)
+    by_asset: dict[int, list] = defaultdict(list)
+    for c in series:
+        by_asset[c.asset_id].append(c)
     rows = []
     for asset in assets:
-        cov = coverage_dicts(asset.pk, series, gap_counts)
+        cov = coverage_dicts(asset.pk, by_asset.get(asset.pk, []), gap_counts)
         for c in cov:
             c["interval_label"] = interval_label(c["interval_minutes"])
         rows.append({"asset": asset, "coverage": cov})
     return render(request, "feefifofunds/asset_list.html", {
         "rows": rows,
-        "q": single(request.GET, "q") or "",
-        "tier": (single(request.GET, "tier") or "").upper(),
-        "category": (single(request.GET, "category") or "").upper(),
+        "q": f.q or "",
+        "tier": f.tier or "",
+        "category": f.category or "",
         "tiers": Asset.Tier.choices,
         "categories": Asset.Category.choices,
-        "store_error": store_error,
     })
 
 
 @require_GET
 def asset_page(request: HttpRequest, ticker: str) -> HttpResponse:
     try:
-        asset = parse_ticker(ticker)
-        params = request.GET
+        asset = get_asset(ticker)
+        p = parse_query(request.GET, ChartQuery)
         series = coverage.series_coverage(asset_id=asset.pk)
         default = _default_series(asset, series)
-        interval = parse_int_choice(single(params, "interval"), "interval", coverage.INTERVALS,
-                                    default.interval_minutes if default else 60)
-        quote = parse_quote(single(params, "quote"), default.quote_currency if default else asset.quote_currency)
-        source = parse_source(single(params, "source"))
-        resample = parse_int_choice(single(params, "resample"), "resample", coverage.RESAMPLE_TARGETS, None)
+        interval = int(p.interval) if p.interval is not None else (default.interval_minutes if default else 60)
+        source = p.source
+        quote = p.quote or coverage.default_quote(series, interval, source, asset.quote_currency)
+        resample = int(p.resample) if p.resample is not None else None
         if resample is not None and not coverage.can_resample(interval, resample):
             raise ApiError(400, "invalid_parameter", "resample must be a coarser multiple of the interval", "resample")
-        start, end = parse_range(params)
+        start, end = p.start, p.end
         matching = [c for c in series if c.interval_minutes == interval and c.quote_currency == quote
                     and (source is None or c.source == source)]
         if source is None and len({c.source for c in matching}) > 1:
@@ -90,8 +79,6 @@ def asset_page(request: HttpRequest, ticker: str) -> HttpResponse:
             matching = [c for c in matching if c.source == source]
     except ApiError as exc:
         return _error(request, exc)
-    except QuestDBError as exc:
-        return _error(request, ApiError(503, "store_unavailable", str(exc)))
     step = timedelta(minutes=resample or interval)
     if matching and end is None:
         end = max(c.last for c in matching) + timedelta(minutes=interval)
@@ -131,7 +118,8 @@ def asset_page(request: HttpRequest, ticker: str) -> HttpResponse:
 
 
 def _default_series(asset: Asset, series: list[coverage.SeriesCoverage]):
-    """The series a chart opens on: the asset's own quote currency first, then the finest interval."""
+    """The series a chart opens on: the asset's own quote currency first, then USD, then the finest interval."""
     if not series:
         return None
-    return min(series, key=lambda c: (c.quote_currency != asset.quote_currency, c.interval_minutes, c.source))
+    return min(series, key=lambda c: (c.quote_currency != asset.quote_currency, c.quote_currency != "USD",
+                                      c.interval_minutes, c.source))

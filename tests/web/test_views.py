@@ -25,7 +25,7 @@ def test_asset_page(client, market):
     page = client.get("/assets/BTC/", {"interval": "60", "quote": "USD"})
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'id="chart"' in html and "lightweight-charts.standalone.production.js" in html
+    assert 'id="chart"' in html and "lightweight-charts.standalone.production." in html
     assert '"interval": 60' in html and '"start": "2024-01-01T00:00:00Z"' in html
     assert client.get("/assets/btc/").status_code == 200  # default series, lower-case ticker
     empty = client.get("/assets/ETH/")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.export import DEFAULT_CHUNK_ROWS, FORMATS, ExportError, ExportRequest, export_prices
+from feefifofunds.store import coverage
 from feefifofunds.store.client import QuestDBError
-from feefifofunds.web import coverage
 from feefifofunds.web.api import ApiError, parse_time
 
 
