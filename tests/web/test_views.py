@@ -38,3 +38,12 @@ def test_asset_page(client, market):
 def test_admin_still_needs_login(client, market):
     response = client.get("/admin/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_store_unreachable_is_an_error_page(client, market, settings):
+    settings.QUESTDB_DATABASES = {**settings.QUESTDB_DATABASES, "questdb": settings.QUESTDB_DATABASES["unreachable"]}
+    for url in ("/", "/assets/BTC/"):
+        page = client.get(url)
+        assert page.status_code == 503 and page["Content-Type"].startswith("text/html")
+        html = page.content.decode()
+        assert 'id="error-message"' in html and "price store (QuestDB) cannot be reached" in html
