@@ -59,6 +59,7 @@ serve: migrate
 bench: migrate
 	$(BIN)/python benchmarks/ingest_bench.py
 	$(BIN)/python benchmarks/gaps_bench.py
+	$(BIN)/python benchmarks/requests_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
