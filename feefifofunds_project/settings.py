@@ -33,6 +33,7 @@ if BEHIND_TLS_PROXY:
     SECURE_SSL_REDIRECT = True
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True  # only a directive: the domain is preloaded once someone submits it
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 else:
