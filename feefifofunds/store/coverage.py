@@ -104,6 +104,11 @@ def _cache():
     return caches["default"]
 
 
+def cached(kind: str, version: str, compute):
+    """``compute()`` once per store version (for readers that derive their own views of the store)."""
+    return _cached(_key(kind, version), compute)
+
+
 def _cached(key: str, compute):
     cache = _cache()
     value = cache.get(key)

@@ -64,15 +64,11 @@ def iso(value: datetime | date | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+ASSET_FIELDS = ("ticker", "name", "category", "tier", "quote_currency", "active")
+
+
 def asset_dict(asset: Asset) -> dict:
-    return {
-        "ticker": asset.ticker,
-        "name": asset.name,
-        "category": asset.category,
-        "tier": asset.tier,
-        "quote_currency": asset.quote_currency,
-        "active": asset.active,
-    }
+    return {f: getattr(asset, f) for f in ASSET_FIELDS}
 
 
 def coverage_dicts(asset_id: int, series: list[coverage.SeriesCoverage], gap_counts: dict | None) -> list[dict]:
@@ -85,6 +81,18 @@ def coverage_dicts(asset_id: int, series: list[coverage.SeriesCoverage], gap_cou
         "candles": c.candles,
         "open_gaps": None if gap_counts is None else gap_counts.get(c.key, 0),
     } for c in series if c.asset_id == asset_id]
+
+
+def coverage_by_asset(version: str, with_gaps: bool) -> dict[int, list[dict]]:
+    """Every asset's coverage as the API shows it, built once per store version."""
+    def build() -> dict[int, list[dict]]:
+        gap_counts = coverage.open_gap_counts(version=version) if with_gaps else None
+        by_asset: dict[int, list] = {}
+        for c in coverage.series_coverage(version=version):
+            by_asset.setdefault(c.asset_id, []).append(c)
+        return {a: coverage_dicts(a, series, gap_counts) for a, series in by_asset.items()}
+
+    return coverage.cached(f"coverage-dicts-{int(with_gaps)}", version, build)
 
 
 def filter_assets(f: AssetFilter):
@@ -140,18 +148,12 @@ def _next_url(request: HttpRequest, name: str, cursor: str | None) -> str | None
 def assets(request: HttpRequest, p: Query[AssetsQuery]):
     """Every asset matching the filters, with first/last candle, candle count and open gaps per series."""
     _strict(request, AssetsQuery)
-    qs = list(filter_assets(p))
-    version = coverage.store_version()
-    series = coverage.series_coverage(version=version)
-    gap_counts = coverage.open_gap_counts(version=version) if p.gaps == "1" else None
-    by_asset: dict[int, list] = {}
-    for c in series:
-        by_asset.setdefault(c.asset_id, []).append(c)
+    rows = list(filter_assets(p).values("id", *ASSET_FIELDS))
+    by_asset = coverage_by_asset(coverage.store_version(), p.gaps == "1")
     return {
-        "count": len(qs),
+        "count": len(rows),
         "gap_detection": True,
-        "assets": [{**asset_dict(a), "coverage": coverage_dicts(a.pk, by_asset.get(a.pk, []), gap_counts)}
-                   for a in qs],
+        "assets": [{**{f: r[f] for f in ASSET_FIELDS}, "coverage": by_asset.get(r["id"], [])} for r in rows],
     }
 
 

@@ -123,6 +123,12 @@ class AssetFilter(Params):
                         Field(None, description="Asset category: " + ", ".join(Asset.Category.values))]
 
 
+class AssetListQuery(AssetFilter):
+    """The dashboard's asset list: the filters and a page number."""
+
+    page: Annotated[int, Field(1, ge=1, le=1_000_000, description="Page of the asset list")]
+
+
 class AssetsQuery(AssetFilter):
     gaps: Annotated[Literal["0", "1"], Field("1", description="1: count open gaps per series; 0: skip")]
 

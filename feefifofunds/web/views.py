@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -19,10 +20,11 @@ from feefifofunds.models import Asset
 from feefifofunds.store import coverage
 
 from . import errors
-from .api import coverage_dicts, filter_assets, interval_label, iso
-from .params import ApiError, AssetFilter, ChartQuery, get_asset, parse_query
+from .api import coverage_by_asset, filter_assets, interval_label, iso
+from .params import ApiError, AssetListQuery, ChartQuery, get_asset, parse_query
 
 DEFAULT_CHART_CANDLES = 500
+ASSETS_PER_PAGE = 100
 
 
 def _error(request: HttpRequest, exc: ApiError) -> HttpResponse:
@@ -31,25 +33,27 @@ def _error(request: HttpRequest, exc: ApiError) -> HttpResponse:
 
 @require_GET
 def asset_list(request: HttpRequest) -> HttpResponse:
+    """One page of the catalog (ASSETS_PER_PAGE assets) with each series' coverage and open gaps."""
     try:
-        f = parse_query(request.GET, AssetFilter)
+        f = parse_query(request.GET, AssetListQuery)
     except ApiError as exc:
         return _error(request, exc)
-    assets = list(filter_assets(f))
-    version = coverage.store_version()
-    series = coverage.series_coverage(version=version)
-    gap_counts = coverage.open_gap_counts(version=version)
-    by_asset: dict[int, list] = defaultdict(list)
-    for c in series:
-        by_asset[c.asset_id].append(c)
+    paginator = Paginator(filter_assets(f).values("id", "ticker", "name", "category", "tier"), ASSETS_PER_PAGE)
+    page = paginator.get_page(f.page)
+    by_asset = coverage_by_asset(coverage.store_version(), with_gaps=True)
+    tiers, categories = dict(Asset.Tier.choices), dict(Asset.Category.choices)
+    page_url = reverse("asset-page", args=["TICKER"]).replace("TICKER", "{}")
     rows = []
-    for asset in assets:
-        cov = coverage_dicts(asset.pk, by_asset.get(asset.pk, []), gap_counts)
-        for c in cov:
-            c["interval_label"] = interval_label(c["interval_minutes"])
-        rows.append({"asset": asset, "coverage": cov})
+    for a in page.object_list:
+        cov = [{**c, "interval_label": interval_label(c["interval_minutes"])} for c in by_asset.get(a["id"], [])]
+        rows.append({**a, "tier_label": tiers.get(a["tier"], ""), "category_label": categories.get(a["category"], ""),
+                     "href": page_url.format(a["ticker"]), "coverage": cov})
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(request, "feefifofunds/asset_list.html", {
         "rows": rows,
+        "page": page,
+        "page_query": query.urlencode(),
         "q": f.q or "",
         "tier": f.tier or "",
         "category": f.category or "",

@@ -47,3 +47,16 @@ def test_store_unreachable_is_an_error_page(client, market, settings):
         assert page.status_code == 503 and page["Content-Type"].startswith("text/html")
         html = page.content.decode()
         assert 'id="error-message"' in html and "price store (QuestDB) cannot be reached" in html
+
+
+def test_asset_list_is_paginated(client, market):
+    from feefifofunds.models import Asset
+
+    Asset.objects.bulk_create([Asset(ticker=f"Z{i:03d}", name=f"Zed {i}", category="STOCK") for i in range(150)])
+    first = client.get("/").content.decode()
+    assert first.count('class="ticker"') == 100 and "page 1 of 2 (153 assets)" in first and "page=2" in first
+    second = client.get("/", {"page": "2"}).content.decode()
+    assert second.count('class="ticker"') == 53 and 'data-ticker="Z149"' in second
+    stocks = client.get("/", {"category": "STOCK", "page": "2"}).content.decode()
+    assert "category=STOCK&amp;page=1" in stocks
+    assert client.get("/", {"page": "0"}).status_code == 400
