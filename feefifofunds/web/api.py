@@ -164,7 +164,8 @@ def asset_detail(request: HttpRequest, ticker: str):
     asset = get_asset(ticker)
     version = coverage.store_version()
     series = coverage.series_coverage(asset_id=asset.pk, version=version)
-    gap_counts = coverage.open_gap_counts(version=version)
+    # Only this asset's series are scanned (each once per store version), never the whole store.
+    gap_counts = {c.key: sum(not g.confirmed_empty for g in coverage.gaps_of(c, version=version)) for c in series}
     return {**asset_dict(asset), "gap_detection": True, "coverage": coverage_dicts(asset.pk, series, gap_counts)}
 
 
