@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -63,21 +63,22 @@ def fill(series: int, candles: int) -> list[str]:
     rng = np.random.default_rng(7)
     assets = Asset.objects.bulk_create(
         [Asset(ticker=f"B{i:04d}", name=f"Bench asset {i}", category="CRYPTO", tier="TIER2") for i in range(series)])
+    # One hourly random walk shared by every series; each series drops its own scattered hours (its gaps).
+    close = 100.0 + np.cumsum(rng.normal(0, 0.5, candles))
+    hours = pl.datetime_range(START, START + timedelta(hours=candles - 1), "1h", eager=True, time_unit="us")
+    walk = pl.DataFrame({"time": hours, "close": close}).with_columns(
+        open=pl.col("close").shift(1, fill_value=100.0), volume=pl.lit(1.0), trade_count=pl.lit(1, pl.Int64))
+    walk = walk.with_columns(
+        high=pl.max_horizontal("open", "close") + 0.25, low=pl.min_horizontal("open", "close") - 0.25,
+        vwap=(pl.col("open") + pl.col("close")) / 2,
+    ).select(list(CANDLE_SCHEMA)).cast(CANDLE_SCHEMA)
     began = time.perf_counter()
     rows = 0
     with PriceWriter("questdb") as writer:
         for asset in assets:
             keep = np.ones(candles, dtype=bool)
-            keep[rng.choice(candles, size=min(candles // 100, 30), replace=False)] = False
-            keep[0] = keep[-1] = True
-            idx = np.nonzero(keep)[0]
-            seconds = int(START.timestamp()) + idx.astype(np.int64) * 3600
-            price = 100.0 + rng.random(len(idx))
-            df = pl.DataFrame({
-                "time": pl.from_epoch(pl.Series(seconds), time_unit="s").dt.replace_time_zone("UTC"),
-                "open": price, "high": price + 1, "low": price - 1, "close": price,
-                "volume": np.ones(len(idx)), "trade_count": np.ones(len(idx), dtype=np.int64), "vwap": price,
-            }).cast(CANDLE_SCHEMA)
+            keep[rng.choice(np.arange(1, candles - 1), size=min(candles // 100, 30), replace=False)] = False
+            df = walk.filter(pl.Series(keep))
             writer.add(df, SeriesKey(asset.pk, 60, "USD", "kraken"))
             rows += df.height
         writer.flush()

@@ -17,10 +17,13 @@ against ``RESAMPLE_TARGETS`` first.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import psycopg
 
 from . import client, schema
 
@@ -75,25 +78,46 @@ def can_resample(interval: int, target: int) -> bool:
 # ---------------------------------------------------------------- store version and cache
 
 
-def store_version(*, alias: str = "questdb", table: str = schema.TABLE) -> str:
-    """Changes whenever what a reader sees changes: applied WAL transactions, row count, confirmed-empty memory.
+_local = threading.local()
 
-    Two cheap queries (QuestDB metadata and an aggregate over the small confirmed-empty table).
-    """
+
+def _query(sql: str, params=None, *, alias: str = "questdb") -> list[tuple]:
+    """``client.query`` over one connection kept per thread and server (readers ask many small questions;
+    a new PGWire connection per question costs more than the question). Reconnects once if it broke."""
+    cfg = client.get_config(alias)
+    conns = _local.__dict__.setdefault("conns", {})
+    for attempt in (1, 2):
+        conn = conns.get(cfg)
+        if conn is None or conn.closed:
+            conn = conns[cfg] = client.connect(alias)
+        try:
+            return conn.execute(sql, params).fetchall()
+        except psycopg.OperationalError:
+            conns.pop(cfg, None)
+            conn.close()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def store_version(*, alias: str = "questdb", table: str = schema.TABLE) -> str:
+    """Changes whenever what a reader sees changes: the table (its id), its applied WAL transactions and row
+    count, and the confirmed-empty memory. Cheap: QuestDB metadata plus an aggregate of a small table."""
     from django.db.models import Count, Max
 
     from feefifofunds.models import ConfirmedEmptyRange
 
     cfg = client.get_config(alias)
-    with client.connection(alias) as conn:
-        wal = conn.execute("SELECT writerTxn FROM wal_tables() WHERE name = %s", (table,)).fetchone()
-        rows = conn.execute(f"SELECT count() FROM {table}").fetchone()[0]
+    wal = _query("SELECT w.writerTxn, t.id FROM wal_tables() w JOIN tables() t ON w.name = t.table_name "
+                 "WHERE w.name = %s", (table,), alias=alias)
+    rows = _query(f"SELECT count() FROM {table}", alias=alias)[0][0]
     memory = ConfirmedEmptyRange.objects.aggregate(n=Count("id"), last=Max("id"), at=Max("confirmed_at"))
     at = memory["at"].timestamp() if memory["at"] else 0
-    return f"{cfg.host}:{cfg.pg_port}:{table}:{wal[0] if wal else 0}:{rows}:{memory['n']}:{memory['last']}:{at}"
+    txn, table_id = wal[0] if wal else (0, 0)
+    return f"{cfg.host}:{cfg.pg_port}:{table}:{table_id}:{txn}:{rows}:{memory['n']}:{memory['last']}:{at}"
 
 
-def _key(kind: str, version: str, series: SeriesKey | None = None) -> str:
+def _key(kind: str, version: str, series: object = None) -> str:
     digest = hashlib.sha1(f"{version}|{series}".encode()).hexdigest()
     return f"fff:{kind}:{digest}"
 
@@ -109,12 +133,24 @@ def cached(kind: str, version: str, compute):
     return _cached(_key(kind, version), compute)
 
 
+_memo: dict[str, object] = {}
+MEMO_ENTRIES = 4096
+
+
 def _cached(key: str, compute):
+    """The value for ``key``: from this process' memory, else the shared cache, else computed and stored in both.
+    Keys carry the store version, so nothing is ever stale; the memory is only bounded."""
+    value = _memo.get(key)
+    if value is not None:
+        return value
     cache = _cache()
     value = cache.get(key)
     if value is None:
         value = compute()
         cache.set(key, value)
+    if len(_memo) >= MEMO_ENTRIES:
+        _memo.clear()
+    _memo[key] = value
     return value
 
 
@@ -122,7 +158,7 @@ def _cached(key: str, compute):
 
 
 def _scan_coverage(alias: str, table: str) -> list[SeriesCoverage]:
-    rows = client.query(
+    rows = _query(
         "SELECT asset_id, interval_minutes, quote_currency, source, min(time), max(time), count() "
         f"FROM {table} GROUP BY asset_id, interval_minutes, quote_currency, source",
         alias=alias,
@@ -138,8 +174,14 @@ def series_coverage(
 ) -> list[SeriesCoverage]:
     """First and last candle and candle count of every series (of one asset, or of all); cached per version."""
     version = version or store_version(alias=alias, table=table)
-    every = _cached(_key("coverage", version), lambda: _scan_coverage(alias, table))
-    return every if asset_id is None else [c for c in every if c.asset_id == int(asset_id)]
+
+    def every() -> list[SeriesCoverage]:
+        return _cached(_key("coverage", version), lambda: _scan_coverage(alias, table))
+
+    if asset_id is None:
+        return every()
+    return _cached(_key("asset-coverage", version, int(asset_id)),
+                   lambda: [c for c in every() if c.asset_id == int(asset_id)])
 
 
 def sources_of(
@@ -229,7 +271,7 @@ def candles(
             ") ORDER BY time LIMIT %s"
         )
     params.append(limit)
-    rows = client.query(sql, params, alias=alias)
+    rows = _query(sql, params, alias=alias)
     return [(as_utc(r[0]), *r[1:]) for r in rows]
 
 
