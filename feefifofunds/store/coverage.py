@@ -92,10 +92,10 @@ def _query(sql: str, params=None, *, alias: str = "questdb") -> list[tuple]:
             conn = conns[cfg] = client.connect(alias)
         try:
             return conn.execute(sql, params).fetchall()
-        except psycopg.OperationalError:
+        except psycopg.Error as exc:  # a failed connection is never reused
             conns.pop(cfg, None)
             conn.close()
-            if attempt == 2:
+            if attempt == 2 or not isinstance(exc, psycopg.OperationalError):
                 raise
     raise AssertionError("unreachable")
 
