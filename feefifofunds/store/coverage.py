@@ -157,11 +157,12 @@ def _cached(key: str, compute):
 # ---------------------------------------------------------------- coverage
 
 
-def _scan_coverage(alias: str, table: str) -> list[SeriesCoverage]:
+def _scan_coverage(alias: str, table: str, asset_id: int | None = None) -> list[SeriesCoverage]:
+    where, params = ("", []) if asset_id is None else (" WHERE asset_id = %s", [int(asset_id)])
     rows = _query(
         "SELECT asset_id, interval_minutes, quote_currency, source, min(time), max(time), count() "
-        f"FROM {table} GROUP BY asset_id, interval_minutes, quote_currency, source",
-        alias=alias,
+        f"FROM {table}{where} GROUP BY asset_id, interval_minutes, quote_currency, source",
+        params, alias=alias,
     )
     out = [SeriesCoverage(int(a), int(i), str(q), str(s), as_utc(lo), as_utc(hi), int(n))
            for a, i, q, s, lo, hi, n in rows]
@@ -172,16 +173,22 @@ def _scan_coverage(alias: str, table: str) -> list[SeriesCoverage]:
 def series_coverage(
     *, asset_id: int | None = None, alias: str = "questdb", table: str = schema.TABLE, version: str | None = None
 ) -> list[SeriesCoverage]:
-    """First and last candle and candle count of every series (of one asset, or of all); cached per version."""
+    """First and last candle and candle count of every series (of one asset, or of all); cached per version.
+
+    One asset's coverage comes from the whole store's when that is already known, else from a query of that
+    asset only."""
     version = version or store_version(alias=alias, table=table)
-
-    def every() -> list[SeriesCoverage]:
-        return _cached(_key("coverage", version), lambda: _scan_coverage(alias, table))
-
+    every_key = _key("coverage", version)
     if asset_id is None:
-        return every()
-    return _cached(_key("asset-coverage", version, int(asset_id)),
-                   lambda: [c for c in every() if c.asset_id == int(asset_id)])
+        return _cached(every_key, lambda: _scan_coverage(alias, table))
+
+    def of_asset() -> list[SeriesCoverage]:
+        every = _memo.get(every_key) or _cache().get(every_key)
+        if every is None:
+            return _scan_coverage(alias, table, int(asset_id))
+        return [c for c in every if c.asset_id == int(asset_id)]
+
+    return _cached(_key("asset-coverage", version, int(asset_id)), of_asset)
 
 
 def sources_of(
