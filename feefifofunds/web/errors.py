@@ -65,6 +65,15 @@ class JsonApiErrorsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        head = False
+        if is_api(request):
+            if request.method not in ("GET", "HEAD"):
+                response = json_error(405, "method_not_allowed", "this API is read-only: use GET")
+                response["Allow"] = "GET, HEAD"
+                return response
+            head = request.method == "HEAD"
+            if head:  # answered like GET, without the body
+                request.method = "GET"
         response = self.get_response(request)
         if is_api(request) and response.status_code >= 400 and not response.get("Content-Type", "").startswith(
                 "application/json"):
@@ -76,6 +85,10 @@ class JsonApiErrorsMiddleware:
                 response = json_error(404, "not_found", "no such API endpoint; see /api/openapi.json")
             else:
                 response = json_error(response.status_code, "error", response.reason_phrase or "error")
+        if head and not response.streaming:
+            length = len(response.content)
+            response.content = b""
+            response["Content-Length"] = str(length)
         return response
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse:

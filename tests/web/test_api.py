@@ -268,6 +268,10 @@ def test_read_only_and_unknown_endpoints(client, market):
     assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
     response = client.get("/api/prices")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    response = client.post("/api/openapi.json")
+    assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+    response = client.head("/api/candles", {"ticker": "BTC", "interval": "60"})
+    assert response.status_code == 200 and response.content == b"" and int(response["Content-Length"]) > 1000
 
 
 def test_unreachable_store_is_503(client, market, settings):
