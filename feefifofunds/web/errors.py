@@ -99,3 +99,15 @@ class JsonApiErrorsMiddleware:
         else:
             log.warning("%s on %s: %s", known[1], request.path, exc)
         return error_response(request, *known)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: unknown URLs answer JSON on /api/ and the error page elsewhere."""
+    if is_api(request):
+        return json_error(404, "not_found", "no such API endpoint; see /api/openapi.json")
+    return error_page(request, 404, "not_found", "There is no page at this address.")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: the last resort for failures outside views (a view's own failures are caught above)."""
+    return error_response(request, 500, "internal_error", "the server failed to answer this request")

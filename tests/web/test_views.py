@@ -60,3 +60,8 @@ def test_asset_list_is_paginated(client, market):
     stocks = client.get("/", {"category": "STOCK", "page": "2"}).content.decode()
     assert "category=STOCK&amp;page=1" in stocks
     assert client.get("/", {"page": "0"}).status_code == 400
+
+
+def test_unknown_page_is_a_readable_404(client, market):
+    page = client.get("/no/such/page/")
+    assert page.status_code == 404 and 'id="error-message"' in page.content.decode()
