@@ -102,19 +102,30 @@ def ingest_files(
     # One catalog round trip for every asset of the run (files without data create no asset).
     assets, created = ensure_kraken_assets({f.base for f in files if archive.has_data(f.path)})
     summary.assets_created = len(created)
-    pending: list[FileResult] = []  # fully buffered, waiting for the acknowledgement of a flush
+    pending: dict[ArchiveFile, FileResult] = {}  # fully buffered, waiting for QuestDB's acknowledgement
 
-    def acknowledge() -> None:
-        for result in pending:
+    def acknowledge(writer: PriceWriter) -> None:
+        for f in writer.acknowledged():
+            result = pending.pop(f, None)
+            if result is None:  # failed meanwhile
+                continue
             _move(result.file, ingested_dir)
             summary.results.append(result)
             events.file_finished(result)
-        pending.clear()
 
     def fail(f: ArchiveFile, message: str) -> None:
+        pending.pop(f, None)
         result = FileResult(f, "failed", error=message)
         summary.results.append(result)
         events.file_finished(result)
+
+    def rejected(exc: WriteError, current: ArchiveFile | None) -> None:
+        """Only the files with rows in the rejected flush fail (and the one being added, now incomplete)."""
+        for f in exc.tags:
+            if f in pending or f == current:
+                fail(f, f"not acknowledged: {exc}" if f != current else str(exc))
+        if current is not None and current not in exc.tags:
+            fail(current, f"not sent completely: {exc}")
 
     # Files of one interval cover the same days, so sending them together lets each flush touch each day
     # partition once for many pairs (QuestDB's cost is per partition and flush far more than per row).
@@ -140,35 +151,32 @@ def ingest_files(
                 for first_line, df, nbytes in archive.iter_chunks(f.path, chunk_bytes):
                     if single_pass:
                         archive.check_chunk(f.path, first_line, df, f.interval_minutes)
-                    flushed = writer.add(df, key)
+                    writer.add(df, key, tag=f)
                     rows += df.height
                     events.rows_sent(f, df.height, nbytes)
-                    if flushed:
-                        acknowledge()  # earlier files are safe now; this one waits for its last row
-                pending.append(FileResult(f, "ingested", rows=rows))
-                if writer.pending_rows == 0:
-                    acknowledge()
+                    acknowledge(writer)  # earlier files may be safe now; this one waits for its last row
+                pending[f] = FileResult(f, "ingested", rows=rows)
+                writer.done(f)
+                acknowledge(writer)
             except MalformedFile as exc:
                 fail(f, str(exc))
                 if stop_on_error:
                     summary.stopped_early = True
                     break
             except WriteError as exc:
-                # The failed flush held rows of the pending files too: none of them is moved.
-                for result in pending:
-                    fail(result.file, f"not acknowledged: {exc}")
-                pending.clear()
-                fail(f, str(exc))
+                rejected(exc, f)
                 if stop_on_error:
                     summary.stopped_early = True
                     break
-        try:
-            writer.flush()
-            acknowledge()
-        except WriteError as exc:
-            for result in pending:
-                fail(result.file, f"not acknowledged: {exc}")
-            pending.clear()
+        while True:
+            try:
+                writer.flush()
+                acknowledge(writer)
+                break
+            except WriteError as exc:
+                rejected(exc, None)
+        for f in list(pending):  # cannot happen after a clean flush; never move a file unacknowledged
+            fail(f, "not acknowledged")
     if summary.rows:
         writer.wait_visible()
     summary.elapsed = now() - started
