@@ -92,13 +92,30 @@ def to_ilp_frame(candles: pl.DataFrame, key: SeriesKey, *, time_col: str = "time
     return pd.DataFrame(data, copy=False)
 
 
+def rows_to_ilp_frame(rows: pl.DataFrame, quotes: list[str], source: str) -> pd.DataFrame:
+    """Rows of many series (``asset_id``, ``interval_minutes``, ``quote_code`` indexing ``quotes``, time as
+    Unix seconds) to the pandas frame the ILP client serializes; numeric columns are not copied."""
+    n = rows.height
+    data: dict[str, object] = {
+        "asset_id": rows.get_column("asset_id").to_numpy(),
+        "interval_minutes": rows.get_column("interval_minutes").to_numpy(),
+    }
+    for col in ("open", "high", "low", "close", "volume"):
+        data[col] = _float_numpy(rows.get_column(col))
+    data["trade_count"] = rows.get_column("trade_count").to_numpy()
+    data["quote_currency"] = pd.Categorical.from_codes(rows.get_column("quote_code").to_numpy(), categories=quotes)
+    data["source"] = _constant_category(source, n)
+    data["time"] = (rows.get_column("time").to_numpy() * 1_000_000_000).view("datetime64[ns]")
+    return pd.DataFrame(data, copy=False)
+
+
 @dataclass
 class _Batch:
     """One ILP buffer and what the caller needs to know once QuestDB has answered for it."""
 
     buffer: Buffer
     rows: int = 0
-    holds: list[Hashable] = field(default_factory=list)  # tags with rows in this buffer
+    holds: dict[Hashable, None] = field(default_factory=dict)  # tags with rows in this buffer (ordered)
     completes: list[Hashable] = field(default_factory=list)  # tags whose last row is here or earlier
 
     def reset(self) -> None:
@@ -185,8 +202,29 @@ class PriceWriter:
                 from None
         batch.rows += candles.height
         self.pending_rows += candles.height
-        if tag is not None and (not batch.holds or batch.holds[-1] != tag):
-            batch.holds.append(tag)
+        if tag is not None:
+            batch.holds[tag] = None
+        if batch.rows >= self.flush_rows:
+            self._send()
+            return True
+        return False
+
+    def add_rows(self, rows: pl.DataFrame, *, quotes: list[str], source: str, tags: list[Hashable]) -> bool:
+        """Like ``add`` for rows of many series at once (see ``rows_to_ilp_frame``), from the files ``tags``."""
+        if rows.height == 0:
+            return False
+        if self._sender is None or self._current is None:
+            raise WriteError("PriceWriter used outside its `with` block")
+        batch = self._current
+        try:
+            batch.buffer.dataframe(rows_to_ilp_frame(rows, quotes, source), table_name=self.table,
+                                   symbols=list(schema.SYMBOL_COLUMNS), at="time")
+        except Exception as exc:
+            self._failed.update(tags)
+            raise WriteError(f"cannot serialize candles: {exc}", tuple(tags)) from None
+        batch.rows += rows.height
+        self.pending_rows += rows.height
+        batch.holds.update(dict.fromkeys(tags))
         if batch.rows >= self.flush_rows:
             self._send()
             return True
@@ -261,7 +299,7 @@ class PriceWriter:
         if error is None:
             self.rows_acknowledged += batch.rows
             self._acknowledged.extend(t for t in batch.completes if t not in self._failed)
-        tags = tuple(dict.fromkeys(batch.holds + batch.completes))
+        tags = tuple(dict.fromkeys([*batch.holds, *batch.completes]))
         if error is not None:
             self._failed.update(tags)
         batch.reset()
