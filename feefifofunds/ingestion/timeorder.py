@@ -32,7 +32,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .writer import PriceWriter, SeriesKey
+from .writer import PriceWriter, SeriesKey, WriteError
 
 BATCH_ROWS = 65_536
 BUCKET_SECONDS = 3600
@@ -188,10 +188,13 @@ class Staging:
         return frame, tags, list(quotes)
 
     def send(self, writer: PriceWriter, *, window_rows: int = DEFAULT_WINDOW_ROWS, source: str = "kraken",
-             on_window: Callable[[Window], None] | None = None) -> int:
+             on_window: Callable[[Window], None] | None = None,
+             on_error: Callable[[WriteError], None] | None = None) -> int:
         """Send every staged row in time order; each file is ``done`` after the window with its last row.
 
-        Returns the rows handed to the writer; the staged files are removed afterwards (``clear``).
+        A rejected flush (``WriteError``, whose ``tags`` name the files with rows in it) goes to
+        ``on_error`` and sending goes on (without ``on_error`` it is raised). Returns the rows handed to
+        the writer; the staged files are removed afterwards (``clear``).
         """
         sent = 0
         by_last: dict[int, list[StagedFile]] = {}
@@ -201,9 +204,14 @@ class Staging:
             by_last.setdefault(int(np.searchsorted(ends, staged.last, side="right")), []).append(staged)
         for i, window in enumerate(windows):
             frame, tags, quotes = self.read_window(window)
-            if frame.height:
-                writer.add_rows(frame, quotes=quotes, source=source, tags=tags)
-                sent += frame.height
+            try:
+                if frame.height:
+                    sent += frame.height
+                    writer.add_rows(frame, quotes=quotes, source=source, tags=tags)
+            except WriteError as exc:  # a refused buffer (its files fail); the other files go on
+                if on_error is None:
+                    raise
+                on_error(exc)
             for staged in by_last.get(i, []):
                 writer.done(staged.tag)
             if on_window:
