@@ -51,8 +51,11 @@ demo: migrate
 	@echo "Dashboard: run  $(MANAGE) runserver 127.0.0.1:8000  then open http://127.0.0.1:8000/"
 	@echo "(QuestDB keeps running; 'make stop' stops it.)"
 
+# Each benchmark runs alone too, with a size option for a quick check (see each script's docstring).
 bench: migrate
 	$(BIN)/python benchmarks/ingest_bench.py
+	$(BIN)/python benchmarks/ingest_bench.py --sync --row-loop-seconds 0
+	$(BIN)/python benchmarks/growth_bench.py
 	$(BIN)/python benchmarks/gaps_bench.py
 
 lint: $(STAMP)

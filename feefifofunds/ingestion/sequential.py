@@ -20,6 +20,7 @@ from feefifofunds.catalog import ensure_kraken_assets
 from feefifofunds.sources import kraken_archive as archive
 from feefifofunds.sources.kraken_archive import ArchiveFile, MalformedFile, SkippedFile
 
+from .timeorder import Staging
 from .writer import DEFAULT_FLUSH_ROWS, PriceWriter, SeriesKey, WriteError
 
 SOURCE = "kraken"
@@ -95,6 +96,7 @@ def ingest_files(
     flush_rows: int = DEFAULT_FLUSH_ROWS,
     chunk_bytes: int = archive.CHUNK_BYTES,
     now: Callable[[], float] = time.monotonic,
+    staging_dir: Path | None = None,
 ) -> RunSummary:
     events = events or Events()
     summary = RunSummary()
@@ -127,12 +129,15 @@ def ingest_files(
         if current is not None and current not in exc.tags:
             fail(current, f"not sent completely: {exc}")
 
-    # Files of one interval cover the same days, so sending them together lets each flush touch each day
-    # partition once for many pairs (QuestDB's cost is per partition and flush far more than per row).
-    # Coarse intervals go first: a day partition that later receives more rows is rewritten (O3 merge),
-    # and rewriting it while it holds a few daily candles is cheaper than after the 1-minute rows landed.
-    files = sorted(files, key=lambda f: (-f.interval_minutes, str(f.relative)))
-    with PriceWriter(alias, flush_rows=flush_rows) as writer:
+    # Rows go out in time order across files (ingestion.timeorder): QuestDB then appends instead of
+    # rewriting partitions. Each file is validated while it is staged, so a bad file stages nothing.
+    with PriceWriter(alias, flush_rows=flush_rows) as writer, Staging(staging_dir or ingested_dir.parent / ".staging") \
+            as staging:
+
+        def send_staged() -> None:
+            staging.send(writer, source=SOURCE, on_window=lambda _w: acknowledge(writer),
+                         on_error=lambda exc: rejected(exc, None))
+
         for f in files:
             events.file_started(f)
             if not archive.has_data(f.path):
@@ -142,32 +147,24 @@ def ingest_files(
                 events.file_finished(result)
                 continue
             key = SeriesKey(assets[f.base].pk, f.interval_minutes, f.quote, SOURCE)
-            try:
-                single_pass = f.size <= chunk_bytes
-                if not single_pass:  # validate the whole file first: a bad file is never half-written
-                    for first_line, df, _ in archive.iter_chunks(f.path, chunk_bytes):
-                        archive.check_chunk(f.path, first_line, df, f.interval_minutes)
-                rows = 0
+
+            def checked(f=f):
                 for first_line, df, nbytes in archive.iter_chunks(f.path, chunk_bytes):
-                    if single_pass:
-                        archive.check_chunk(f.path, first_line, df, f.interval_minutes)
-                    writer.add(df, key, tag=f)
-                    rows += df.height
+                    archive.check_chunk(f.path, first_line, df, f.interval_minutes)
                     events.rows_sent(f, df.height, nbytes)
-                    acknowledge(writer)  # earlier files may be safe now; this one waits for its last row
-                pending[f] = FileResult(f, "ingested", rows=rows)
-                writer.done(f)
-                acknowledge(writer)
+                    yield df
+
+            try:
+                staged = staging.stage(f, key, checked())
+                pending[f] = FileResult(f, "ingested", rows=staged.rows)
             except MalformedFile as exc:
                 fail(f, str(exc))
                 if stop_on_error:
                     summary.stopped_early = True
                     break
-            except WriteError as exc:
-                rejected(exc, f)
-                if stop_on_error:
-                    summary.stopped_early = True
-                    break
+            if staging.full:
+                send_staged()
+        send_staged()
         while True:
             try:
                 writer.flush()
