@@ -254,6 +254,13 @@ class PriceWriter:
         self._collect()
         return self.rows_acknowledged - before
 
+    def discard(self) -> None:
+        """Drop every buffered row not yet handed to a flush (a flush in flight still completes)."""
+        if self._current is not None:
+            self.pending_rows -= self._current.rows
+            self._failed.update(self._current.holds)
+            self._current.reset()
+
     def write(self, candles: pl.DataFrame, key: SeriesKey, *, time_col: str = "time") -> int:
         """Buffer and flush at once: returns after every row is acknowledged."""
         self.add(candles, key, time_col=time_col)

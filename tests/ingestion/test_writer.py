@@ -91,3 +91,16 @@ def test_ilp_frame_is_a_view_of_the_parsed_columns():
     assert np.shares_memory(frame["close"].to_numpy(), df.get_column("close").to_numpy())
     assert frame["quote_currency"].dtype == "category" and list(frame["quote_currency"].cat.categories) == ["EUR"]
     assert str(frame["time"].dtype) == "datetime64[ns]" and frame["time"].iloc[1].value == 60 * 10**9
+
+
+def test_discard_drops_only_what_was_not_handed_on(table):
+    key = SeriesKey(1, 1, "USD", "kraken")
+    with PriceWriter(flush_rows=100, table=table) as writer:
+        writer.add(candles(120, 0), key, tag="sent")  # full: handed to a flush
+        writer.done("sent")
+        writer.add(candles(30, 120 * 60), key, tag="dropped")
+        writer.discard()
+        writer.done("dropped")
+        assert writer.flush() == 120 and writer.pending_rows == 0
+        assert writer.acknowledged() == ["sent"]
+    assert count(table) == 120
