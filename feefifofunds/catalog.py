@@ -28,6 +28,13 @@ def create_asset(*, ticker: str, name: str, category: str, quote_currency: str =
     return asset
 
 
+def asset_tiers(tickers: set[str]) -> dict[str, str]:
+    """The tier of each ticker: the catalog's for assets that exist (an admin may have moved them), else
+    the static seed list of ``tiers.py`` (what a new asset would get). One query, nothing created."""
+    known = dict(Asset.objects.filter(ticker__in=tickers).values_list("ticker", "tier"))
+    return {t: known.get(t) or tier_of(t) for t in tickers}
+
+
 def ensure_kraken_assets(tickers: set[str], quote_currency: str = "USD") -> tuple[dict[str, Asset], list[str]]:
     """Resolve many tickers in one query, creating the missing ones as Kraken crypto with their tier.
 

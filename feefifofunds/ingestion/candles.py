@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import polars as pl
+
+# Kraken opened for trading in September 2013: an archive candle before 2013 is a wrong timestamp.
+ARCHIVE_EPOCH = int(datetime(2013, 1, 1, tzinfo=UTC).timestamp())
+# Unix seconds at or above this are milliseconds (seconds would be the year 5138).
+MILLISECONDS_FROM = 100_000_000_000
+# Placeholder in a reason, for whoever knows line numbers (the archive reader) to name the line before.
+PREVIOUS_LINE = "the previous line"
 
 
 @dataclass(frozen=True)
@@ -42,3 +50,51 @@ def validate_candles(df: pl.DataFrame, interval_minutes: int, *, time_col: str =
         if hits.len() and (first is None or hits[0] < first.row):
             first = CandleProblem(int(hits[0]), reason)
     return first
+
+
+def _utc(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def validate_archive_times(times: pl.Series, interval_minutes: int, *, now: float,
+                           previous: int | None = None) -> CandleProblem | None:
+    """The first archive timestamp (Unix seconds) that cannot be a finished Kraken candle, or None.
+
+    Checked on the integers before anything multiplies them (seconds x 10^9 overflows int64 after 2262):
+    from 2013-01-01 up to the last finished candle (``t + interval <= now``), strictly increasing, also
+    across chunks (``previous`` is the last time of the chunk before). A duplicate time is not a choice
+    we may make for the user: DEDUP would keep one of the two rows silently.
+    """
+    if times.len() == 0:
+        return None
+    step = interval_minutes * 60
+    latest = int(now) - step  # the start of the last candle that has finished; no overflow possible
+    too_late = (times > latest).arg_true()
+    too_early = (times < ARCHIVE_EPOCH).arg_true()
+    if previous is None:
+        not_after = (times.diff() <= 0).fill_null(False).arg_true()
+    else:
+        not_after = (times.diff().fill_null(times[0] - previous) <= 0).arg_true()
+    candidates = []
+    if too_late.len():
+        row = int(too_late[0])
+        t = int(times[row])
+        if t >= MILLISECONDS_FROM:
+            reason = (f"timestamp {t} is in milliseconds or far in the future; the archive holds Unix seconds "
+                      f"(convert the file: {t} ms is {t // 1000})")
+        else:
+            reason = (f"timestamp {t} is after the last finished {interval_minutes}-minute candle "
+                      f"({_utc(latest)}): a future or unfinished candle")
+        candidates.append(CandleProblem(row, reason))
+    if too_early.len():
+        row = int(too_early[0])
+        candidates.append(CandleProblem(row, f"timestamp {int(times[row])} is before 2013-01-01, "
+                                             "earlier than any Kraken trade"))
+    if not_after.len():
+        row = int(not_after[0])
+        before = int(times[row - 1]) if row else previous
+        t = int(times[row])
+        what = "repeats the timestamp of" if t == before else "is earlier than"
+        candidates.append(CandleProblem(row, f"timestamp {t} {what} {PREVIOUS_LINE} (times must increase "
+                                             "strictly: a duplicate or out-of-order candle)"))
+    return min(candidates, key=lambda p: p.row) if candidates else None

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
-from feefifofunds.ingestion.candles import validate_candles
-from feefifofunds.tiers import tier_of
+from feefifofunds.ingestion.candles import PREVIOUS_LINE, validate_archive_times, validate_candles
 
-from . import CANDLE_SCHEMA, CandleRequest, SourceError
+from . import SourceError
 
 ARCHIVE_INTERVALS = (1, 5, 15, 30, 60, 240, 720, 1440)
 # Quote currencies seen in the archive; the longest matching suffix wins (XBTUSDT is XBT/USDT).
@@ -30,7 +29,7 @@ KRAKEN_ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
 COLUMNS = ("time", "open", "high", "low", "close", "volume", "trade_count")
 _SCHEMA = {"time": pl.Int64, "open": pl.Float64, "high": pl.Float64, "low": pl.Float64, "close": pl.Float64,
            "volume": pl.Float64, "trade_count": pl.Int64}
-_NAME_RE = re.compile(r"^([A-Z0-9]+)_(\d+)\.csv$")
+_NAME_RE = re.compile(r"^([A-Z0-9]+)_([0-9]+)\.csv$", re.ASCII)  # ASCII digits: "٦٠" is not 60
 CHUNK_BYTES = 16 * 1024 * 1024
 
 
@@ -56,10 +55,6 @@ class ArchiveFile:
     interval_minutes: int
     size: int
 
-    @property
-    def tier(self) -> str:
-        return tier_of(self.base)
-
 
 @dataclass(frozen=True)
 class SkippedFile:
@@ -73,17 +68,26 @@ class Discovery:
     skipped: list[SkippedFile]
 
 
-def discover(data_dir: Path, *, tiers: set[str] | None = None, intervals: set[int] | None = None) -> Discovery:
-    """OHLCVT files under ``data_dir`` (recursive), filtered by tier and interval, in a stable order.
+def discover(data_dir: Path, *, intervals: set[int] | None = None) -> Discovery:
+    """OHLCVT files under ``data_dir`` (recursive), filtered by interval, in a stable order.
 
     Anything not named like ``PAIR_MINUTES.csv`` is ignored (trade files, notes, macOS ``._*`` entries);
-    a file named like one whose pair or interval is not understood is reported as skipped.
+    a file named like one whose pair or interval is not understood is reported as skipped, and so is a
+    symbolic link: ingesting moves the file, and moving a link would archive the link, not the data.
+    (The tier filter needs the catalog: see ``feefifofunds.catalog.asset_tiers``.)
     """
     files: list[ArchiveFile] = []
     skipped: list[SkippedFile] = []
     for path in sorted(data_dir.rglob("*.csv")):
         rel = path.relative_to(data_dir)
-        if path.name.startswith("._") or "__MACOSX" in rel.parts or not path.is_file():
+        if path.name.startswith("._") or "__MACOSX" in rel.parts:
+            continue
+        if path.is_symlink() or any((data_dir / parent).is_symlink() for parent in list(rel.parents)[:-1]):
+            if _NAME_RE.match(path.name):
+                skipped.append(SkippedFile(path, "symbolic link (not followed: put the file itself in the data "
+                                                 "directory)"))
+            continue
+        if not path.is_file():
             continue
         match = _NAME_RE.match(path.name)
         if not match:
@@ -99,12 +103,14 @@ def discover(data_dir: Path, *, tiers: set[str] | None = None, intervals: set[in
         if split is None:
             skipped.append(SkippedFile(path, f"cannot split pair {pair!r} into base and a known quote currency"))
             continue
-        f = ArchiveFile(path, rel, pair, split[0], split[1], minutes, path.stat().st_size)
-        if tiers and f.tier not in tiers:
-            continue
         if intervals and minutes not in intervals:
             continue
-        files.append(f)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            skipped.append(SkippedFile(path, "disappeared while the data directory was being read"))
+            continue
+        files.append(ArchiveFile(path, rel, pair, split[0], split[1], minutes, size))
     return Discovery(files, skipped)
 
 
@@ -126,9 +132,12 @@ def _diagnose(path: Path, text: str, first_line: int) -> MalformedFile:
             return MalformedFile(path, line_no, f"expected 7 columns, found {len(fields)}")
         for name, value in zip(COLUMNS, fields, strict=True):
             try:
-                int(value) if name in ("time", "trade_count") else float(value)
+                number = int(value) if name in ("time", "trade_count") else float(value)
             except ValueError:
                 return MalformedFile(path, line_no, f"{name} is not a number: {value.strip()[:40]!r}")
+            if isinstance(number, int) and not -(2**63) <= number < 2**63:
+                return MalformedFile(path, line_no, f"{name} {value.strip()[:40]} is out of range "
+                                                    "(larger than a 64-bit integer)")
     return MalformedFile(path, first_line, "unparseable CSV")
 
 
@@ -155,7 +164,9 @@ def iter_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[in
             data = rest + block
             if not block:
                 if data.strip():
-                    yield line, _parse_chunk(path, data, line), len(data)
+                    last = line + data.count(b"\n")
+                    raise MalformedFile(path, last, "the last line has no newline: the file may be truncated "
+                                                    "(if the line is complete, it only needs its newline)")
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
@@ -166,10 +177,52 @@ def iter_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[in
             line += data.count(b"\n")
 
 
-def check_chunk(path: Path, first_line: int, df: pl.DataFrame, interval_minutes: int) -> None:
-    problem = validate_candles(df, interval_minutes)
-    if problem is not None:
-        raise MalformedFile(path, first_line + problem.row, problem.reason)
+def check_chunk(path: Path, first_line: int, df: pl.DataFrame, interval_minutes: int, *,
+                now: float | None = None, previous: int | None = None) -> None:
+    """Every rule a candle of the archive must pass; ``previous`` is the last time of the chunk before."""
+    times = df.get_column("time")
+    problems = [validate_archive_times(times, interval_minutes, now=time.time() if now is None else now,
+                                       previous=previous),
+                validate_candles(df, interval_minutes)]
+    found = [p for p in problems if p is not None]
+    if found:
+        problem = min(found, key=lambda p: p.row)  # ties: the time problem (it explains the others)
+        line = first_line + problem.row
+        raise MalformedFile(path, line, problem.reason.replace(PREVIOUS_LINE, f"line {line - 1}"))
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file that passed every check: its extent, and its candles when it was small enough to keep."""
+
+    rows: int
+    first_time: int
+    last_time: int
+    frames: list[pl.DataFrame] | None  # None: too large to keep, read it again to write it
+
+
+def check_file(path: Path, interval_minutes: int, *, chunk_bytes: int = CHUNK_BYTES, keep_bytes: int = CHUNK_BYTES,
+               now: float | None = None) -> CheckedFile:
+    """Validate the WHOLE file (every chunk, times increasing across chunks) before any row is written.
+
+    Raises MalformedFile (file:line:reason) or OSError. Files up to ``keep_bytes`` keep their parsed
+    candles, so they are read once; larger ones are read again chunk by chunk when written.
+    """
+    now = time.time() if now is None else now
+    keep = path.stat().st_size <= keep_bytes
+    frames: list[pl.DataFrame] = []
+    rows, first, last = 0, None, None
+    for first_line, df, _ in iter_chunks(path, chunk_bytes):
+        check_chunk(path, first_line, df, interval_minutes, now=now, previous=last)
+        if df.height:
+            first = df.item(0, "time") if first is None else first
+            last = df.item(df.height - 1, "time")
+            rows += df.height
+            if keep:
+                frames.append(df)
+    if first is None or last is None:
+        raise MalformedFile(path, None, "no candles")
+    return CheckedFile(rows, first, last, frames if keep else None)
 
 
 def has_data(path: Path) -> bool:
@@ -182,38 +235,22 @@ def has_data(path: Path) -> bool:
 
 
 def read_file(path: Path, interval_minutes: int) -> pl.DataFrame:
-    """A whole file, validated (for small files and the Source interface)."""
+    """A whole file, validated (small files: samples, tests)."""
     frames = []
+    previous = None
     for first_line, df, _ in iter_chunks(path):
-        check_chunk(path, first_line, df, interval_minutes)
+        check_chunk(path, first_line, df, interval_minutes, previous=previous)
+        if df.height:
+            previous = df.item(df.height - 1, "time")
         frames.append(df)
     return pl.concat(frames) if frames else pl.DataFrame(schema=_SCHEMA)
 
 
-class KrakenArchiveSource:
-    """The archive behind the common Source interface: candles of one pair file in a time range."""
-
-    name = "kraken"
-    intervals = ARCHIVE_INTERVALS
-
-    def __init__(self, data_dir: Path):
-        self.data_dir = Path(data_dir)
-
-    def fetch(self, request: CandleRequest) -> pl.DataFrame:
-        wanted = (request.ticker.upper(), request.quote_currency.upper(), request.interval_minutes)
-        found = [f for f in discover(self.data_dir).files if (f.base, f.quote, f.interval_minutes) == wanted]
-        if not found:
-            raise SourceError(f"no archive file for {wanted[0]}/{wanted[1]} at {wanted[2]} minutes in {self.data_dir}")
-        df = read_file(found[0].path, request.interval_minutes)
-        start, end = (int(_utc(t).timestamp()) for t in (request.start, request.end))
-        df = df.filter((pl.col("time") >= start) & (pl.col("time") < end)).sort("time")
-        return df.with_columns(
-            pl.from_epoch("time", time_unit="s").dt.cast_time_unit("us").dt.replace_time_zone("UTC"),
-            pl.lit(None, dtype=pl.Float64).alias("vwap"),
-        ).select(list(CANDLE_SCHEMA)).cast(CANDLE_SCHEMA)
-
-
-def _utc(t: datetime) -> datetime:
-    from datetime import UTC
-
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+def first_time(path: Path) -> int | None:
+    """The time on the first line (cheap: orders files of one series); None if it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.readline(256)
+        return int(head.split(b",", 1)[0])
+    except (OSError, ValueError):
+        return None

@@ -88,9 +88,27 @@ def ensure_jar(cache_dir: Path, version: str = QUESTDB_VERSION) -> Path:
     return jar
 
 
-def server_env(ports: Ports, host: str = "127.0.0.1") -> dict[str, str]:
+COMMIT_MODES = ("nosync", "async", "sync")
+
+
+def commit_mode(value: str | None = None) -> str:
+    """QuestDB's ``cairo.commit.mode`` for servers started here: ``FEEFIFOFUNDS_QUESTDB_COMMIT_MODE``.
+
+    ``nosync`` (QuestDB's default): an acknowledged commit survives a crash of QuestDB (the page cache
+    outlives the process) but not a power loss or an OS crash. ``sync``: QuestDB fsyncs on every commit
+    before it acknowledges, so acknowledged rows survive a power loss too (slower; see the README).
+    """
+    mode = (value if value is not None else os.environ.get("FEEFIFOFUNDS_QUESTDB_COMMIT_MODE", "")).strip().lower()
+    mode = mode or "nosync"
+    if mode not in COMMIT_MODES:
+        raise ServerError(f"FEEFIFOFUNDS_QUESTDB_COMMIT_MODE={mode!r}: expected one of {', '.join(COMMIT_MODES)}")
+    return mode
+
+
+def server_env(ports: Ports, host: str = "127.0.0.1", *, mode: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
+        QDB_CAIRO_COMMIT_MODE=commit_mode(mode),
         QDB_HTTP_BIND_TO=f"{host}:{ports.http}",
         QDB_HTTP_MIN_BIND_TO=f"{host}:{ports.http_min}",
         QDB_PG_NET_BIND_TO=f"{host}:{ports.pg}",
@@ -103,7 +121,7 @@ def server_env(ports: Ports, host: str = "127.0.0.1") -> dict[str, str]:
 
 
 def start(root: Path, ports: Ports, jar: Path, *, heap: str = "1g", log_path: Path | None = None,
-          timeout: float = 90.0) -> subprocess.Popen:
+          timeout: float = 90.0, mode: str | None = None) -> subprocess.Popen:
     """Start QuestDB bound to loopback with its data in ``root``; return once it answers SQL over HTTP."""
     root.mkdir(parents=True, exist_ok=True)
     log_path = log_path or root / "server.log"
@@ -111,7 +129,7 @@ def start(root: Path, ports: Ports, jar: Path, *, heap: str = "1g", log_path: Pa
            *JAVA_25_FLAGS, "-p", str(jar), "-m", "io.questdb/io.questdb.ServerMain", "-d", str(root)]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=server_env(ports), start_new_session=True)
+                                env=server_env(ports, mode=mode), start_new_session=True)
     try:
         wait_ready(ports.http, timeout=timeout, proc=proc, log_path=log_path)
     except BaseException:
@@ -211,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             proc = start(state / "root", ports, jar, heap=args.heap, log_path=state / "server.log")
             pidfile.write_text(str(proc.pid))
             print(f"QuestDB {QUESTDB_VERSION} started (pid {proc.pid}): http://127.0.0.1:{ports.http}, "
-                  f"pgwire 127.0.0.1:{ports.pg}; data in {state / 'root'}")
+                  f"pgwire 127.0.0.1:{ports.pg}; data in {state / 'root'}; commit mode {commit_mode()}")
         elif args.action == "stop":
             pid = _running_pid(pidfile)
             if not pid:

@@ -2,9 +2,12 @@
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from feefifofunds.catalog import asset_tiers
 from feefifofunds.ingestion.sequential import Events, FileResult, ingest_files
+from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.models import Asset
 from feefifofunds.sources.kraken_archive import discover
 from feefifofunds.store import client
@@ -29,9 +32,12 @@ def csv_rows(path: Path) -> list[tuple]:
     return rows
 
 
-def run(data_dir: Path, **kw):
-    return ingest_files(discover(data_dir, **{k: kw.pop(k) for k in ("tiers", "intervals") if k in kw}).files,
-                        ingested_dir=data_dir.parent / "ingested" / "ohlcv", **kw)
+def run(data_dir: Path, *, tiers: set[str] | None = None, intervals: set[int] | None = None, **kw):
+    files = discover(data_dir, intervals=intervals).files
+    if tiers:
+        known = asset_tiers({f.base for f in files})
+        files = [f for f in files if known[f.base] in tiers]
+    return ingest_files(files, ingested_dir=data_dir.parent / "ingested" / "ohlcv", **kw)
 
 
 def test_exact_round_trip_of_real_samples(questdb, tmp_path):
@@ -160,14 +166,12 @@ def test_file_moves_only_after_its_rows_are_acknowledged(questdb, tmp_path):
     assert seen == [("ADAUSD", 502, False), ("ETHUSD", 501, False), ("SOLUSD", 503, False), ("XBTUSD", 500, False)]
 
 
-def test_unreachable_questdb_moves_nothing(questdb, tmp_path):
-    from feefifofunds.ingestion.writer import WriteError
-
+def test_unreachable_questdb_moves_nothing_and_creates_no_asset(questdb, tmp_path):
     data = tmp_path / "data"
     path = write_file(data / "XBTUSD_60.csv", candle_lines(60, 5))
-    with pytest.raises(WriteError, match="cannot open an ILP/HTTP connection"):
-        run(data, alias="unreachable")
-    assert path.exists()
+    summary = run(data, alias="unreachable")
+    assert "cannot open an ILP/HTTP connection" in summary.error and not summary.ok
+    assert path.exists() and not Asset.objects.exists()
 
 
 def test_stop_on_error(questdb, tmp_path):
@@ -179,3 +183,92 @@ def test_stop_on_error(questdb, tmp_path):
     assert (data / "BBBUSD_60.csv").exists()
     summary = run(data)
     assert [r.status for r in summary.results] == ["failed", "ingested"]
+
+
+class UnserializableFor(PriceWriter):
+    """The real writer and client, handed rows the client cannot serialize for one asset: ``trade_count``
+    mixing integers and text (``mixed``) fails inside ``dataframe()``; all text is serialized, and the
+    server then refuses the whole flush (a LONG column cannot take strings)."""
+
+    ticker = "ETH"
+    values = "mixed"
+
+    def add(self, candles, key, *, time_col="time"):
+        if Asset.objects.filter(pk=key.asset_id, ticker=self.ticker).exists():
+            bad = ["x"] * candles.height if self.values == "text" else [1] * (candles.height - 1) + ["x"]
+            candles = candles.with_columns(pl.Series("trade_count", bad, dtype=pl.Object))
+        return super().add(candles, key, time_col=time_col)
+
+
+def test_a_file_that_cannot_be_serialized_fails_alone(questdb, tmp_path):
+    data = tmp_path / "data"
+    for pair in ("ADAUSD", "ETHUSD", "XBTUSD"):
+        write_file(data / f"{pair}_60.csv", candle_lines(60, 10))
+    summary = run(data, writer_class=UnserializableFor)
+    assert [(r.file.pair, r.status, r.rows) for r in summary.results] == [
+        ("ETHUSD", "failed", 0), ("ADAUSD", "ingested", 10), ("XBTUSD", "ingested", 10)]
+    assert "Failed to serialize" in summary.failed[0].error and summary.rows == 20
+    assert client.query("SELECT count() FROM assetprice")[0][0] == 20
+    assert (data / "ETHUSD_60.csv").exists() and not (data / "ADAUSD_60.csv").exists()
+
+
+def test_a_flush_refused_for_one_file_marks_only_that_file(questdb, tmp_path):
+    class RefusedFor(UnserializableFor):
+        values = "text"
+
+    data = tmp_path / "data"
+    for pair in ("ADAUSD", "ETHUSD", "XBTUSD"):
+        write_file(data / f"{pair}_60.csv", candle_lines(60, 10))
+    summary = run(data, writer_class=RefusedFor)
+    assert sorted((r.file.pair, r.status, r.rows) for r in summary.results) == [
+        ("ADAUSD", "ingested", 10), ("ETHUSD", "failed", 0), ("XBTUSD", "ingested", 10)]
+    assert "not acknowledged" in summary.failed[0].error
+    client.wait_for_wal("assetprice")
+    assert client.query("SELECT count() FROM assetprice")[0][0] == 20 and summary.rows == 20
+
+
+def test_a_large_file_failing_midway_drops_only_its_own_rows(questdb, tmp_path):
+    """Written in several calls, it starts on an empty buffer; what was acknowledged is counted as written."""
+
+    class LateFailure(PriceWriter):
+        calls = 0
+
+        def add(self, candles, key, *, time_col="time"):
+            if candles.item(0, "time") > 1_700_006_400 + 9000 * 60:  # a chunk late in the big file
+                candles = candles.with_columns(pl.Series("trade_count", [1] * (candles.height - 1) + ["x"],
+                                                         dtype=pl.Object))
+            return super().add(candles, key, time_col=time_col)
+
+    data = tmp_path / "data"
+    write_file(data / "ADAUSD_1.csv", candle_lines(1, 300))
+    write_file(data / "XBTUSD_1.csv", candle_lines(1, 12_000))
+    summary = run(data, writer_class=LateFailure, chunk_bytes=64 * 1024, flush_rows=3000)
+    ada, btc = summary.results
+    assert (ada.status, ada.rows) == ("ingested", 300)
+    assert btc.status == "failed" and 0 < btc.rows < 12_000 and f"{btc.rows:,} of its rows were stored" in btc.error
+    client.wait_for_wal("assetprice")
+    assert client.query("SELECT count() FROM assetprice")[0][0] == 300 + btc.rows == summary.rows
+
+
+def test_a_file_gone_before_it_is_read_is_reported(questdb, tmp_path):
+    data = tmp_path / "data"
+    gone = write_file(data / "ETHUSD_60.csv", candle_lines(60, 3))
+    write_file(data / "XBTUSD_60.csv", candle_lines(60, 3))
+    files = discover(data).files
+    gone.unlink()
+    summary = ingest_files(files, ingested_dir=tmp_path / "ingested")
+    assert [(r.file.pair, r.status) for r in summary.results] == [("ETHUSD", "vanished"), ("XBTUSD", "ingested")]
+    assert summary.ok and "disappeared" in summary.results[0].error
+
+
+def test_files_of_one_series_apply_oldest_first_and_report_changes(questdb, tmp_path):
+    data = tmp_path / "data"
+    archive_lines = candle_lines(60, 48)
+    update = [line.replace(",121.0,", ",121.5,") for line in candle_lines(60, 72)[40:]]  # one candle differs
+    write_file(data / "XBTUSD_60.csv", update)  # the update's path sorts first: the order comes from times
+    write_file(data / "master_q4" / "XBTUSD_60.csv", archive_lines)
+    summary = run(data)
+    assert [str(r.file.relative) for r in summary.results] == ["master_q4/XBTUSD_60.csv", "XBTUSD_60.csv"]
+    assert [r.changed for r in summary.results] == [0, 1]
+    rows = stored("BTC", "USD", 60)
+    assert len(rows) == 72 and rows[42][1] == 121.5 and rows[41][1] == 120.5

@@ -1,12 +1,10 @@
 from pathlib import Path
 
-import polars as pl
 import pytest
 
-from feefifofunds.sources import CandleRequest
 from feefifofunds.sources.kraken_archive import (
-    KrakenArchiveSource,
     MalformedFile,
+    check_file,
     discover,
     iter_chunks,
     read_file,
@@ -35,12 +33,11 @@ def test_discovery_filters_and_skips(tmp_path: Path):
     write_file(tmp_path / "FOOBAR_60.csv", candle_lines(60, 1))
     write_file(tmp_path / "XBTUSD_7.csv", candle_lines(60, 1))
     found = discover(tmp_path)
-    assert [(f.base, f.quote, f.interval_minutes, f.tier, str(f.relative)) for f in found.files] == [
-        ("BAT", "USD", 5, "TIER3", "BATUSD_5.csv"), ("BTC", "EUR", 1440, "TIER1", "XBTEUR_1440.csv"),
-        ("BTC", "USD", 60, "TIER1", "master_q4/XBTUSD_60.csv")]
+    assert [(f.base, f.quote, f.interval_minutes, str(f.relative)) for f in found.files] == [
+        ("BAT", "USD", 5, "BATUSD_5.csv"), ("BTC", "EUR", 1440, "XBTEUR_1440.csv"),
+        ("BTC", "USD", 60, "master_q4/XBTUSD_60.csv")]
     assert sorted((s.path.name, s.reason.split(" ")[0]) for s in found.skipped) == [
         ("FOOBAR_60.csv", "cannot"), ("XBTUSD_7.csv", "unknown")]
-    assert [f.pair for f in discover(tmp_path, tiers={"TIER3"}).files] == ["BATUSD"]
     assert [f.pair for f in discover(tmp_path, intervals={60, 1440}).files] == ["XBTEUR", "XBTUSD"]
 
 
@@ -83,12 +80,52 @@ def test_chunks_cover_every_line_with_bounded_size(tmp_path: Path):
     assert df.row(0)[0] == int(lines[first_line - 1].split(",")[0])
 
 
-def test_archive_as_a_source(tmp_path: Path):
-    from datetime import UTC, datetime
+def test_whole_file_checks_cross_chunk_boundaries(tmp_path: Path):
+    lines = candle_lines(1, 3000)
+    lines[2000] = lines[1999]  # the same candle twice: refused too (a repeated time is never guessed at)
+    path = write_file(tmp_path / "XBTUSD_1.csv", lines)
+    for chunk_bytes in (1024, 4096, 1 << 20):
+        with pytest.raises(MalformedFile) as err:
+            check_file(path, 1, chunk_bytes=chunk_bytes)
+        assert err.value.line == 2001 and "repeats the timestamp of line 2000" in err.value.reason
 
-    copy_real_samples(tmp_path)
-    src = KrakenArchiveSource(tmp_path)
-    start, end = datetime(2014, 1, 1, tzinfo=UTC), datetime(2014, 1, 4, tzinfo=UTC)
-    df = src.fetch(CandleRequest("BTC", "USD", 1440, start, end))
-    assert df.get_column("time").to_list() == [datetime(2014, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
-    assert df.schema["time"] == pl.Datetime("us", "UTC")
+
+def test_checked_file_keeps_small_files_only(tmp_path: Path):
+    path = write_file(tmp_path / "XBTUSD_60.csv", candle_lines(60, 50))
+    small = check_file(path, 60)
+    assert small.rows == 50 and sum(f.height for f in small.frames) == 50
+    assert (small.first_time, small.last_time) == (1_700_006_400, 1_700_006_400 + 49 * 3600)
+    assert check_file(path, 60, chunk_bytes=512, keep_bytes=512).frames is None
+
+
+def test_a_candle_that_has_not_finished_is_refused(tmp_path: Path):
+    lines = candle_lines(60, 3)
+    path = write_file(tmp_path / "XBTUSD_60.csv", lines)
+    last_start = int(lines[-1].split(",")[0])
+    assert check_file(path, 60, now=last_start + 3600).rows == 3
+    with pytest.raises(MalformedFile, match="line 3: timestamp .* after the last finished 60-minute candle"):
+        check_file(path, 60, now=last_start + 3599)
+
+
+def test_small_truncated_file_is_refused_before_any_chunk_is_used(tmp_path: Path):
+    path = write_file(tmp_path / "XBTUSD_60.csv", candle_lines(60, 101))
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(MalformedFile) as err:
+        check_file(path, 60)
+    assert err.value.line == 101 and "only needs its newline" in err.value.reason
+
+
+def test_symbolic_links_are_skipped_but_a_linked_data_directory_is_fine(tmp_path: Path):
+    real = tmp_path / "real"
+    write_file(real / "XBTUSD_60.csv", candle_lines(60, 3))
+    write_file(tmp_path / "outside" / "ETHUSD_60.csv", candle_lines(60, 3))
+    (real / "ETHUSD_60.csv").symlink_to(tmp_path / "outside" / "ETHUSD_60.csv")
+    (real / "linked").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (tmp_path / "alias").symlink_to(real, target_is_directory=True)
+    found = discover(tmp_path / "alias")
+    assert [f.pair for f in found.files] == ["XBTUSD"]
+    assert sorted(str(s.path.relative_to(tmp_path / "alias")) for s in found.skipped
+                  if s.reason.startswith("symbolic link")) in (["ETHUSD_60.csv"],
+                                                               ["ETHUSD_60.csv", "linked/ETHUSD_60.csv"])
+    write_file(real / "XBTUSD_٦٠.csv", candle_lines(60, 3))
+    assert [s.reason for s in discover(real).skipped if "٦" in s.path.name] == ["file name is not PAIR_MINUTES.csv"]

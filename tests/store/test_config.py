@@ -58,3 +58,16 @@ def test_settings_module_reads_database_url(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(s)
+
+
+def test_durable_commit_mode_for_the_local_server(monkeypatch):
+    from feefifofunds.store import server
+
+    ports = server.Ports(1, 2, 3, 4)
+    monkeypatch.delenv("FEEFIFOFUNDS_QUESTDB_COMMIT_MODE", raising=False)
+    assert server.server_env(ports)["QDB_CAIRO_COMMIT_MODE"] == "nosync"
+    monkeypatch.setenv("FEEFIFOFUNDS_QUESTDB_COMMIT_MODE", "SYNC")
+    assert server.server_env(ports)["QDB_CAIRO_COMMIT_MODE"] == "sync"
+    monkeypatch.setenv("FEEFIFOFUNDS_QUESTDB_COMMIT_MODE", "always")
+    with pytest.raises(server.ServerError, match="expected one of nosync, async, sync"):
+        server.server_env(ports)
