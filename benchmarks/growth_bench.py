@@ -22,7 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from common import REPO, env_for, loadavg, manage, measure, set_layout, start_questdb
@@ -31,8 +31,9 @@ from feefifofunds.samples import Spec, generate
 from feefifofunds.store import server
 
 SPECS = (Spec(1, 30), Spec(5, 120), Spec(15, 365), Spec(60, 730), Spec(240, 1460), Spec(720, 2190), Spec(1440, 2920))
-END = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
 QUARTER_DAYS, OVERLAP_DAYS = 90, 3
+# The store ends a quarter ago, so the update ends yesterday (the job refuses unfinished candles).
+END = (int(time.time()) // 86400 - QUARTER_DAYS - 1) * 86400
 
 
 def scaled(specs, scale: float) -> tuple[Spec, ...]:
