@@ -56,8 +56,11 @@ demo: migrate
 serve: migrate
 	$(BIN)/python -m feefifofunds.web.serve
 
+# Each benchmark runs alone too, with a size option for a quick check (see each script's docstring).
 bench: migrate
 	$(BIN)/python benchmarks/ingest_bench.py
+	$(BIN)/python benchmarks/ingest_bench.py --sync --row-loop-seconds 0
+	$(BIN)/python benchmarks/growth_bench.py
 	$(BIN)/python benchmarks/gaps_bench.py
 	$(BIN)/python benchmarks/requests_bench.py
 
