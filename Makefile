@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: install system-deps services stop migrate demo test lint bench clean
+.PHONY: install system-deps services stop migrate demo serve test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,12 +48,21 @@ demo: migrate
 	$(MANAGE) ingest_sequential --data-dir $(DEMO_DATA) --yes
 	$(MANAGE) price_summary
 	@echo ""
-	@echo "Dashboard: run  $(MANAGE) runserver 127.0.0.1:8000  then open http://127.0.0.1:8000/"
+	@echo "Dashboard: run  make serve  then open http://127.0.0.1:8000/"
 	@echo "(QuestDB keeps running; 'make stop' stops it.)"
 
+# The dashboard and API as users run them: gunicorn, static files served by the app, 127.0.0.1:8000
+# (FEEFIFOFUNDS_HOST / FEEFIFOFUNDS_PORT / DJANGO_ALLOWED_HOSTS to change).
+serve: migrate
+	$(BIN)/python -m feefifofunds.web.serve
+
+# Each benchmark runs alone too, with a size option for a quick check (see each script's docstring).
 bench: migrate
 	$(BIN)/python benchmarks/ingest_bench.py
+	$(BIN)/python benchmarks/ingest_bench.py --sync --row-loop-seconds 0
+	$(BIN)/python benchmarks/growth_bench.py
 	$(BIN)/python benchmarks/gaps_bench.py
+	$(BIN)/python benchmarks/requests_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -62,10 +62,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=1000)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark table afterwards")
+    parser.add_argument("--partition-by", default=schema.PARTITION_BY, help="layout of the benchmark table")
     args = parser.parse_args()
 
     client.execute(f"DROP TABLE IF EXISTS {TABLE}")
-    client.execute(schema.CREATE_TABLE_SQL.replace(f"EXISTS {schema.TABLE} (", f"EXISTS {TABLE} ("))
+    client.execute(schema.create_table_sql(TABLE, args.partition_by))
     rng = np.random.default_rng(42)
     expected = 0
     began = time.perf_counter()
@@ -88,8 +89,9 @@ def main() -> None:
         series = len({g.series for g in found})
         if len(found) != expected:
             print(f"warning: expected {expected} gaps, found {len(found)}", file=sys.stderr)
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         print(f"gap detection: {args.series:,} series, {len(found):,} gaps, {elapsed:.2f} s"
-              f"  ({series:,} series with gaps)")
+              f"  ({series:,} series with gaps; {args.partition_by} partitions; load {load})")
     finally:
         if not args.keep:
             client.execute(f"DROP TABLE IF EXISTS {TABLE}")

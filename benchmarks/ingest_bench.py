@@ -5,16 +5,20 @@ every run measures the same thing. Prints:
   - end to end: the command from start until every row is visible in QuestDB (rows/s),
   - reference (a): one ``Sender.row()`` call per candle over ILP/HTTP, on the same files (time-boxed),
   - reference (b): parsing the CSVs alone (polars, chunked, validated, as the job does),
-  - peak memory (max RSS) of the ingest process.
+  - peak memory (max RSS) of the ingest process,
+  - the CPU of the ingest process and of QuestDB per row, and the machine's load while measuring.
 
-    .venv/bin/python benchmarks/ingest_bench.py [--rows-target 5000000] [--row-loop-seconds 60]
+    .venv/bin/python benchmarks/ingest_bench.py [--rows-target 5000000] [--row-loop-seconds 60] [--sync]
+        [--partition-by MONTH] [--questdb-root DIR] [--keep]
+
+``--rows-target 300000 --row-loop-seconds 0`` is a quick check; ``--sync`` measures durable commits
+(QDB_CAIRO_COMMIT_MODE=sync).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import os
 import resource
 import shutil
 import subprocess
@@ -23,23 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from common import REPO, count_rows, env_for, loadavg, measure, set_layout, start_questdb
 
-from feefifofunds.samples import Spec, generate  # noqa: E402
-from feefifofunds.store import server  # noqa: E402
+from feefifofunds.samples import Spec, generate
+from feefifofunds.store import server
 
 BENCH_SPECS = (Spec(1, 45), Spec(5, 200), Spec(15, 365), Spec(60, 730), Spec(240, 1460), Spec(720, 1460),
                Spec(1440, 3000))
-
-
-def env_for(ports: server.Ports, catalog: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(DJANGO_SETTINGS_MODULE="feefifofunds_project.settings", DATABASE_URL=f"sqlite:///{catalog}",
-               QUESTDB_HOST="127.0.0.1", QUESTDB_HTTP_PORT=str(ports.http), QUESTDB_PG_PORT=str(ports.pg),
-               QUESTDB_ILP_PORT=str(ports.ilp))
-    env.pop("KRAKEN_INGESTED_DIR", None)
-    return env
 
 
 def parse_only(files: list[Path]) -> tuple[int, float]:
@@ -66,7 +60,7 @@ def row_loop(files: list[Path], ports: server.Ports, seconds: float) -> tuple[in
     table = "assetprice_rowloop"
     with psycopg.connect(host="127.0.0.1", port=ports.pg, user="admin", password="quest", dbname="qdb",
                          autocommit=True) as conn:
-        conn.execute(schema.CREATE_TABLE_SQL.replace(schema.TABLE, table))
+        conn.execute(schema.create_table_sql(table))
         conn.execute(f"ALTER TABLE {table} DEDUP ENABLE UPSERT KEYS({', '.join(schema.DEDUP_KEYS)})")
     rows = 0
     started = time.perf_counter()
@@ -100,6 +94,9 @@ def main() -> int:
     parser.add_argument("--rows-target", type=int, default=5_000_000)
     parser.add_argument("--row-loop-seconds", type=float, default=60)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--sync", action="store_true", help="durable commits (QDB_CAIRO_COMMIT_MODE=sync)")
+    parser.add_argument("--partition-by", help="re-create assetprice with this partitioning (compare layouts)")
+    parser.add_argument("--no-big-file", action="store_true", help="leave out the 2 M-row file")
     parser.add_argument("--questdb-root", type=Path,
                         help="QuestDB data directory (default: inside the temporary directory, on disk); e.g. "
                              "/dev/shm/fff-bench to see how much of the time is the disk")
@@ -117,9 +114,10 @@ def main() -> int:
         bases.append(base)
         files, total_rows, i = files + f, total_rows + r, i + 1
     # One large file (about 2 million 1-minute candles, >100 MiB) shows that memory stays bounded per file.
-    f, r = generate(data, bases=("BIGXBT",), quotes=("USD",), specs=(Spec(1, 1400),), seed=999)
-    bases.append("BIGXBT")
-    files, total_rows = files + f, total_rows + r
+    if not args.no_big_file:
+        f, r = generate(data, bases=("BIGXBT",), quotes=("USD",), specs=(Spec(1, 1400),), seed=999)
+        bases.append("BIGXBT")
+        files, total_rows = files + f, total_rows + r
     size = sum(p.stat().st_size for p in data.glob("*.csv"))
     print(f"archive: {files} files, {total_rows:,} rows, {size / 2**20:,.0f} MiB over {len(bases)} pairs "
           f"x {len(BENCH_SPECS)} intervals (generated in {time.perf_counter() - t0:.1f} s)", flush=True)
@@ -129,39 +127,40 @@ def main() -> int:
     assert parsed == total_rows
     print(f"(b) parse only:        {parsed / parse_s:>12,.0f} rows/s  ({parse_s:.2f} s)", flush=True)
 
-    jar = server.ensure_jar(REPO / ".state" / "questdb" / "jars")
-    ports = server.Ports.free()
     qroot = args.questdb_root or work / "questdb"
-    print(f"QuestDB {server.QUESTDB_VERSION} data directory: {qroot}", flush=True)
-    proc = server.start(qroot, ports, jar, heap=os.environ.get("QUESTDB_HEAP", "2g"))
+    print(f"QuestDB {server.QUESTDB_VERSION} data directory: {qroot}, "
+          f"{'sync (durable)' if args.sync else 'default'} commit mode", flush=True)
+    proc, ports = start_questdb(qroot, sync=args.sync)
     try:
         env = env_for(ports, work / "catalog.sqlite3")
         subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=REPO, env=env,
                        check=True)
-        started = time.perf_counter()
-        run = subprocess.run([sys.executable, "manage.py", "ingest_sequential", "--data-dir", str(data), "--yes"],
-                             cwd=REPO, env=env, capture_output=True, text=True)
-        elapsed = time.perf_counter() - started  # the command returns once every row is visible
+        if args.partition_by:
+            set_layout(ports, args.partition_by)
+        with measure(proc.pid) as reading:
+            run = subprocess.run([sys.executable, "manage.py", "ingest_sequential", "--data-dir", str(data),
+                                  "--yes"], cwd=REPO, env=env, capture_output=True, text=True)
+        elapsed = reading.wall  # the command returns once every row is visible
         if run.returncode != 0:
             print(run.stdout[-3000:], run.stderr[-3000:])
             return 1
         peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        import psycopg
-
-        with psycopg.connect(host="127.0.0.1", port=ports.pg, user="admin", password="quest", dbname="qdb",
-                             autocommit=True) as conn:
-            stored = conn.execute("SELECT count() FROM assetprice").fetchone()[0]
+        stored = count_rows(ports)
         assert stored == total_rows, (stored, total_rows)
         e2e = total_rows / elapsed
         print(f"end to end:            {e2e:>12,.0f} rows/s  ({elapsed:.2f} s, {stored:,} rows visible)")
+        print(f"CPU:                   {reading.per_row(total_rows)}")
         print(f"peak memory (ingest):  {peak_mib:>12,.0f} MiB")
+        if args.row_loop_seconds <= 0:
+            return 0
 
         restored = work / "archive" / "ingested" / "ohlcv"
         # Same order as the job (coarse intervals first), so both meet the same partition layout.
         ordered = sorted(restored.glob("*.csv"), key=lambda p: (-int(p.stem.rsplit("_", 1)[1]), p.name))
         loop_rows, loop_s = row_loop(ordered, ports, args.row_loop_seconds)
         loop_rate = loop_rows / loop_s
-        print(f"(a) Sender.row() loop: {loop_rate:>12,.0f} rows/s  ({loop_rows:,} rows in {loop_s:.1f} s)")
+        print(f"(a) Sender.row() loop: {loop_rate:>12,.0f} rows/s  ({loop_rows:,} rows in {loop_s:.1f} s, "
+              f"load {loadavg()})")
         print(f"ratios: end-to-end / row loop = {e2e / loop_rate:.1f}x; end-to-end / parse-only = "
               f"{e2e / (parsed / parse_s):.2f}")
         print(f"targets: >= 1,000,000 rows/s end to end [{'met' if e2e >= 1e6 else 'NOT met'}], "

@@ -15,13 +15,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import IO, TextIO
 
 from django.core.management.base import CommandError
 from rich.console import Console
 
 from feefifofunds.store.client import QuestDBError
-from feefifofunds.store.lock import LOCKED_EXIT_CODE, LockBusy, store_lock
+from feefifofunds.store.lock import LOCKED_EXIT_CODE, LockBusy, writing
 
 
 class _Plain:
@@ -82,14 +83,16 @@ def confirm(question: str, *, yes: bool, stdin: TextIO | None = None, stdout=Non
 
 
 @contextmanager
-def locked(alias: str, stderr=None) -> Iterator[None]:
-    """Hold the store lock of ``alias`` for the block; busy: the holder on stderr, then exit 75."""
+def locked(alias: str, stderr=None, *, data_dir: Path | None = None, command: str = "") -> Iterator[None]:
+    """Hold the store lock of ``alias`` (and the lock of ``data_dir`` when given) for the block; busy: the
+    holder on stderr, then exit 75."""
     with ExitStack() as stack:
         try:
-            stack.enter_context(store_lock(alias))
+            stack.enter_context(writing(alias, data_dir))
         except QuestDBError as exc:  # an unknown alias
             raise CommandError(str(exc)) from None
         except LockBusy as exc:
-            _plain(stderr if stderr is not None else sys.stderr).write(f"{exc}\n")
+            prefix = f"{command}: not started: " if command else ""
+            _plain(stderr if stderr is not None else sys.stderr).write(f"{prefix}{exc}\n")
             raise SystemExit(LOCKED_EXIT_CODE) from None
         yield

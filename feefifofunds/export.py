@@ -1,6 +1,6 @@
 """Export stored candles to Parquet or CSV, streamed from QuestDB in batches (bounded memory).
 
-Rows are read by keyset pagination on time (``iter_export_batches``), one source at a time, and each batch
+Rows are read by keyset pagination on time (``store.coverage.iter_candles``), one source at a time, and each batch
 is written at once (a Parquet row group, or CSV lines), so memory holds one batch however long the series.
 The file is written beside the target and renamed into place once complete: a failed export leaves nothing.
 Domain code: it reads the store (``feefifofunds.store``), never the web layer.
@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feefifofunds.models import Asset
-from feefifofunds.store import client, schema
-from feefifofunds.store.coverage import series_coverage
-from feefifofunds.timeframes import INTERVALS, as_utc, naive_utc
+from feefifofunds.store import coverage
+from feefifofunds.timeframes import INTERVALS
 
 FORMATS = ("parquet", "csv")
 DEFAULT_CHUNK_ROWS = 100_000
@@ -78,46 +77,11 @@ def check_output(path: Path) -> None:
 
 def choose_quote(asset: Asset, interval_minutes: int, quote_currency: str | None, *,
                  alias: str = "questdb") -> str:
-    """The quote currency asked for; else the one series that exists (USD first when there are several)."""
+    """The quote currency asked for; else the series that exists (``coverage.default_quote``)."""
     if quote_currency:
         return quote_currency.strip().upper()
-    quotes = {c.quote_currency for c in series_coverage(asset_id=asset.pk, alias=alias)
-              if c.interval_minutes == interval_minutes}
-    for preferred in ("USD", asset.quote_currency):
-        if preferred in quotes:
-            return preferred
-    return min(quotes) if quotes else asset.quote_currency
-
-
-def _sources(asset_id: int, interval_minutes: int, quote: str, alias: str) -> list[str]:
-    return sorted({c.source for c in series_coverage(asset_id=asset_id, alias=alias)
-                   if c.interval_minutes == interval_minutes and c.quote_currency == quote})
-
-
-def _read_batches(asset_id: int, interval_minutes: int, quote: str, source: str, start: datetime | None,
-                  end: datetime | None, batch_rows: int, alias: str):
-    """Candle rows (time first, UTC) of one series and source in time order, ``batch_rows`` per query."""
-    after = start
-    while True:
-        where = ["asset_id = %s", "interval_minutes = %s", "quote_currency = %s", "source = %s"]
-        params: list[object] = [int(asset_id), int(interval_minutes), quote, source]
-        if after is not None:
-            where.append("time >= %s")
-            params.append(naive_utc(after))
-        if end is not None:
-            where.append("time < %s")
-            params.append(naive_utc(end))
-        rows = client.query(
-            "SELECT time, open, high, low, close, volume, trade_count, vwap "
-            f"FROM {schema.TABLE} WHERE {' AND '.join(where)} ORDER BY time LIMIT %s",
-            [*params, int(batch_rows)], alias=alias)
-        if not rows:
-            return
-        rows = [(as_utc(r[0]), *r[1:]) for r in rows]
-        yield rows
-        if len(rows) < batch_rows:
-            return
-        after = rows[-1][0] + timedelta(microseconds=1)
+    return coverage.default_quote(coverage.series_coverage(asset_id=asset.pk, alias=alias), interval_minutes,
+                                  None, asset.quote_currency)
 
 
 def iter_export_batches(request: ExportRequest, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, alias: str = "questdb"):
@@ -131,10 +95,11 @@ def iter_export_batches(request: ExportRequest, *, chunk_rows: int = DEFAULT_CHU
     except Asset.DoesNotExist:
         raise ExportError(f"no asset with ticker {request.ticker.strip().upper()!r}") from None
     quote = choose_quote(asset, request.interval_minutes, request.quote_currency, alias=alias)
-    sources = [request.source] if request.source else _sources(asset.pk, request.interval_minutes, quote, alias)
+    sources = [request.source] if request.source else coverage.sources_of(asset.pk, request.interval_minutes, quote,
+                                                                           alias=alias)
     for source in sources:
-        for rows in _read_batches(asset.pk, request.interval_minutes, quote, source, request.start, request.end,
-                                  chunk_rows, alias):
+        for rows in coverage.iter_candles(asset.pk, request.interval_minutes, quote, source=source,
+                                          start=request.start, end=request.end, chunk_rows=chunk_rows, alias=alias):
             yield asset, quote, source, rows
 
 

@@ -6,13 +6,38 @@ from pathlib import Path
 import dj_database_url
 
 from feefifofunds.store.config import questdb_databases_from_env
+from feefifofunds_project.secret import install_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("FEEFIFOFUNDS_STATE_DIR", BASE_DIR / ".state"))
+STATE_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
+# No key is published in the repository: DJANGO_SECRET_KEY, or one generated once per install into the state
+# folder (atomically, at the first import of these settings, so before any server worker starts).
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or install_secret_key(STATE_DIR)
 DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+                 if h.strip()]
+
+# `make serve` (gunicorn): where it listens. Loopback unless told otherwise.
+SERVE_HOST = os.environ.get("FEEFIFOFUNDS_HOST", "127.0.0.1")
+SERVE_PORT = int(os.environ.get("FEEFIFOFUNDS_PORT", "8000"))
+SERVE_WORKERS = int(os.environ.get("FEEFIFOFUNDS_WORKERS", "2"))
+
+# Served as plain HTTP on loopback by default, so the HTTPS-only deployment checks are silenced (README:
+# "Serving"). Behind a TLS-terminating proxy set DJANGO_BEHIND_TLS_PROXY=1: HSTS, HTTPS redirect and secure
+# cookies are switched on, and the proxy's X-Forwarded-Proto header is trusted.
+BEHIND_TLS_PROXY = os.environ.get("DJANGO_BEHIND_TLS_PROXY", "0") == "1"
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True  # only a directive: the domain is preloaded once someone submits it
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+else:
+    SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008", "security.W012", "security.W016"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -21,11 +46,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",
     "feefifofunds",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "feefifofunds.web.errors.JsonApiErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -54,8 +82,6 @@ TEMPLATES = [
 WSGI_APPLICATION = "feefifofunds_project.wsgi.application"
 
 # The catalog: PostgreSQL in production and tests, a SQLite file when nothing is configured.
-if not os.environ.get("DATABASE_URL"):
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{STATE_DIR / 'catalog.sqlite3'}",
@@ -78,7 +104,25 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Static files are served by the application itself (WhiteNoise): `collectstatic` copies them into
+# STATIC_ROOT with content-hashed names and compressed twins, so they can be cached forever.
 STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or STATE_DIR / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# Coverage and gap counts per series, shared by every server worker and keyed by the store's write
+# counter (feefifofunds/store/coverage.py), so a cron job's writes are seen by all of them.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(STATE_DIR / "cache"),
+        "TIMEOUT": 7 * 24 * 3600,
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    }
+}
 
 LOGGING = {
     "version": 1,

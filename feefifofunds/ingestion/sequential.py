@@ -269,7 +269,19 @@ class _Run:
 
     def acknowledge(self) -> None:
         """Everything buffered is acknowledged: archive the pending files."""
-        for p in self.pending:
+        self.writer.acknowledged()  # every pending file is among them
+        self.archive(self.pending)
+        self.pending.clear()
+
+    def acknowledge_tagged(self) -> None:
+        """Archive the pending files the writer reports acknowledged (its flushes run in the background)."""
+        done = set(self.writer.acknowledged())
+        if done:
+            self.archive([p for p in self.pending if p.result.file in done])
+            self.pending = [p for p in self.pending if p.result.file not in done]
+
+    def archive(self, acknowledged: list[_Pending]) -> None:
+        for p in acknowledged:
             result = p.result
             try:
                 result.archived_as = archive_original(result.file, self.ingested_dir, self.run_folder,
@@ -283,17 +295,39 @@ class _Run:
                 result.error = (f"{result.file.path}: rows stored, but the file cannot be moved to "
                                 f"{self.ingested_dir}: {_describe_os_error(exc)}")
             self.finish(result)
-        self.pending.clear()
 
     def flush(self) -> None:
-        """Send what is buffered; on a rejected shared flush, give each file its own chance."""
+        """Send what is buffered and wait; on a rejected shared flush, give each file its own chance."""
         try:
             self.writer.flush()
         except WriteError as exc:
-            batch, self.pending = self.pending, []
-            self.retry_alone(batch, exc)
+            self.refused(exc)
             return
         self.acknowledge()
+
+    def hand_on(self) -> None:
+        """Send the full buffer without waiting: QuestDB takes it in while the next files are parsed."""
+        try:
+            self.writer.send()
+        except WriteError as exc:
+            self.refused(exc)
+            return
+        self.acknowledge_tagged()
+
+    def refused(self, exc: WriteError) -> None:
+        """A flush was rejected: empty the writer (what else is buffered goes out), then send each file of
+        the rejected flush again on its own."""
+        failed = set(exc.tags)
+        while True:
+            try:
+                self.writer.flush()
+                break
+            except WriteError as more:
+                failed |= set(more.tags)
+        batch = [p for p in self.pending if p.result.file in failed]
+        self.pending = [p for p in self.pending if p.result.file not in failed]
+        self.acknowledge()
+        self.retry_alone(batch, exc)
 
     def server_answers(self) -> bool:
         try:
@@ -413,8 +447,11 @@ class _Run:
                 raise RunStopped(f"writing to QuestDB: {exc}") from None
             return False
         self.pending.append(_Pending(result, key))
-        if large or self.writer.pending_rows >= self.flush_rows:
+        self.writer.done(f)  # reported by writer.acknowledged() once all its rows are
+        if large:
             self.flush()
+        elif self.writer.buffered_rows >= self.flush_rows:
+            self.hand_on()
         return True
 
     def wait_visible(self) -> None:

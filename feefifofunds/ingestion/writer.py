@@ -1,14 +1,23 @@
 """The one writer: every source's candles reach QuestDB through here, over one persistent ILP/HTTP sender.
 
 ILP over HTTP makes each flush a transaction the server acknowledges (or rejects with an error), so a
-caller knows exactly which rows are safe once ``flush()`` returns. DEDUP on the table makes re-sending
-the same candles harmless.
+caller knows exactly which rows are safe. DEDUP on the table makes re-sending the same candles harmless.
+
+Both cores work at once: while QuestDB takes in one full buffer (a background thread waits for its
+acknowledgement; the client releases the GIL during the request), the caller parses and serializes the
+next one into a second buffer. At most one flush is in flight, so buffers are acknowledged in the order
+they were filled, and a caller learns which of its batches are safe through tags: ``add(..., tag=t)``
+says rows of ``t`` are in the buffer, ``done(t)`` says ``t`` has no more rows, and ``acknowledged()``
+returns the tags whose every row QuestDB has acknowledged.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,14 +26,20 @@ from questdb import Sender
 
 from feefifofunds.store import client, schema
 
-# Rows per acknowledged HTTP request (about 190 bytes each on the wire, so ~95 MiB per flush). Large
-# flushes matter: QuestDB applies each flush once per touched day partition, and that per-partition cost,
-# not the row count, dominates when many pairs share the same days.
+if TYPE_CHECKING:
+    from questdb._client import Buffer
+
+# Rows per acknowledged HTTP request (about 190 bytes each on the wire, so ~95 MiB per flush; two buffers
+# exist at once). Large flushes matter: QuestDB's work per commit grows with the partitions it touches.
 DEFAULT_FLUSH_ROWS = int(os.environ.get("FEEFIFOFUNDS_FLUSH_ROWS", 500_000))
 
 
 class WriteError(RuntimeError):
-    pass
+    """QuestDB refused a flush (or a frame could not be serialized); ``tags`` had rows in it."""
+
+    def __init__(self, message: str, tags: tuple[Hashable, ...] = ()):
+        super().__init__(message)
+        self.tags = tags
 
 
 @dataclass(frozen=True)
@@ -39,12 +54,25 @@ def _constant_category(value: str, n: int) -> pd.Categorical:
     return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
 
 
+def _float_numpy(series: pl.Series) -> np.ndarray:
+    """Zero-copy when the column is already Float64 without nulls (the parser's output)."""
+    if series.dtype != pl.Float64:
+        series = series.cast(pl.Float64)
+    if series.null_count():
+        series = series.fill_null(np.nan)
+    return series.to_numpy()
+
+
 def to_ilp_frame(candles: pl.DataFrame, key: SeriesKey, *, time_col: str = "time") -> pd.DataFrame:
-    """Candles (CANDLE_SCHEMA, or ``time`` as Unix seconds) to the pandas frame the ILP client serializes."""
+    """Candles (CANDLE_SCHEMA, or ``time`` as Unix seconds) to the pandas frame the ILP client serializes.
+
+    The client takes pandas only; numeric columns are handed over as numpy views of polars' buffers (no
+    copy), the two constant symbols as one-category categoricals (no strings per row).
+    """
     n = candles.height
     time = candles.get_column(time_col)
     if time.dtype.is_integer():
-        ns = time.to_numpy().astype("int64") * 1_000_000_000
+        ns = time.to_numpy().astype(np.int64, copy=False) * 1_000_000_000
     else:
         ns = time.dt.epoch("ns").to_numpy()
     data: dict[str, object] = {
@@ -52,32 +80,75 @@ def to_ilp_frame(candles: pl.DataFrame, key: SeriesKey, *, time_col: str = "time
         "interval_minutes": np.full(n, key.interval_minutes, dtype=np.int32),
     }
     for col in ("open", "high", "low", "close", "volume"):
-        data[col] = candles.get_column(col).cast(pl.Float64).to_numpy()
+        data[col] = _float_numpy(candles.get_column(col))
     if "trade_count" in candles.columns:
         tc = candles.get_column("trade_count")
         data["trade_count"] = tc.to_numpy() if tc.null_count() == 0 else pd.array(tc.to_list(), dtype="Int64")
     if "vwap" in candles.columns and candles.get_column("vwap").null_count() < n:
-        data["vwap"] = candles.get_column("vwap").cast(pl.Float64).fill_null(np.nan).to_numpy()
+        data["vwap"] = _float_numpy(candles.get_column("vwap"))
     data["quote_currency"] = _constant_category(key.quote_currency, n)
     data["source"] = _constant_category(key.source, n)
     data["time"] = ns.view("datetime64[ns]")
     return pd.DataFrame(data, copy=False)
 
 
-class PriceWriter:
-    """Buffers candles of many series and sends them in acknowledged flushes.
+def rows_to_ilp_frame(rows: pl.DataFrame, quotes: list[str], source: str) -> pd.DataFrame:
+    """Rows of many series (``asset_id``, ``interval_minutes``, ``quote_code`` indexing ``quotes``, time as
+    Unix seconds) to the pandas frame the ILP client serializes; numeric columns are not copied."""
+    n = rows.height
+    data: dict[str, object] = {
+        "asset_id": rows.get_column("asset_id").to_numpy(),
+        "interval_minutes": rows.get_column("interval_minutes").to_numpy(),
+    }
+    for col in ("open", "high", "low", "close", "volume"):
+        data[col] = _float_numpy(rows.get_column(col))
+    data["trade_count"] = rows.get_column("trade_count").to_numpy()
+    data["quote_currency"] = pd.Categorical.from_codes(rows.get_column("quote_code").to_numpy(), categories=quotes)
+    data["source"] = _constant_category(source, n)
+    data["time"] = (rows.get_column("time").to_numpy() * 1_000_000_000).view("datetime64[ns]")
+    return pd.DataFrame(data, copy=False)
 
-    ``add()`` only buffers (flushing by itself once ``flush_rows`` are pending); ``flush()`` returns once
-    QuestDB has acknowledged everything buffered so far. Use as a context manager: one connection per run.
+
+@dataclass
+class _Batch:
+    """One ILP buffer and what the caller needs to know once QuestDB has answered for it."""
+
+    buffer: Buffer
+    rows: int = 0
+    holds: dict[Hashable, None] = field(default_factory=dict)  # tags with rows in this buffer (ordered)
+    completes: list[Hashable] = field(default_factory=list)  # tags whose last row is here or earlier
+
+    def reset(self) -> None:
+        self.buffer.clear()
+        self.rows = 0
+        self.holds.clear()
+        self.completes.clear()
+
+
+class PriceWriter:
+    """Buffers candles of many series and sends them in acknowledged flushes, overlapping with the caller.
+
+    ``add()`` serializes into the current buffer; once it holds ``flush_rows`` rows it is handed to a
+    background flush (after the previous one is acknowledged) and filling goes on in the other buffer.
+    ``flush()`` returns once QuestDB has acknowledged everything added so far. ``pipeline=False`` flushes
+    in the caller's thread instead. Use as a context manager: one connection per run.
     """
 
-    def __init__(self, alias: str = "questdb", *, flush_rows: int = DEFAULT_FLUSH_ROWS, table: str = schema.TABLE):
+    def __init__(self, alias: str = "questdb", *, flush_rows: int = DEFAULT_FLUSH_ROWS, table: str = schema.TABLE,
+                 pipeline: bool = True):
         self.alias = alias
         self.table = table
         self.flush_rows = flush_rows
-        self.pending_rows = 0
+        self.pipeline = pipeline
+        self.pending_rows = 0  # added, not yet acknowledged
         self.rows_acknowledged = 0
         self._sender: Sender | None = None
+        self._current: _Batch | None = None
+        self._spare: _Batch | None = None
+        self._inflight: tuple[_Batch, Future | None] | None = None
+        self._acknowledged: list[Hashable] = []
+        self._failed: set[Hashable] = set()  # tags with rows in a rejected flush: never acknowledged
+        self._pool: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> PriceWriter:
         try:
@@ -86,6 +157,9 @@ class PriceWriter:
             raise WriteError(f"cannot open an ILP/HTTP connection: {exc}") from None
         self._sender = client.open_sender(self.alias)
         self._sender.establish()
+        self._current, self._spare = _Batch(self._sender.new_buffer()), _Batch(self._sender.new_buffer())
+        if self.pipeline:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="questdb-flush")
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -95,49 +169,110 @@ class PriceWriter:
             if exc_info[0] is None:
                 self.flush()
         finally:
+            if self._inflight is not None:  # an exception left a flush running: let it end, ignore it
+                try:
+                    self._collect()
+                except WriteError:
+                    pass
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
             sender, self._sender = self._sender, None
             sender.close(flush=False)
 
-    def add(self, candles: pl.DataFrame, key: SeriesKey, *, time_col: str = "time") -> bool:
-        """Buffer candles; returns True if this call flushed (everything so far is acknowledged)."""
+    def add(self, candles: pl.DataFrame, key: SeriesKey, *, time_col: str = "time",
+            tag: Hashable | None = None) -> bool:
+        """Buffer candles (of caller's batch ``tag``, if given); returns True if a full buffer was handed on.
+
+        May raise the WriteError of the previous flush (its ``tags`` say whose rows it held); what this
+        call added stays buffered and goes out with the next flush.
+        """
         if candles.height == 0:
             return False
-        if self._sender is None:
+        if self._sender is None or self._current is None:
             raise WriteError("PriceWriter used outside its `with` block")
         frame = to_ilp_frame(candles, key, time_col=time_col)
+        batch = self._current
         try:
-            self._sender.dataframe(frame, table_name=self.table, symbols=list(schema.SYMBOL_COLUMNS), at="time")
+            batch.buffer.dataframe(frame, table_name=self.table, symbols=list(schema.SYMBOL_COLUMNS), at="time")
         except Exception as exc:
-            raise WriteError(f"cannot serialize candles for {key}: {exc}") from None
+            if tag is not None:
+                self._failed.add(tag)
+            raise WriteError(f"cannot serialize candles for {key}: {exc}", (tag,) if tag is not None else ()) \
+                from None
+        batch.rows += candles.height
         self.pending_rows += candles.height
-        if self.pending_rows >= self.flush_rows:
-            self.flush()
+        if tag is not None:
+            batch.holds[tag] = None
+        if batch.rows >= self.flush_rows:
+            self._send()
             return True
         return False
 
-    def flush(self) -> int:
-        """Send everything buffered; returns the number of rows QuestDB acknowledged."""
-        if self._sender is None or self.pending_rows == 0:
-            return 0
+    def add_rows(self, rows: pl.DataFrame, *, quotes: list[str], source: str, tags: list[Hashable]) -> bool:
+        """Like ``add`` for rows of many series at once (see ``rows_to_ilp_frame``), from the files ``tags``."""
+        if rows.height == 0:
+            return False
+        if self._sender is None or self._current is None:
+            raise WriteError("PriceWriter used outside its `with` block")
+        batch = self._current
         try:
-            # One table per buffer, so the server commits all of it or none of it.
-            self._sender.flush(transactional=True)
-        except Exception as exc:  # the client clears its buffer on failure: nothing is half-sent
-            self.pending_rows = 0
-            raise WriteError(f"QuestDB rejected a write to {self.table!r}: {exc}") from None
-        acknowledged, self.pending_rows = self.pending_rows, 0
-        self.rows_acknowledged += acknowledged
-        return acknowledged
+            batch.buffer.dataframe(rows_to_ilp_frame(rows, quotes, source), table_name=self.table,
+                                   symbols=list(schema.SYMBOL_COLUMNS), at="time")
+        except Exception as exc:
+            self._failed.update(tags)
+            raise WriteError(f"cannot serialize candles: {exc}", tuple(tags)) from None
+        batch.rows += rows.height
+        self.pending_rows += rows.height
+        batch.holds.update(dict.fromkeys(tags))
+        if batch.rows >= self.flush_rows:
+            self._send()
+            return True
+        return False
+
+    def done(self, tag: Hashable) -> None:
+        """``tag`` has no more rows: report it by ``acknowledged()`` once everything added so far is safe."""
+        if tag in self._failed:
+            return
+        if self._current is not None and self._current.rows:
+            self._current.completes.append(tag)
+        elif self._inflight is not None:
+            self._inflight[0].completes.append(tag)
+        else:
+            self._acknowledged.append(tag)
+
+    def acknowledged(self) -> list[Hashable]:
+        """Tags (passed to ``done``) whose rows QuestDB has all acknowledged since the last call, in order."""
+        tags, self._acknowledged = self._acknowledged, []
+        return tags
+
+    def flush(self) -> int:
+        """Send everything buffered and wait; returns the number of rows acknowledged by this call."""
+        before = self.rows_acknowledged
+        if self._current is not None and self._current.rows:
+            self._send()
+        self._collect()
+        return self.rows_acknowledged - before
+
+    @property
+    def buffered_rows(self) -> int:
+        """Rows in the buffer being filled (not yet handed to a flush)."""
+        return self._current.rows if self._current is not None else 0
+
+    def send(self) -> None:
+        """Hand the current buffer to a flush without waiting for it (after the previous one is
+        acknowledged: its WriteError, if any, is raised here and the current buffer stays unsent)."""
+        if self._current is not None and self._current.rows:
+            self._send()
+        elif self._pool is None:
+            self._collect()
 
     def discard(self) -> None:
-        """Drop every buffered, unsent row (the client's own buffer has no clear(): start a fresh sender)."""
-        if self._sender is None:
-            return
-        sender, self._sender = self._sender, None
-        sender.close(flush=False)
-        self.pending_rows = 0
-        self._sender = client.open_sender(self.alias)
-        self._sender.establish()
+        """Drop every buffered row not yet handed to a flush (a flush in flight still completes)."""
+        if self._current is not None:
+            self.pending_rows -= self._current.rows
+            self._failed.update(self._current.holds)
+            self._current.reset()
 
     def write(self, candles: pl.DataFrame, key: SeriesKey, *, time_col: str = "time") -> int:
         """Buffer and flush at once: returns after every row is acknowledged."""
@@ -149,10 +284,51 @@ class PriceWriter:
         """Block until QuestDB has applied the WAL, so reads see every acknowledged row."""
         client.wait_for_wal(self.table, alias=self.alias)
 
+    # --- the two buffers ---------------------------------------------------------------------------------
 
-def write_candles(candles: pl.DataFrame, key: SeriesKey, alias: str = "questdb") -> int:
-    """One-shot helper for small writes (API sources): open, write, wait until visible."""
-    with PriceWriter(alias) as writer:
-        n = writer.write(candles, key)
-        writer.wait_visible()
-    return n
+    def _flush_buffer(self, buffer: Buffer) -> None:
+        # One table per buffer, so the server commits all of it or none of it.
+        self._sender.flush(buffer, clear=False, transactional=True)
+
+    def _send(self) -> None:
+        """Hand the current buffer on (after the previous flush is acknowledged); fill the other one."""
+        self._collect()
+        batch = self._current
+        if self._pool is not None:
+            self._inflight = (batch, self._pool.submit(self._flush_buffer, batch.buffer))
+        else:
+            self._inflight = (batch, None)
+            try:
+                self._flush_buffer(batch.buffer)
+            except Exception as exc:  # kept for _collect to report, like a background failure
+                self._inflight = (batch, _failed(exc))
+        self._current, self._spare = self._spare, None
+        if self._pool is None:
+            self._collect()
+
+    def _collect(self) -> None:
+        """Wait for the flush in flight; account for it; its buffer becomes the spare one."""
+        if self._inflight is None:
+            return
+        batch, future = self._inflight
+        self._inflight = None
+        try:
+            error = future.exception() if future is not None else None
+        finally:
+            self.pending_rows -= batch.rows
+        if error is None:
+            self.rows_acknowledged += batch.rows
+            self._acknowledged.extend(t for t in batch.completes if t not in self._failed)
+        tags = tuple(dict.fromkeys([*batch.holds, *batch.completes]))
+        if error is not None:
+            self._failed.update(tags)
+        batch.reset()
+        self._spare = batch
+        if error is not None:
+            raise WriteError(f"QuestDB rejected a write to {self.table!r}: {error}", tags)
+
+
+def _failed(exc: BaseException) -> Future:
+    future: Future = Future()
+    future.set_exception(exc)
+    return future

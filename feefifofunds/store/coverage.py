@@ -1,16 +1,46 @@
-"""What the price store holds: per series (asset, interval, quote currency, source) its span and size.
+"""What the price store holds and how to read it: coverage per series, candles (optionally resampled), gaps.
 
-Used by the dashboard, the JSON API and ``price_summary``.
+A *series* is (asset, interval, quote currency, source). Used by the dashboard, the JSON API, exports and
+``price_summary``; nothing here knows about HTTP.
+
+Bounded work: the coverage of every series and the gaps of every series are computed at most once per
+*store version* (the table's applied WAL transaction and row count, and the state of the confirmed-empty
+memory) and kept in Django's cache, shared by every server worker. A write by a cron job changes the
+version, so every worker sees it on its next request. Trailing gaps (last candle to now) depend on the
+clock and are computed at read time.
+
+Prices are read only through ``feefifofunds.store.client`` (QuestDB over PGWire). Every value coming from a
+user is a bind parameter; the only text put into SQL is the interval of ``SAMPLE BY``, an integer checked
+against ``RESAMPLE_TARGETS`` first.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+
+import psycopg
 
 from feefifofunds.timeframes import as_utc
 
 from . import client, schema
+
+INTERVALS: tuple[int, ...] = (1, 5, 15, 30, 60, 240, 720, 1440)
+# Coarser targets a series can be resampled to (all divide a day, so calendar alignment is midnight UTC).
+RESAMPLE_TARGETS: tuple[int, ...] = (5, 15, 30, 60, 240, 720, 1440)
+
+CANDLE_COLUMNS: tuple[str, ...] = ("time", "open", "high", "low", "close", "volume", "trade_count", "vwap")
+RESAMPLED_COLUMNS: tuple[str, ...] = ("time", "open", "high", "low", "close", "volume", "trade_count")
+
+SeriesKey = tuple[int, int, str, str]  # (asset_id, interval_minutes, quote_currency, source)
+
+
+class CoverageError(ValueError):
+    """A request that cannot be answered as asked (the message is for the user)."""
 
 
 @dataclass(frozen=True)
@@ -23,24 +53,323 @@ class SeriesCoverage:
     last: datetime
     candles: int
 
+    @property
+    def key(self) -> SeriesKey:
+        return (self.asset_id, self.interval_minutes, self.quote_currency, self.source)
 
-def series_coverage(
-    *, asset_id: int | None = None, alias: str = "questdb", table: str = schema.TABLE
-) -> list[SeriesCoverage]:
-    """First and last candle and candle count of every series (of one asset, or of all)."""
-    sql = (
+
+@dataclass(frozen=True)
+class SpanGap:
+    """Missing candles of one series: times of the first and last missing candle (inclusive, UTC)."""
+
+    start: datetime
+    end: datetime
+    missing_candles: int
+    confirmed_empty: bool = False
+
+
+def can_resample(interval: int, target: int) -> bool:
+    return target in RESAMPLE_TARGETS and target > interval and target % interval == 0
+
+
+# ---------------------------------------------------------------- store version and cache
+
+
+_local = threading.local()
+
+
+def _query(sql: str, params=None, *, alias: str = "questdb") -> list[tuple]:
+    """``client.query`` over one connection kept per thread and server (readers ask many small questions;
+    a new PGWire connection per question costs more than the question). Reconnects once if it broke."""
+    cfg = client.get_config(alias)
+    conns = _local.__dict__.setdefault("conns", {})
+    for attempt in (1, 2):
+        conn = conns.get(cfg)
+        if conn is None or conn.closed:
+            conn = conns[cfg] = client.connect(alias)
+        try:
+            return conn.execute(sql, params).fetchall()
+        except psycopg.Error as exc:  # a failed connection is never reused
+            conns.pop(cfg, None)
+            conn.close()
+            if attempt == 2 or not isinstance(exc, psycopg.OperationalError):
+                raise
+    raise AssertionError("unreachable")
+
+
+def store_version(*, alias: str = "questdb", table: str = schema.TABLE) -> str:
+    """Changes whenever what a reader sees changes: the table (its id), its applied WAL transactions and row
+    count, and the confirmed-empty memory. Cheap: QuestDB metadata plus an aggregate of a small table."""
+    from django.db.models import Count, Max
+
+    from feefifofunds.models import ConfirmedEmptyRange
+
+    cfg = client.get_config(alias)
+    wal = _query("SELECT w.writerTxn, t.id FROM wal_tables() w JOIN tables() t ON w.name = t.table_name "
+                 "WHERE w.name = %s", (table,), alias=alias)
+    rows = _query(f"SELECT count() FROM {table}", alias=alias)[0][0]
+    memory = ConfirmedEmptyRange.objects.aggregate(n=Count("id"), last=Max("id"), at=Max("confirmed_at"))
+    at = memory["at"].timestamp() if memory["at"] else 0
+    txn, table_id = wal[0] if wal else (0, 0)
+    return f"{cfg.host}:{cfg.pg_port}:{table}:{table_id}:{txn}:{rows}:{memory['n']}:{memory['last']}:{at}"
+
+
+def _key(kind: str, version: str, series: object = None) -> str:
+    digest = hashlib.sha1(f"{version}|{series}".encode()).hexdigest()
+    return f"fff:{kind}:{digest}"
+
+
+def _cache():
+    from django.core.cache import caches
+
+    return caches["default"]
+
+
+def cached(kind: str, version: str, compute):
+    """``compute()`` once per store version (for readers that derive their own views of the store)."""
+    return _cached(_key(kind, version), compute)
+
+
+_memo: dict[str, object] = {}
+MEMO_ENTRIES = 4096
+
+
+def _cached(key: str, compute):
+    """The value for ``key``: from this process' memory, else the shared cache, else computed and stored in both.
+    Keys carry the store version, so nothing is ever stale; the memory is only bounded."""
+    value = _memo.get(key)
+    if value is not None:
+        return value
+    cache = _cache()
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value)
+    if len(_memo) >= MEMO_ENTRIES:
+        _memo.clear()
+    _memo[key] = value
+    return value
+
+
+# ---------------------------------------------------------------- coverage
+
+
+def _scan_coverage(alias: str, table: str, asset_id: int | None = None) -> list[SeriesCoverage]:
+    where, params = ("", []) if asset_id is None else (" WHERE asset_id = %s", [int(asset_id)])
+    rows = _query(
         "SELECT asset_id, interval_minutes, quote_currency, source, min(time), max(time), count() "
-        f"FROM {table}"
+        f"FROM {table}{where} GROUP BY asset_id, interval_minutes, quote_currency, source",
+        params, alias=alias,
     )
-    params: list[object] = []
-    if asset_id is not None:
-        sql += " WHERE asset_id = %s"
-        params.append(int(asset_id))
-    sql += " GROUP BY asset_id, interval_minutes, quote_currency, source"
-    rows = client.query(sql, params, alias=alias)
-    out = [
-        SeriesCoverage(int(a), int(i), str(q), str(s), as_utc(lo), as_utc(hi), int(n))
-        for a, i, q, s, lo, hi, n in rows
-    ]
+    out = [SeriesCoverage(int(a), int(i), str(q), str(s), as_utc(lo), as_utc(hi), int(n))
+           for a, i, q, s, lo, hi, n in rows]
     out.sort(key=lambda c: (c.asset_id, c.quote_currency, c.interval_minutes, c.source))
     return out
+
+
+def series_coverage(
+    *, asset_id: int | None = None, alias: str = "questdb", table: str = schema.TABLE, version: str | None = None
+) -> list[SeriesCoverage]:
+    """First and last candle and candle count of every series (of one asset, or of all); cached per version.
+
+    One asset's coverage comes from the whole store's when that is already known, else from a query of that
+    asset only."""
+    version = version or store_version(alias=alias, table=table)
+    every_key = _key("coverage", version)
+    if asset_id is None:
+        return _cached(every_key, lambda: _scan_coverage(alias, table))
+
+    def of_asset() -> list[SeriesCoverage]:
+        every = _memo.get(every_key) or _cache().get(every_key)
+        if every is None:
+            return _scan_coverage(alias, table, int(asset_id))
+        return [c for c in every if c.asset_id == int(asset_id)]
+
+    return _cached(_key("asset-coverage", version, int(asset_id)), of_asset)
+
+
+def sources_of(
+    asset_id: int, interval: int, quote_currency: str, *, alias: str = "questdb", table: str = schema.TABLE
+) -> list[str]:
+    return sorted({c.source for c in series_coverage(asset_id=asset_id, alias=alias, table=table)
+                   if c.interval_minutes == int(interval) and c.quote_currency == quote_currency})
+
+
+def resolve_source(
+    asset_id: int, interval: int, quote_currency: str, source: str | None, *, alias: str = "questdb",
+    table: str = schema.TABLE,
+) -> str | None:
+    """The one source of a series when none was asked; None when the series has no candles."""
+    if source:
+        return source
+    found = sources_of(asset_id, interval, quote_currency, alias=alias, table=table)
+    if len(found) > 1:
+        raise CoverageError(f"the series has candles from several sources ({', '.join(found)}): choose one")
+    return found[0] if found else None
+
+
+def default_quote(series: Iterable[SeriesCoverage], interval: int, source: str | None, preferred: str) -> str:
+    """No quote currency asked for: the series that exists; USD first when there are several, then the
+    asset's own, then alphabetical (the one rule for the API, the dashboard and the export)."""
+    quotes = {c.quote_currency for c in series if c.interval_minutes == interval and source in (None, c.source)}
+    for choice in ("USD", preferred):
+        if choice in quotes:
+            return choice
+    return min(quotes) if quotes else preferred
+
+
+# ---------------------------------------------------------------- candles
+
+
+def _series_where(asset_id: int, interval: int, quote_currency: str, source: str | None,
+                  start: datetime | None, end: datetime | None, after: datetime | None) -> tuple[str, list]:
+    where = ["asset_id = %s", "interval_minutes = %s", "quote_currency = %s"]
+    params: list[object] = [int(asset_id), int(interval), quote_currency]
+    if source is not None:
+        where.append("source = %s")
+        params.append(source)
+    lower = max((t for t in (start, after) if t is not None), default=None)
+    if lower is not None:
+        where.append("time >= %s")
+        params.append(lower)
+    if end is not None:
+        where.append("time < %s")
+        params.append(end)
+    return " AND ".join(where), params
+
+
+def candles(
+    asset_id: int,
+    interval: int,
+    quote_currency: str,
+    *,
+    source: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    resample: int | None = None,
+    after: datetime | None = None,
+    limit: int = 1000,
+    alias: str = "questdb",
+    table: str = schema.TABLE,
+) -> list[tuple]:
+    """One page of candles in [start, end) ordered by time, beginning at ``after`` (inclusive).
+
+    With ``resample`` the candles are aggregated in QuestDB into calendar-aligned buckets of that many
+    minutes (first open, max high, min low, last close, summed volume and trade count); ``after`` must
+    then be a bucket start. Rows are tuples in ``CANDLE_COLUMNS`` / ``RESAMPLED_COLUMNS`` order with
+    UTC-aware times.
+    """
+    limit = int(limit)
+    if resample is not None:
+        resample = int(resample)
+        if not can_resample(interval, resample):
+            raise CoverageError(f"cannot resample {interval}-minute candles to {resample} minutes")
+    where, params = _series_where(asset_id, interval, quote_currency, source, start, end, after)
+    if resample is None:
+        sql = f"SELECT {', '.join(CANDLE_COLUMNS)} FROM {table} WHERE {where} ORDER BY time LIMIT %s"
+    else:
+        sql = (
+            "SELECT * FROM ("
+            "SELECT time, first(open) open, max(high) high, min(low) low, last(close) close, "
+            "sum(volume) volume, sum(trade_count) trade_count "
+            f"FROM {table} WHERE {where} SAMPLE BY {resample:d}m ALIGN TO CALENDAR"
+            ") ORDER BY time LIMIT %s"
+        )
+    params.append(limit)
+    rows = _query(sql, params, alias=alias)
+    return [(as_utc(r[0]), *r[1:]) for r in rows]
+
+
+def series_candles(cov: SeriesCoverage, *, start: datetime | None = None, end: datetime | None = None,
+                   **kwargs) -> list[tuple]:
+    """``candles`` of a known series, its time range clipped to the series' span so QuestDB reads only the
+    partitions that hold it."""
+    lo = cov.first if start is None else max(start, cov.first)
+    hi = cov.last + timedelta(microseconds=1) if end is None else min(end, cov.last + timedelta(microseconds=1))
+    if hi <= lo:
+        return []
+    return candles(cov.asset_id, cov.interval_minutes, cov.quote_currency, source=cov.source, start=lo, end=hi,
+                   **kwargs)
+
+
+def iter_candles(
+    asset_id: int, interval: int, quote_currency: str, *, source: str | None = None,
+    start: datetime | None = None, end: datetime | None = None, chunk_rows: int = 100_000,
+    alias: str = "questdb", table: str = schema.TABLE,
+) -> Iterator[list[tuple]]:
+    """Chunks of at most ``chunk_rows`` candles of one source, by keyset pagination on time (bounded memory)."""
+    after: datetime | None = None
+    while True:
+        rows = candles(asset_id, interval, quote_currency, source=source, start=start, end=end, after=after,
+                       limit=chunk_rows, alias=alias, table=table)
+        if not rows:
+            return
+        yield rows
+        if len(rows) < chunk_rows:
+            return
+        after = rows[-1][0] + timedelta(microseconds=1)
+
+
+# ---------------------------------------------------------------- gaps
+
+
+def _detect(alias: str, table: str, source: str, asset_ids=None, intervals=None, quote_currency=None):
+    from feefifofunds.gaps import detection
+
+    found = detection.detect_gaps(alias, asset_ids=asset_ids, intervals=intervals, quote_currency=quote_currency,
+                                  source=source, table=table)
+    real, confirmed = detection.split_confirmed_empty(found)
+    by_series: dict[SeriesKey, list[SpanGap]] = defaultdict(list)
+    for flag, gaps in ((False, real), (True, confirmed)):
+        for g in gaps:
+            by_series[(g.asset_id, g.interval_minutes, g.quote_currency, source)].append(
+                SpanGap(as_utc(g.start), as_utc(g.end), int(g.missing_candles), flag))
+    for gaps in by_series.values():
+        gaps.sort(key=lambda g: g.start)
+    return by_series
+
+
+def _all_gaps(alias: str, table: str, version: str) -> dict[SeriesKey, int]:
+    """One scan of the whole table: open-gap counts per series; each series' gap list cached on the way."""
+    key = _key("gapcounts", version)
+    counts = _cache().get(key)
+    if counts is not None:
+        return counts
+    every = series_coverage(alias=alias, table=table, version=version)
+    sources = sorted({c.source for c in every})
+    counts: dict[SeriesKey, int] = {c.key: 0 for c in every}
+    per_series: dict[str, list[SpanGap]] = {_key("gaps", version, c.key): [] for c in every}
+    for source in sources:
+        for series, gaps in _detect(alias, table, source).items():
+            counts[series] = sum(1 for g in gaps if not g.confirmed_empty)
+            per_series[_key("gaps", version, series)] = gaps
+    _cache().set_many(per_series)
+    _cache().set(key, counts)
+    return counts
+
+
+def open_gap_counts(*, alias: str = "questdb", table: str = schema.TABLE,
+                    version: str | None = None) -> dict[SeriesKey, int]:
+    """Real (not confirmed no-trade) gap counts per series key; cached per store version."""
+    return _all_gaps(alias, table, version or store_version(alias=alias, table=table))
+
+
+def gaps_of(cov: SeriesCoverage, *, alias: str = "questdb", table: str = schema.TABLE,
+            version: str | None = None) -> list[SpanGap]:
+    """Every gap of one series between its first and last candle (real and confirmed empty), by time."""
+    version = version or store_version(alias=alias, table=table)
+    return _cached(_key("gaps", version, cov.key),
+                   lambda: _detect(alias, table, cov.source, [cov.asset_id], [cov.interval_minutes],
+                                   cov.quote_currency).get(cov.key, []))
+
+
+def trailing_gap(cov: SeriesCoverage, now: datetime | None = None) -> SpanGap | None:
+    """Candles missing after the last one up to the slot before the current (still open) one, at read time."""
+    step = timedelta(minutes=cov.interval_minutes)
+    now = now or datetime.now(UTC)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    current_slot = epoch + ((now - epoch) // step) * step
+    missing = (current_slot - cov.last) // step - 1
+    if missing <= 0:
+        return None
+    return SpanGap(cov.last + step, cov.last + missing * step, int(missing))

@@ -1,7 +1,8 @@
 """Server-rendered dashboard: the asset list with coverage, and one asset's candlestick chart with gaps.
 
 Reading needs no login (the Django admin keeps its own). The chart page renders the form and the series
-choice on the server; the chart itself loads its candles and gaps from the JSON API.
+choice on the server; the chart itself loads its candles and gaps, page by page, from the JSON API.
+Parameters are validated by the same models as the API's (``params.py``).
 """
 
 from __future__ import annotations
@@ -9,80 +10,72 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from feefifofunds.models import Asset
-from feefifofunds.store.client import QuestDBError
+from feefifofunds.store import coverage
 
-from . import coverage
-from .api import (
-    ApiError,
-    coverage_dicts,
-    filter_assets,
-    interval_label,
-    iso,
-    parse_int_choice,
-    parse_quote,
-    parse_range,
-    parse_source,
-    parse_ticker,
-    single,
-)
+from . import errors
+from .api import coverage_by_asset, filter_assets, interval_label, iso
+from .params import ApiError, AssetListQuery, ChartQuery, get_asset, parse_query
 
 DEFAULT_CHART_CANDLES = 500
+ASSETS_PER_PAGE = 100
 
 
 def _error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-    return render(request, "feefifofunds/error.html", {"error": exc}, status=exc.status)
+    return errors.error_page(request, exc.status, exc.code, exc.message)
 
 
 @require_GET
 def asset_list(request: HttpRequest) -> HttpResponse:
+    """One page of the catalog (ASSETS_PER_PAGE assets) with each series' coverage and open gaps."""
     try:
-        assets = list(filter_assets(request.GET))
+        f = parse_query(request.GET, AssetListQuery)
     except ApiError as exc:
         return _error(request, exc)
-    try:
-        series = coverage.series_coverage()
-        gap_counts = coverage.open_gap_counts()
-        store_error = None
-    except QuestDBError as exc:
-        series, gap_counts, store_error = [], None, str(exc)
+    paginator = Paginator(filter_assets(f).values("id", "ticker", "name", "category", "tier"), ASSETS_PER_PAGE)
+    page = paginator.get_page(f.page)
+    by_asset = coverage_by_asset(coverage.store_version(), with_gaps=True)
+    tiers, categories = dict(Asset.Tier.choices), dict(Asset.Category.choices)
+    page_url = reverse("asset-page", args=["TICKER"]).replace("TICKER", "{}")
     rows = []
-    for asset in assets:
-        cov = coverage_dicts(asset.pk, series, gap_counts)
-        for c in cov:
-            c["interval_label"] = interval_label(c["interval_minutes"])
-        rows.append({"asset": asset, "coverage": cov})
+    for a in page.object_list:
+        cov = [{**c, "interval_label": interval_label(c["interval_minutes"])} for c in by_asset.get(a["id"], [])]
+        rows.append({**a, "tier_label": tiers.get(a["tier"], ""), "category_label": categories.get(a["category"], ""),
+                     "href": page_url.format(a["ticker"]), "coverage": cov})
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(request, "feefifofunds/asset_list.html", {
         "rows": rows,
-        "q": single(request.GET, "q") or "",
-        "tier": (single(request.GET, "tier") or "").upper(),
-        "category": (single(request.GET, "category") or "").upper(),
+        "page": page,
+        "page_query": query.urlencode(),
+        "q": f.q or "",
+        "tier": f.tier or "",
+        "category": f.category or "",
         "tiers": Asset.Tier.choices,
         "categories": Asset.Category.choices,
-        "store_error": store_error,
     })
 
 
 @require_GET
 def asset_page(request: HttpRequest, ticker: str) -> HttpResponse:
     try:
-        asset = parse_ticker(ticker)
-        params = request.GET
+        asset = get_asset(ticker)
+        p = parse_query(request.GET, ChartQuery)
         series = coverage.series_coverage(asset_id=asset.pk)
         default = _default_series(asset, series)
-        interval = parse_int_choice(single(params, "interval"), "interval", coverage.INTERVALS,
-                                    default.interval_minutes if default else 60)
-        quote = parse_quote(single(params, "quote"), default.quote_currency if default else asset.quote_currency)
-        source = parse_source(single(params, "source"))
-        resample = parse_int_choice(single(params, "resample"), "resample", coverage.RESAMPLE_TARGETS, None)
+        interval = int(p.interval) if p.interval is not None else (default.interval_minutes if default else 60)
+        source = p.source
+        quote = p.quote or coverage.default_quote(series, interval, source, asset.quote_currency)
+        resample = int(p.resample) if p.resample is not None else None
         if resample is not None and not coverage.can_resample(interval, resample):
             raise ApiError(400, "invalid_parameter", "resample must be a coarser multiple of the interval", "resample")
-        start, end = parse_range(params)
+        start, end = p.start, p.end
         matching = [c for c in series if c.interval_minutes == interval and c.quote_currency == quote
                     and (source is None or c.source == source)]
         if source is None and len({c.source for c in matching}) > 1:
@@ -90,8 +83,6 @@ def asset_page(request: HttpRequest, ticker: str) -> HttpResponse:
             matching = [c for c in matching if c.source == source]
     except ApiError as exc:
         return _error(request, exc)
-    except QuestDBError as exc:
-        return _error(request, ApiError(503, "store_unavailable", str(exc)))
     step = timedelta(minutes=resample or interval)
     if matching and end is None:
         end = max(c.last for c in matching) + timedelta(minutes=interval)
@@ -131,7 +122,8 @@ def asset_page(request: HttpRequest, ticker: str) -> HttpResponse:
 
 
 def _default_series(asset: Asset, series: list[coverage.SeriesCoverage]):
-    """The series a chart opens on: the asset's own quote currency first, then the finest interval."""
+    """The series a chart opens on: the asset's own quote currency first, then USD, then the finest interval."""
     if not series:
         return None
-    return min(series, key=lambda c: (c.quote_currency != asset.quote_currency, c.interval_minutes, c.source))
+    return min(series, key=lambda c: (c.quote_currency != asset.quote_currency, c.quote_currency != "USD",
+                                      c.interval_minutes, c.source))

@@ -52,7 +52,7 @@ def test_no_terminal_without_yes_refuses(questdb, tmp_path, command_env):
     copy_real_samples(data)
     proc = manage(command_env, "--data-dir", str(data))
     assert proc.returncode == 1
-    assert "pass --yes" in proc.stderr and "Traceback" not in proc.stderr
+    assert "no terminal to ask on. Pass --yes" in proc.stderr and "Traceback" not in proc.stderr
     assert count() == 0 and len(list(data.glob("*.csv"))) == 4
 
 

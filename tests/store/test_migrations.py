@@ -1,5 +1,6 @@
 """Every migration path of the reference, against the real QuestDB."""
 
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -39,7 +40,7 @@ def test_new_environment_has_table_with_dedup():
         assert cols[c] == "DOUBLE"
     (partition_by, wal, ts) = client.query(
         "SELECT partitionBy, walEnabled, designatedTimestamp FROM tables() WHERE table_name='assetprice'")[0]
-    assert (partition_by, wal, ts) == ("DAY", True, "time")
+    assert (partition_by, wal, ts) == ("MONTH", True, "time")
 
 
 def test_rollback_to_0003_disables_dedup_then_forward_enables():
@@ -83,3 +84,98 @@ def test_dedup_keeps_usd_and_eur_apart_and_overwrites_same_key(questdb):
     client.wait_for_wal("assetprice")
     rows = client.query("SELECT quote_currency, close FROM assetprice ORDER BY quote_currency")
     assert rows == [("EUR", 2.0), ("USD", 3.0)]
+
+
+# Several series (two quotes of one asset, another asset, two intervals, a NULL vwap), rows on both sides
+# of day, month and year edges, and a second run of days so the DAY layout has many partitions.
+EDGES = [datetime(2023, 12, 31, 23, 59, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC),
+         datetime(2024, 1, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC),
+         datetime(2024, 2, 29, 23, 0, tzinfo=UTC), datetime(2024, 3, 1, 0, 1, tzinfo=UTC)]
+TIMES = EDGES + [datetime(2024, 5, 1, tzinfo=UTC) + timedelta(hours=7 * i) for i in range(60)]
+SERIES = [(1, 1, "USD"), (1, 1, "EUR"), (1, 60, "USD"), (2, 1, "USD")]
+
+
+def fill_store():
+    from questdb import TimestampNanos
+
+    with client.open_sender() as sender:
+        for n, at in enumerate(TIMES):
+            for s, (asset, interval, quote) in enumerate(SERIES):
+                columns = {"asset_id": asset, "interval_minutes": interval, "open": 1.5 + n, "high": 2.25 + n,
+                           "low": 1.0 + n, "close": 2.0 + n + s / 8, "volume": 0.1 * n, "trade_count": n}
+                if s != 3:
+                    columns["vwap"] = 1.75 + n
+                sender.row("assetprice", symbols={"quote_currency": quote, "source": "kraken"}, columns=columns,
+                           at=TimestampNanos(int(at.timestamp() * 1_000_000) * 1000))
+        sender.flush()
+    client.wait_for_wal("assetprice")
+
+
+def snapshot():
+    client.wait_for_wal("assetprice")
+    return client.query("SELECT * FROM assetprice ORDER BY time, asset_id, interval_minutes, quote_currency")
+
+
+def layout():
+    return (client.query("SELECT partitionBy, walEnabled FROM tables() WHERE table_name='assetprice'")[0],
+            schema.dedup_state("questdb"))
+
+
+def test_0006_rebuilds_a_filled_store_by_month_and_back_by_day(questdb):
+    migrate("0005")
+    assert layout()[0] == ("DAY", True)
+    fill_store()
+    before = snapshot()
+    assert len(before) == len(TIMES) * len(SERIES)
+    day_partitions = client.query("SELECT count() FROM table_partitions('assetprice')")[0][0]
+    assert day_partitions > 10
+
+    migrate()
+    (partition_by, wal), (enabled, keys) = layout()
+    assert (partition_by, wal, enabled, set(keys)) == ("MONTH", True, True, KEYS)
+    assert snapshot() == before
+    assert client.query("SELECT count() FROM table_partitions('assetprice')")[0][0] == 5  # 2023-12 .. 2024-05
+    assert not client.query("SELECT table_name FROM tables() WHERE table_name LIKE 'assetprice__%'")
+
+    migrate("0005")
+    (partition_by, wal), (enabled, keys) = layout()
+    assert (partition_by, wal, enabled, set(keys)) == ("DAY", True, True, KEYS)
+    assert snapshot() == before
+    assert client.query("SELECT count() FROM table_partitions('assetprice')")[0][0] == day_partitions
+
+    migrate()
+    # DEDUP still works on the rebuilt table: the same key again replaces, never adds.
+    from questdb import TimestampNanos
+
+    with client.open_sender() as sender:
+        sender.row("assetprice", symbols={"quote_currency": "EUR", "source": "kraken"},
+                   columns={"asset_id": 1, "interval_minutes": 1, "open": 1.0, "high": 9.0, "low": 1.0,
+                            "close": 7.0, "volume": 1.0, "trade_count": 1},
+                   at=TimestampNanos(int(EDGES[2].timestamp() * 1_000_000) * 1000))
+        sender.flush()
+    after = snapshot()
+    assert len(after) == len(before)
+    assert client.query("SELECT close FROM assetprice WHERE asset_id = 1 AND interval_minutes = 1 AND "
+                        "quote_currency = 'EUR' AND time = '2024-01-31T23:59:59.999999Z'") == [(7.0,)]
+
+
+def test_rebuild_in_small_batches_keeps_every_row(questdb):
+    fill_store()
+    before = snapshot()
+    assert schema.rebuild("questdb", "DAY", batch_rows=7)
+    assert snapshot() == before and layout()[0] == ("DAY", True)
+    assert schema.rebuild("questdb", "MONTH", batch_rows=30)
+    assert snapshot() == before and layout()[0] == ("MONTH", True)
+    assert not schema.rebuild("questdb", "MONTH")  # already so: nothing to do
+    assert set(schema.dedup_state("questdb")[1]) == KEYS
+
+
+def test_rebuild_recovers_from_a_kill_between_the_renames(questdb):
+    fill_store()
+    before = snapshot()
+    client.execute("RENAME TABLE assetprice TO assetprice__previous")
+    client.execute("CREATE TABLE assetprice__rebuild (time TIMESTAMP, x INT) TIMESTAMP(time) PARTITION BY DAY WAL")
+    assert schema.rebuild("questdb", "DAY")
+    assert snapshot() == before and layout()[0] == ("DAY", True)
+    assert not client.query("SELECT table_name FROM tables() WHERE table_name LIKE 'assetprice__%'")
+    assert schema.rebuild("questdb", schema.PARTITION_BY)  # the layout the other tests expect

@@ -69,3 +69,11 @@ def load_market() -> Market:
 @pytest.fixture
 def market(questdb, db) -> Market:
     return load_market()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static():
+    """Pages name their static files by content hash (as `make serve` serves them): collect them once."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)

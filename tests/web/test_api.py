@@ -268,6 +268,10 @@ def test_read_only_and_unknown_endpoints(client, market):
     assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
     response = client.get("/api/prices")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    response = client.post("/api/openapi.json")
+    assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+    response = client.head("/api/candles", {"ticker": "BTC", "interval": "60"})
+    assert response.status_code == 200 and response.content == b"" and int(response["Content-Length"]) > 1000
 
 
 def test_unreachable_store_is_503(client, market, settings):
@@ -282,3 +286,104 @@ def test_openapi_document(client):
     assert {"/api/assets", "/api/assets/{ticker}", "/api/candles", "/api/gaps"} <= set(body["paths"])
     params = {p["name"] for p in body["paths"]["/api/candles"]["get"]["parameters"]}
     assert params == {"ticker", "interval", "quote", "source", "start", "end", "resample", "limit", "cursor"}
+
+
+# ---------------------------------------------------------------- store trouble: JSON, never a bare HTML 500
+
+API_CALLS = [("/api/assets", {}), ("/api/assets/BTC", {}), ("/api/candles", {"ticker": "BTC", "interval": "60"}),
+             ("/api/gaps", {"ticker": "BTC", "interval": "60"})]
+
+
+def point_store_at(settings, config) -> None:
+    settings.QUESTDB_DATABASES = {**settings.QUESTDB_DATABASES, "questdb": config}
+
+
+@pytest.mark.parametrize(("url", "params"), API_CALLS)
+def test_every_endpoint_unreachable_store_is_json_503(client, market, settings, url, params):
+    point_store_at(settings, settings.QUESTDB_DATABASES["unreachable"])
+    response = client.get(url, params)
+    assert response.status_code == 503 and response["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == "store_unavailable" and "QuestDB" in response.json()["error"]["message"]
+
+
+def test_failing_query_is_json_500(client, market, settings):
+    """A server that speaks PGWire but is not QuestDB (the test PostgreSQL) refuses QuestDB's SQL."""
+    from feefifofunds.store.config import QuestDBConfig
+
+    db = settings.DATABASES["default"]
+    point_store_at(settings, QuestDBConfig(host=db["HOST"] or "127.0.0.1", pg_port=int(db["PORT"]), http_port=1,
+                                           ilp_port=1, user=db["USER"], password=db.get("PASSWORD") or "",
+                                           database=db["NAME"]))
+    for url, params in API_CALLS:
+        response = client.get(url, params)
+        assert response.status_code == 500, (url, response.content[:200])
+        assert response.json()["error"]["code"] == "store_query_failed"
+        assert "SELECT" not in response.json()["error"]["message"]  # a short reason, not the SQL
+
+
+def test_silent_store_times_out_as_503(client, market, settings):
+    """Something listens but never answers: the connection attempt times out and the API says so."""
+    import socket
+
+    from feefifofunds.store.config import QuestDBConfig
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        point_store_at(settings, QuestDBConfig(pg_port=silent.getsockname()[1], http_port=1, ilp_port=1))
+        response = client.get("/api/assets")
+    assert response.status_code == 503 and response.json()["error"]["code"] == "store_unavailable"
+
+
+def test_quote_defaults_to_the_series_that_exists(client, market):
+    """No quote given: the asset's own (USD) when stored, else the quote currency that has candles."""
+    from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
+    from feefifofunds.models import Asset
+
+    from .conftest import make_candles
+
+    xrp = Asset.objects.create(ticker="XRP", name="Ripple", category="CRYPTO", tier="TIER2")
+    with PriceWriter("questdb") as writer:
+        writer.add(make_candles(T0, 60, 5, seed=9, base=0.5), SeriesKey(xrp.pk, 60, "EUR", "kraken"))
+        writer.flush()
+    store.wait_for_wal(schema.TABLE)
+    status, body = get(client, "/api/candles", ticker="XRP", interval="60")
+    assert status == 200 and body["quote_currency"] == "EUR" and body["count"] == 5
+    status, body = get(client, "/api/gaps", ticker="XRP", interval="60")
+    assert status == 200 and body["quote_currency"] == "EUR" and body["source"] == "kraken"
+    assert get(client, "/api/candles", ticker="BTC", interval="60")[1]["quote_currency"] == "USD"
+
+
+def test_gaps_are_paginated(client, market):
+    status, body = get(client, "/api/gaps", ticker="BTC", interval="60", limit="1")
+    assert status == 200 and len(body["gaps"]) == 1 and body["confirmed_empty"] == []
+    assert body["next_cursor"] == iso(T0 + timedelta(hours=30)) and body["next"].startswith("/api/gaps?")
+    follow = client.get(body["next"]).json()
+    assert follow["gaps"] == [] and len(follow["confirmed_empty"]) == 1 and follow["next_cursor"] is None
+    # The trailing gap (last candle to now) is computed at read time.
+    assert body["trailing"]["start"] == iso(T0 + timedelta(hours=72))
+
+
+def test_cache_follows_writes(client, market):
+    """Coverage is cached per store version: a write (as by a cron job) is seen on the next request."""
+    from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
+
+    from .conftest import make_candles
+
+    before = {c["interval_minutes"]: c for c in get(client, "/api/assets/ETH")[1]["coverage"]}
+    assert before == {}
+    with PriceWriter("questdb") as writer:
+        writer.add(make_candles(T0, 1440, 3, seed=5, base=2000), SeriesKey(market.eth.pk, 1440, "USD", "kraken"))
+        writer.flush()
+    store.wait_for_wal(schema.TABLE)
+    after = get(client, "/api/assets/ETH")[1]["coverage"]
+    assert [(c["interval_minutes"], c["candles"]) for c in after] == [(1440, 3)]
+
+
+def test_openapi_covers_every_endpoint(client):
+    status, body = get(client, "/api/openapi.json")
+    assert status == 200
+    assert set(body["paths"]) == {"/api/assets", "/api/assets/{ticker}", "/api/candles", "/api/gaps"}
+    gaps = {p["name"] for p in body["paths"]["/api/gaps"]["get"]["parameters"]}
+    assert gaps == {"ticker", "interval", "quote", "source", "start", "end", "limit", "cursor"}
+    assert client.get("/api/docs").status_code == 200

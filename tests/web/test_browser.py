@@ -1,8 +1,19 @@
-"""The dashboard in headless Chromium (Debian's /usr/bin/chromium driven by Playwright) against live_server."""
+"""The dashboard as `make serve` runs it (gunicorn, WhiteNoise, collected static files, deployment settings),
+in headless Chromium: Debian's /usr/bin/chromium driven by Playwright, never a downloaded browser.
+
+The server is started as a subprocess through the same module the Makefile calls, pointed at the test
+QuestDB and test catalog by environment variables. Screenshots go to test-artifacts/.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -11,7 +22,8 @@ from playwright import sync_api
 from .conftest import load_market
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 
@@ -28,7 +40,47 @@ CANVAS_HAS_PIXELS = """(canvas) => {
 }"""
 
 
-def test_dashboard_in_chromium(questdb, live_server):
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(command_env, tmp_path):
+    """`python -m feefifofunds.web.serve` (what `make serve` runs) on a free loopback port; yields its URL."""
+    port = free_port()
+    env = {k: v for k, v in command_env.items() if k != "DJANGO_SECRET_KEY"}
+    env.update(FEEFIFOFUNDS_STATE_DIR=str(tmp_path / "state"), FEEFIFOFUNDS_PORT=str(port),
+               FEEFIFOFUNDS_WORKERS="2", DJANGO_DEBUG="0")
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "feefifofunds.web.serve"], cwd=REPO, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                with urllib.request.urlopen(url + "/static/feefifofunds/dashboard.css", timeout=5):
+                    break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the server did not answer within 90 s:\n{log.read_text()}")
+                time.sleep(0.3)
+        # A per-install key was generated into the (new) state folder, and nothing was served from the repo.
+        assert (tmp_path / "state" / "secret_key").stat().st_size >= 50
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "serve.log").write_bytes(log.read_bytes())
+
+
+def test_dashboard_served_in_chromium(questdb, served):
     load_market()  # before Playwright starts its event loop in this thread
     ARTIFACTS.mkdir(exist_ok=True)
     errors: list[str] = []
@@ -39,7 +91,15 @@ def test_dashboard_in_chromium(questdb, live_server):
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
 
-            page.goto(live_server.url + "/")
+            response = page.goto(served + "/")
+            assert response.status == 200
+            # The stylesheet is served (hashed name, compressed, cacheable) and applied.
+            css = [href for href in page.eval_on_selector_all("link[rel=stylesheet]", "ls => ls.map(l => l.href)")]
+            assert len(css) == 1 and "/static/feefifofunds/dashboard." in css[0] and not css[0].endswith(
+                "/dashboard.css")
+            assert page.eval_on_selector("header.top", "h => getComputedStyle(h).backgroundColor") == "rgb(29, 35, 48)"
+            static = page.request.get(css[0], headers={"Accept-Encoding": "gzip"})
+            assert static.status == 200 and "immutable" in static.headers.get("cache-control", "")
             rows = page.locator("#asset-table tr.asset-row")
             assert sorted(set(rows.evaluate_all("rs => rs.map(r => r.dataset.ticker)"))) == ["AAPL", "BTC", "ETH"]
             btc_text = page.locator("#asset-table tr[data-ticker=BTC]").all_inner_texts()
@@ -51,7 +111,7 @@ def test_dashboard_in_chromium(questdb, live_server):
             page.wait_for_url("**/?q=apple*")
             assert rows.evaluate_all("rs => rs.map(r => r.dataset.ticker)") == ["AAPL"]
 
-            page.goto(live_server.url + "/")
+            page.goto(served + "/")
             page.click("#asset-table a.ticker:text-is('BTC')")
             page.wait_for_url("**/assets/BTC/")
             page.wait_for_selector("#chart[data-state=ready]", timeout=30_000)  # the default: 1-minute USD
@@ -72,7 +132,17 @@ def test_dashboard_in_chromium(questdb, live_server):
             assert "gap 3" in markers and "no trades 1" in markers
             page.screenshot(path=str(ARTIFACTS / "dashboard-btc-1h.png"), full_page=True)
 
+            # Gaps are read page by page: asked for one gap per page, the chart follows the pages to both gaps.
+            page.route("**/api/gaps?*", lambda route: route.continue_(
+                url=route.request.url.replace("limit=1000", "limit=1")))
+            page.goto(served + "/assets/BTC/?interval=1&quote=USD&start=2024-01-01T00:00")
+            page.wait_for_selector("#chart[data-state=ready]", timeout=30_000)
+            assert page.locator("#chart").get_attribute("data-gap-markers") == "2"
+            assert page.locator("#chart").get_attribute("data-gap-pages") == "2"
+            page.unroute("**/api/gaps?*")
+
             # Resampled to 4 hours: still a chart with the gap marked.
+            page.goto(served + "/assets/BTC/?interval=60&quote=USD&source=kraken")
             page.select_option("select[name=resample]", "240")
             page.click("#series-form button")
             page.wait_for_url("**resample=240*")
@@ -80,10 +150,27 @@ def test_dashboard_in_chromium(questdb, live_server):
             assert page.locator("#chart").get_attribute("data-candles") == "18"
             assert page.locator("#chart").get_attribute("data-gap-markers") == "1"
             page.screenshot(path=str(ARTIFACTS / "dashboard-btc-4h.png"), full_page=True)
-
             assert not errors, errors
+
+            # The API docs page works with its assets served locally.
+            page.goto(served + "/api/docs")
+            page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+            assert all(src.startswith(served) for src in page.eval_on_selector_all(
+                "script[src]", "ss => ss.map(s => s.src)"))
+            page.screenshot(path=str(ARTIFACTS / "api-docs.png"), full_page=True)
+
+            # An API error reaches the chart as a message: the browser asks for an interval the server refuses.
+            page.route("**/api/candles?*", lambda route: route.continue_(
+                url=route.request.url.replace("interval=60", "interval=7")))
+            page.goto(served + "/assets/BTC/?interval=60&quote=USD&source=kraken")
+            page.wait_for_selector("#chart[data-state=error]", timeout=30_000)
+            assert "interval" in page.inner_text("#chart-status")
+            assert page.eval_on_selector("#chart-status", "e => getComputedStyle(e).color") == "rgb(198, 40, 40)"
+            page.screenshot(path=str(ARTIFACTS / "dashboard-api-error.png"), full_page=True)
+            page.unroute("**/api/candles?*")
+
             # A bad parameter is an error page, not a crash.
-            response = page.goto(live_server.url + "/assets/BTC/?interval=7")
+            response = page.goto(served + "/assets/BTC/?interval=7")
             assert response.status == 400 and "interval" in page.inner_text("#error-message")
         finally:
             browser.close()

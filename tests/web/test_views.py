@@ -25,7 +25,7 @@ def test_asset_page(client, market):
     page = client.get("/assets/BTC/", {"interval": "60", "quote": "USD"})
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'id="chart"' in html and "lightweight-charts.standalone.production.js" in html
+    assert 'id="chart"' in html and "lightweight-charts.standalone.production." in html
     assert '"interval": 60' in html and '"start": "2024-01-01T00:00:00Z"' in html
     assert client.get("/assets/btc/").status_code == 200  # default series, lower-case ticker
     empty = client.get("/assets/ETH/")
@@ -38,3 +38,30 @@ def test_asset_page(client, market):
 def test_admin_still_needs_login(client, market):
     response = client.get("/admin/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_store_unreachable_is_an_error_page(client, market, settings):
+    settings.QUESTDB_DATABASES = {**settings.QUESTDB_DATABASES, "questdb": settings.QUESTDB_DATABASES["unreachable"]}
+    for url in ("/", "/assets/BTC/"):
+        page = client.get(url)
+        assert page.status_code == 503 and page["Content-Type"].startswith("text/html")
+        html = page.content.decode()
+        assert 'id="error-message"' in html and "price store (QuestDB) cannot be reached" in html
+
+
+def test_asset_list_is_paginated(client, market):
+    from feefifofunds.models import Asset
+
+    Asset.objects.bulk_create([Asset(ticker=f"Z{i:03d}", name=f"Zed {i}", category="STOCK") for i in range(150)])
+    first = client.get("/").content.decode()
+    assert first.count('class="ticker"') == 100 and "page 1 of 2 (153 assets)" in first and "page=2" in first
+    second = client.get("/", {"page": "2"}).content.decode()
+    assert second.count('class="ticker"') == 53 and 'data-ticker="Z149"' in second
+    stocks = client.get("/", {"category": "STOCK", "page": "2"}).content.decode()
+    assert "category=STOCK&amp;page=1" in stocks
+    assert client.get("/", {"page": "0"}).status_code == 400
+
+
+def test_unknown_page_is_a_readable_404(client, market):
+    page = client.get("/no/such/page/")
+    assert page.status_code == 404 and 'id="error-message"' in page.content.decode()

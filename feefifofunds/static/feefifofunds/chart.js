@@ -8,6 +8,8 @@
   const PAGE = 5000;
   const MAX_CANDLES = 100000;
   const MAX_WHITESPACE = 5000;
+  const GAP_PAGE = 1000;
+  const MAX_GAPS = 20000;
   const LWC = window.LightweightCharts;
 
   const seconds = (iso) => Math.floor(Date.parse(iso) / 1000);
@@ -39,12 +41,23 @@
     return rows;
   }
 
+  // Gaps come a page at a time, like candles: follow next_cursor (bounded, like the candles).
   async function loadGaps() {
+    const info = { gaps: [], confirmed_empty: [], trailing: null, pages: 0 };
+    let cursor = null;
     try {
-      return await getJSON(config.gapsUrl + "?" + seriesQuery());
+      do {
+        const page = await getJSON(config.gapsUrl + "?" + seriesQuery({ limit: GAP_PAGE, cursor }));
+        info.gaps.push(...page.gaps);
+        info.confirmed_empty.push(...page.confirmed_empty);
+        info.trailing = page.trailing;
+        info.pages += 1;
+        cursor = page.next_cursor;
+      } while (cursor && info.gaps.length + info.confirmed_empty.length < MAX_GAPS);
     } catch (err) {
-      return { gaps: [], confirmed_empty: [], error: err.message };
+      info.error = err.message;
     }
+    return info;
   }
 
   // The time of the last bar at or before t (bars sorted); the first bar when t is before all of them.
@@ -64,13 +77,24 @@
       `<td class="num">${g.missing_candles}</td></tr>`);
     gapInfo.gaps.forEach((g) => add("gap", g));
     gapInfo.confirmed_empty.forEach((g) => add("no trades", g));
+    if (gapInfo.trailing) {
+      const t = gapInfo.trailing;
+      rows.push(`<tr class="gap-row trailing"><td>since the last candle</td><td>${t.start}</td><td>${t.end}</td>` +
+        `<td class="num">${t.missing_candles}</td></tr>`);
+    }
     if (gapInfo.error) rows.push(`<tr><td colspan="4" class="error">${gapInfo.error.replace(/</g, "&lt;")}</td></tr>`);
     gapTable.innerHTML = rows.length ? rows.join("") : '<tr><td colspan="4" class="note">No gaps.</td></tr>';
   }
 
   async function main() {
-    const [candles, gapInfo] = await Promise.all([loadCandles(), loadGaps()]);
-    fillGapTable(gapInfo);
+    const gapsLoading = loadGaps();  // in parallel with the candles; the table is filled even if they fail
+    let candles;
+    try {
+      candles = await loadCandles();
+    } finally {
+      fillGapTable(await gapsLoading);
+    }
+    const gapInfo = await gapsLoading;
     if (!candles.length) {
       statusEl.textContent = "No candles in this range.";
       container.dataset.state = "empty";
@@ -127,6 +151,7 @@
     container.dataset.candles = String(bars.length);
     container.dataset.gapMarkers = String(gapInfo.gaps.length);
     container.dataset.emptyMarkers = String(gapInfo.confirmed_empty.length);
+    container.dataset.gapPages = String(gapInfo.pages);
     container.dataset.state = "ready";
     statusEl.textContent = `${bars.length} candles` + (config.resample ? ` (resampled to ${config.resample} min)` : "") +
       `, gaps: ${gapInfo.gaps.length}, confirmed no-trade ranges: ${gapInfo.confirmed_empty.length}`;

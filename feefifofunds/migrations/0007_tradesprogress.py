@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("feefifofunds", "0005_confirmedemptyrange")]
+    dependencies = [("feefifofunds", "0006_assetprice_partition_by_month")]
 
     operations = [
         migrations.CreateModel(

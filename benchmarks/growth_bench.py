@@ -1,0 +1,149 @@
+"""Growth benchmark: a store filled in 4 runs of 30 pairs, then a quarterly update, then the read side.
+
+120 pairs x 7 intervals (30 days of 1-minute, 120 days of 5-minute, 1 year of 15-minute, 2 years hourly,
+4 years 4-hour, 6 years 12-hour, 8 years daily candles), ingested by ``ingest_sequential`` in 4 runs of 30
+pairs into a fresh QuestDB: rows/s per run (until visible) and the CPU of client and server per row. Then a
+quarterly update (one more quarter of every series, overlapping the store by 3 days), then reads in the
+grown store: the API's candle query for one page of 10,000 1-minute candles and for a whole month
+(43,200), gap detection over every series, and an export of one 1-minute series.
+
+    .venv/bin/python benchmarks/growth_bench.py [--scale 1.0] [--pairs-per-run 30] [--runs 4]
+        [--partition-by MONTH] [--sync] [--keep]
+
+``--scale 0.05`` shortens every series to 5% of its days, for a quick check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, timedelta
+from pathlib import Path
+
+from common import REPO, env_for, loadavg, manage, measure, set_layout, start_questdb
+
+from feefifofunds.samples import Spec, generate
+from feefifofunds.store import server
+
+SPECS = (Spec(1, 30), Spec(5, 120), Spec(15, 365), Spec(60, 730), Spec(240, 1460), Spec(720, 2190), Spec(1440, 2920))
+QUARTER_DAYS, OVERLAP_DAYS = 90, 3
+# The store ends a quarter ago, so the update ends yesterday (the job refuses unfinished candles).
+END = (int(time.time()) // 86400 - QUARTER_DAYS - 1) * 86400
+
+
+def scaled(specs, scale: float) -> tuple[Spec, ...]:
+    return tuple(Spec(s.interval_minutes, max(1, round(s.days * scale))) for s in specs)
+
+
+def make_pairs(out: Path, first: int, count: int, specs, end: int, seed: int) -> tuple[int, int]:
+    files = rows = 0
+    for i in range(first, first + count):
+        quote = "EUR" if i % 4 == 3 else "USD"
+        f, r = generate(out, bases=(f"GR{i:03d}",), quotes=(quote,), specs=specs, end=end, seed=seed + i)
+        files, rows = files + f, rows + r
+    return files, rows
+
+
+def ingest(env, data: Path, proc, label: str, rows: int) -> float:
+    with measure(proc.pid) as reading:
+        manage(env, "ingest_sequential", "--data-dir", str(data), "--yes")
+    rate = rows / reading.wall
+    print(f"{label}: {rows:,} rows in {reading.wall:.1f} s = {rate:,.0f} rows/s ({reading.per_row(rows)})", flush=True)
+    return rate
+
+
+def timed(fn, repeat: int = 5) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def read_side(env: dict[str, str], work: Path) -> None:
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from feefifofunds.export import ExportRequest, export_prices
+    from feefifofunds.gaps.detection import detect_gaps
+    from feefifofunds.models import Asset
+    from feefifofunds.store import client
+    from feefifofunds.web import coverage
+
+    asset = Asset.objects.get(ticker="GR000")
+    client.wait_for_wal("assetprice")
+    first = client.query("SELECT min(time), max(time) FROM assetprice WHERE asset_id = %s AND interval_minutes = 1",
+                         [asset.pk])[0]
+    start = first[0].replace(tzinfo=UTC)
+    page_s, page = timed(lambda: coverage.candles(asset.pk, 1, "USD", source="kraken", start=start, limit=10_000))
+    month_end = first[1].replace(tzinfo=UTC)
+    month_s, month = timed(lambda: coverage.candles(asset.pk, 1, "USD", source="kraken",
+                                                    start=month_end - timedelta(days=30), end=month_end,
+                                                    limit=43_200))
+    print(f"API candle query, one page of {len(page):,} 1-minute candles: {page_s * 1000:.0f} ms (median of 5, "
+          f"target < 50 ms) [load {loadavg()}]")
+    print(f"API candle query, a month ({len(month):,} 1-minute candles): {month_s * 1000:.0f} ms (median of 5, "
+          f"target < 100 ms) [load {loadavg()}]")
+    gaps_s, gaps = timed(detect_gaps, repeat=3)
+    print(f"gap detection over the whole growth store: {len(gaps):,} gaps, {gaps_s:.2f} s (median of 3) "
+          f"[load {loadavg()}]")
+    out = work / "export.parquet"
+    export_s, n = timed(lambda: export_prices(ExportRequest("GR000", 1, "USD"), out), repeat=3)
+    print(f"export of one 1-minute series ({n:,} candles, Parquet): {export_s:.2f} s (median of 3) [load {loadavg()}]")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of every series' days")
+    parser.add_argument("--pairs-per-run", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--partition-by", help="re-create assetprice with this partitioning first (compare layouts)")
+    parser.add_argument("--sync", action="store_true", help="durable commits (QDB_CAIRO_COMMIT_MODE=sync)")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="fff-growth-"))
+    specs = scaled(SPECS, args.scale)
+    runs = []
+    for r in range(args.runs):
+        data = work / f"run{r + 1}" / "data"
+        files, rows = make_pairs(data, r * args.pairs_per_run, args.pairs_per_run, specs, END, seed=1000)
+        runs.append((data, rows))
+    pairs = args.runs * args.pairs_per_run
+    quarter_specs = scaled(tuple(Spec(s.interval_minutes, QUARTER_DAYS + OVERLAP_DAYS) for s in SPECS), args.scale)
+    quarter = work / "quarter" / "data"
+    _, quarter_rows = make_pairs(quarter, 0, pairs, quarter_specs, END + QUARTER_DAYS * 86400, seed=5000)
+    print(f"growth: {pairs} pairs x {len(specs)} intervals, {sum(r for _, r in runs):,} rows in {args.runs} runs; "
+          f"quarterly update {quarter_rows:,} rows (scale {args.scale}, {'sync' if args.sync else 'default'} "
+          f"commit mode)", flush=True)
+
+    proc, ports = start_questdb(work / "questdb", sync=args.sync)
+    try:
+        env = env_for(ports, work / "catalog.sqlite3")
+        manage(env, "migrate", "--no-input", "-v", "0")
+        if args.partition_by:
+            set_layout(ports, args.partition_by)
+        rates = [ingest(env, data, proc, f"run {i + 1}", rows) for i, (data, rows) in enumerate(runs)]
+        print(f"growth: last run / first run = {rates[-1] / rates[0]:.2f} (target >= 0.8); every run >= 1 M rows/s: "
+              f"{'met' if min(rates) >= 1e6 else 'NOT met'}")
+        first_import = sum(r for _, r in runs) / sum(r / rate for (_, r), rate in zip(runs, rates, strict=True))
+        update = ingest(env, quarter, proc, "quarterly update", quarter_rows)
+        print(f"quarterly update / first import = {update / first_import:.2f} (target >= 1.0)")
+        read_side(env, work)
+    finally:
+        server.stop(proc.pid)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Time-ordered sending across files: stage parsed, validated files in a columnar scratch copy, then send
+all staged rows window by window in time order, so QuestDB appends instead of merging.
+
+File by file, every new pair lands in partitions that already hold other pairs' rows, and QuestDB rewrites
+them (out-of-order merges); rows that arrive in time order are appended, which roughly doubles what the
+server takes in (README: benchmarks). The archive's files are sorted by series, not by time, so the rows
+are first staged: each file, once validated, is written to an Arrow IPC file in a scratch folder (record
+batches of 64 K rows with their time bounds kept in memory), and an hourly row histogram is kept. Sending
+then cuts time into windows of about ``window_rows`` rows, reads every staged file's rows of one window
+(memory-mapped, only the batches whose bounds overlap), sorts them by time (stable: for rows with the same
+key, the file staged later comes later, and DEDUP keeps the last) and hands them to the writer tagged with
+the files they came from. A file is declared done after the window holding its last row, so the writer
+reports it acknowledged only when all its rows are.
+
+The scratch folder is one per run under ``root`` and is removed at the end; folders left by a killed run
+are removed when the next run opens the staging (the caller holds the data directory lock, so no other
+run is using them). Disk use is bounded by ``max_bytes``: the caller sends and clears the staged files
+whenever ``full`` says so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .writer import PriceWriter, SeriesKey, WriteError
+
+BATCH_ROWS = 65_536
+BUCKET_SECONDS = 3600
+DEFAULT_WINDOW_ROWS = 250_000
+DEFAULT_MAX_BYTES = int(os.environ.get("FEEFIFOFUNDS_STAGING_MAX_BYTES", 8 * 2**30))
+STAGE_SCHEMA = pa.schema([("time", pa.int64()), ("open", pa.float64()), ("high", pa.float64()),
+                          ("low", pa.float64()), ("close", pa.float64()), ("volume", pa.float64()),
+                          ("trade_count", pa.int64())])
+
+
+@dataclass
+class StagedFile:
+    tag: Hashable
+    key: SeriesKey
+    path: Path
+    rows: int = 0
+    bounds: list[tuple[int, int]] = field(default_factory=list)  # (min, max) time of each record batch
+
+    @property
+    def first(self) -> int:
+        return min(b[0] for b in self.bounds)
+
+    @property
+    def last(self) -> int:
+        return max(b[1] for b in self.bounds)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int  # Unix seconds, inclusive
+    end: int  # exclusive
+    rows: int
+
+
+class Staging:
+    """A scratch folder of staged files for one run; use as a context manager."""
+
+    def __init__(self, root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+        self.dir: Path | None = None
+        self.files: list[StagedFile] = []
+        self.bytes = 0
+        self._hours: dict[int, int] = {}
+
+    def __enter__(self) -> Staging:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for leftover in self.root.iterdir():  # earlier runs, killed before they could clean up
+            if leftover.is_dir() and leftover.name.startswith("run-"):
+                shutil.rmtree(leftover, ignore_errors=True)
+        self.dir = self.root / f"run-{os.getpid()}-{time.time_ns()}"
+        self.dir.mkdir()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    @property
+    def full(self) -> bool:
+        return self.bytes >= self.max_bytes
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    def stage(self, tag: Hashable, key: SeriesKey, chunks: Iterable[pl.DataFrame]) -> StagedFile:
+        """Write a file's (validated) chunks to the scratch folder. If ``chunks`` raises (a malformed line
+        found late), nothing of this file stays staged and the exception goes on to the caller."""
+        if self.dir is None:
+            raise RuntimeError("Staging used outside its `with` block")
+        staged = StagedFile(tag, key, self.dir / f"{len(self.files):06d}.arrow")
+        hours: dict[int, int] = {}
+        try:
+            with pa.OSFile(str(staged.path), "wb") as sink, pa.ipc.new_file(sink, STAGE_SCHEMA) as out:
+                for df in chunks:
+                    if df.height == 0:
+                        continue
+                    table = df.select(STAGE_SCHEMA.names).to_arrow().cast(STAGE_SCHEMA)
+                    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+                        times = batch.column(0).to_numpy()
+                        staged.bounds.append((int(times.min()), int(times.max())))
+                        out.write_batch(batch)
+                        staged.rows += batch.num_rows
+                        buckets, counts = np.unique(times // BUCKET_SECONDS, return_counts=True)
+                        for b, c in zip(buckets.tolist(), counts.tolist(), strict=True):
+                            hours[b] = hours.get(b, 0) + c
+        except BaseException:
+            staged.path.unlink(missing_ok=True)
+            raise
+        if staged.rows == 0:
+            staged.path.unlink(missing_ok=True)
+            return staged
+        for b, c in hours.items():
+            self._hours[b] = self._hours.get(b, 0) + c
+        self.files.append(staged)
+        self.bytes += staged.path.stat().st_size
+        return staged
+
+    def windows(self, window_rows: int = DEFAULT_WINDOW_ROWS) -> list[Window]:
+        """Consecutive time ranges of about ``window_rows`` staged rows each (whole hours; an hour holding
+        more rows than that is a window of its own)."""
+        out: list[Window] = []
+        start = rows = None
+        for bucket in sorted(self._hours):
+            n = self._hours[bucket]
+            if start is not None and rows + n > window_rows:
+                out.append(Window(start * BUCKET_SECONDS, bucket * BUCKET_SECONDS, rows))
+                start = None
+            if start is None:
+                start, rows = bucket, 0
+            rows += n
+        if start is not None:
+            out.append(Window(start * BUCKET_SECONDS, (max(self._hours) + 1) * BUCKET_SECONDS, rows))
+        return out
+
+    def read_window(self, window: Window) -> tuple[pl.DataFrame, list[Hashable], list[str]]:
+        """Every staged row in ``window``, sorted by time (stable), with the series columns (``quote_code``
+        indexes the returned quote list); and the tags of the files with rows in it, in staging order."""
+        parts: list[pa.Table] = []
+        tags: list[Hashable] = []
+        quotes: dict[str, int] = {}
+        for staged in self.files:
+            wanted = [i for i, (lo, hi) in enumerate(staged.bounds) if lo < window.end and hi >= window.start]
+            if not wanted:
+                continue
+            with pa.memory_map(str(staged.path)) as source:
+                reader = pa.ipc.open_file(source)
+                batches = []
+                for i in wanted:
+                    batch = reader.get_batch(i)
+                    lo, hi = staged.bounds[i]
+                    if lo < window.start or hi >= window.end:
+                        t = batch.column(0)
+                        batch = batch.filter(pc.and_(pc.greater_equal(t, window.start), pc.less(t, window.end)))
+                    if batch.num_rows:
+                        batches.append(batch)
+                if not batches:
+                    continue
+                table = pa.Table.from_batches(batches).combine_chunks()
+            n = table.num_rows
+            code = quotes.setdefault(staged.key.quote_currency, len(quotes))
+            table = (table.append_column("asset_id", pa.array(np.full(n, staged.key.asset_id, dtype=np.int32)))
+                     .append_column("interval_minutes",
+                                    pa.array(np.full(n, staged.key.interval_minutes, dtype=np.int32)))
+                     .append_column("quote_code", pa.array(np.full(n, code, dtype=np.int16))))
+            parts.append(table)
+            tags.append(staged.tag)
+        if not parts:
+            return pl.DataFrame(), [], []
+        frame = pl.from_arrow(pa.concat_tables(parts)).sort("time", maintain_order=True)
+        return frame, tags, list(quotes)
+
+    def send(self, writer: PriceWriter, *, window_rows: int = DEFAULT_WINDOW_ROWS, source: str = "kraken",
+             on_window: Callable[[Window], None] | None = None,
+             on_error: Callable[[WriteError], None] | None = None) -> int:
+        """Send every staged row in time order; each file is ``done`` after the window with its last row.
+
+        A rejected flush (``WriteError``, whose ``tags`` name the files with rows in it) goes to
+        ``on_error`` and sending goes on (without ``on_error`` it is raised). Returns the rows handed to
+        the writer; the staged files are removed afterwards (``clear``).
+        """
+        sent = 0
+        by_last: dict[int, list[StagedFile]] = {}
+        windows = self.windows(window_rows)
+        ends = [w.end for w in windows]
+        for staged in self.files:
+            by_last.setdefault(int(np.searchsorted(ends, staged.last, side="right")), []).append(staged)
+        for i, window in enumerate(windows):
+            frame, tags, quotes = self.read_window(window)
+            try:
+                if frame.height:
+                    sent += frame.height
+                    writer.add_rows(frame, quotes=quotes, source=source, tags=tags)
+            except WriteError as exc:  # a refused buffer (its files fail); the other files go on
+                if on_error is None:
+                    raise
+                on_error(exc)
+            for staged in by_last.get(i, []):
+                writer.done(staged.tag)
+            if on_window:
+                on_window(window)
+        self.clear()
+        return sent
+
+    def clear(self) -> None:
+        for staged in self.files:
+            staged.path.unlink(missing_ok=True)
+        self.files.clear()
+        self._hours.clear()
+        self.bytes = 0

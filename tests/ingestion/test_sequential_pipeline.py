@@ -1,0 +1,39 @@
+"""The archive job with flushes running in the background (small flushes, so several are in flight over
+a run): a refused flush still fails only its own file, and every other file is archived once acknowledged."""
+
+import polars as pl
+import pytest
+
+from feefifofunds.ingestion.writer import PriceWriter
+from feefifofunds.models import Asset
+from feefifofunds.store import client
+from tests.ingestion.test_sequential import run
+from tests.support.archive import candle_lines, write_file
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PAIRS = ("ADAUSD", "DOTUSD", "ETHUSD", "LINKUSD", "SOLUSD", "XBTUSD")
+
+
+class TextFor(PriceWriter):
+    """Serializes ETH's trade counts as text: the server refuses the flush that holds them."""
+
+    def add(self, candles, key, *, time_col="time", tag=None):
+        if Asset.objects.filter(pk=key.asset_id, ticker="ETH").exists():
+            candles = candles.with_columns(pl.Series("trade_count", ["x"] * candles.height, dtype=pl.Object))
+        return super().add(candles, key, time_col=time_col, tag=tag)
+
+
+@pytest.mark.parametrize("writer_class", [PriceWriter, TextFor])
+def test_background_flushes_archive_each_file_once_acknowledged(questdb, tmp_path, writer_class):
+    data = tmp_path / "data"
+    for pair in PAIRS:
+        write_file(data / f"{pair}_60.csv", candle_lines(60, 40))
+    summary = run(data, writer_class=writer_class, flush_rows=70)  # a flush every second file
+    ok = {r.file.pair for r in summary.results if r.status == "ingested"}
+    expected = set(PAIRS) - ({"ETHUSD"} if writer_class is TextFor else set())
+    assert ok == expected and len(summary.results) == len(PAIRS)
+    assert {p.name for p in (tmp_path / "ingested" / "ohlcv").iterdir()} == {f"{p}_60.csv" for p in expected}
+    if writer_class is TextFor:
+        assert [r.file.pair for r in summary.failed] == ["ETHUSD"] and (data / "ETHUSD_60.csv").exists()
+    client.wait_for_wal("assetprice")
+    assert client.query("SELECT count() FROM assetprice")[0][0] == 40 * len(expected) == summary.rows
