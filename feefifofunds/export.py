@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from feefifofunds.models import Asset
 from feefifofunds.store import coverage
+from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.timeframes import INTERVALS
 
 FORMATS = ("parquet", "csv")
@@ -76,7 +77,7 @@ def check_output(path: Path) -> None:
 
 
 def choose_quote(asset: Asset, interval_minutes: int, quote_currency: str | None, *,
-                 alias: str = "questdb") -> str:
+                 alias: str = DEFAULT_ALIAS) -> str:
     """The quote currency asked for; else the series that exists (``coverage.default_quote``)."""
     if quote_currency:
         return quote_currency.strip().upper()
@@ -84,7 +85,7 @@ def choose_quote(asset: Asset, interval_minutes: int, quote_currency: str | None
                                   None, asset.quote_currency)
 
 
-def iter_export_batches(request: ExportRequest, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, alias: str = "questdb"):
+def iter_export_batches(request: ExportRequest, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, alias: str = DEFAULT_ALIAS):
     """(asset, quote, source, rows) batches of the selection, in (source, time) order."""
     if request.interval_minutes not in INTERVALS:
         raise ExportError(f"interval must be one of {', '.join(map(str, INTERVALS))}")
@@ -119,7 +120,7 @@ def _table(asset, quote, source, interval, rows) -> pa.Table:
 
 
 def export_prices(request: ExportRequest, path: str | Path, *, fmt: str | None = None,
-                  chunk_rows: int = DEFAULT_CHUNK_ROWS, alias: str = "questdb") -> int:
+                  chunk_rows: int = DEFAULT_CHUNK_ROWS, alias: str = DEFAULT_ALIAS) -> int:
     """Write the selection to ``path``; returns the number of candles written (an empty file when none).
 
     The file is written beside the target and renamed into place once complete.

@@ -19,6 +19,7 @@ from feefifofunds.ingestion.writer import PriceWriter, SeriesKey, WriteError
 from feefifofunds.sources import CandlePage, CandleRequest, PagedSource, SourceError
 from feefifofunds.store import client, schema
 from feefifofunds.store.client import QuestDBError
+from feefifofunds.store.config import DEFAULT_ALIAS
 
 from .classify import ClassifiedGap
 from .detection import Gap, detect_gaps, index_runs, record_confirmed_empty, split_confirmed_empty
@@ -65,7 +66,7 @@ def _overlap(gap: Gap, other: Gap) -> int:
 
 
 def backfill(gaps: Iterable[ClassifiedGap | Gap], tickers: Mapping[int, str], source: PagedSource, *,
-             alias: str = "questdb", table: str = schema.TABLE,
+             alias: str = DEFAULT_ALIAS, table: str = schema.TABLE,
              on_series: Callable[[tuple[int, str, int], list[Gap], str | None], None] | None = None,
              ) -> list[FillResult]:
     """Fill the given gaps; returns one result per gap in input order. Errors fail only their series' gaps.

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from feefifofunds.store import client, schema
+from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.timeframes import epoch_micros, from_epoch_micros
 
 MICROS_PER_MINUTE = 60_000_000
@@ -86,7 +87,7 @@ def _filters(source: str, asset_ids: Iterable[int] | None, intervals: Iterable[i
     return " AND ".join(where), params
 
 
-def detect_gaps(alias: str = "questdb", *, asset_ids: Iterable[int] | None = None,
+def detect_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None = None,
                 intervals: Iterable[int] | None = None, quote_currency: str | None = None,
                 source: str = "kraken", table: str = schema.TABLE) -> list[Gap]:
     """Every gap of every matching series, sorted by series then time. ``None`` filters mean "all"."""
@@ -122,7 +123,7 @@ def detect_gaps(alias: str = "questdb", *, asset_ids: Iterable[int] | None = Non
     return gaps
 
 
-def list_series(alias: str = "questdb", *, asset_ids: Iterable[int] | None = None,
+def list_series(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None = None,
                 intervals: Iterable[int] | None = None, quote_currency: str | None = None,
                 source: str = "kraken", table: str = schema.TABLE) -> list[SeriesInfo]:
     """The matching series with their first and last candle and candle count (one aggregate query)."""

@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from feefifofunds.console import make_console, summary
+from feefifofunds.store.config import DEFAULT_ALIAS
 
 from . import api_loader
 from .api_loader import PREVIEW_ROWS, LoadError, ProgressSink, RunResult
@@ -118,7 +119,7 @@ def one_line(result: RunResult) -> str:
 def run_command(stream, *, source_name: str, ticker: str | None = None, all_assets: bool = False,
                 category: str | None = None, days=None, start=None, end=None,
                 interval_minutes: int = api_loader.DEFAULT_INTERVAL, grouped: bool = False, dry_run: bool = False,
-                alias: str = "questdb", verbosity: int = 1) -> RunResult:
+                alias: str = DEFAULT_ALIAS, verbosity: int = 1) -> RunResult:
     """What both commands do: check arguments and key, resolve, load with progress, render.
 
     Raises ``LoadError`` for anything that stops the run before it starts; the caller turns a result that is

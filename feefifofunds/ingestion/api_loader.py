@@ -19,6 +19,7 @@ from feefifofunds.models import Asset
 from feefifofunds.sources import CandleRequest, GroupedDailySource, Source, SourceError
 from feefifofunds.sources.registry import source_class
 from feefifofunds.store import client, schema
+from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.timeframes import as_utc, day_start, naive_utc
 
 from .candles import validate_candles
@@ -105,7 +106,7 @@ def resolve_range(*, days: int | None = None, start: date | None = None, end: da
     return day_start(first), day_start(last + timedelta(days=1))
 
 
-def existing_times(key: SeriesKey, start: datetime, end: datetime, alias: str = "questdb") -> set[datetime]:
+def existing_times(key: SeriesKey, start: datetime, end: datetime, alias: str = DEFAULT_ALIAS) -> set[datetime]:
     """Candle times of one series already in QuestDB within [start, end)."""
     rows = client.query(
         f"SELECT time FROM {schema.TABLE} WHERE asset_id = %s AND interval_minutes = %s AND source = %s "
@@ -191,7 +192,7 @@ def _abort_if_fatal(result: RunResult, exc: Exception) -> bool:
 
 
 def load_assets(source: Source, assets: Iterable[Asset], *, start: datetime, end: datetime,
-                interval_minutes: int = DEFAULT_INTERVAL, dry_run: bool = False, alias: str = "questdb",
+                interval_minutes: int = DEFAULT_INTERVAL, dry_run: bool = False, alias: str = DEFAULT_ALIAS,
                 progress: ProgressSink | None = None) -> RunResult:
     """Fetch and write each asset's candles in [start, end); one asset failing does not stop the others.
 
@@ -267,7 +268,7 @@ def grouped_days(start: datetime, end: datetime, now: datetime | None = None) ->
 
 
 def load_grouped(source: Source, assets: Iterable[Asset], *, start: datetime, end: datetime,
-                 dry_run: bool = False, alias: str = "questdb", progress: ProgressSink | None = None,
+                 dry_run: bool = False, alias: str = DEFAULT_ALIAS, progress: ProgressSink | None = None,
                  now: datetime | None = None) -> RunResult:
     """Daily candles of many assets with one grouped call per day (per market), filtered to ``assets``."""
     if not isinstance(source, GroupedDailySource):

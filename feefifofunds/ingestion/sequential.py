@@ -45,6 +45,7 @@ from feefifofunds.catalog import ensure_kraken_assets
 from feefifofunds.sources import kraken_archive as archive
 from feefifofunds.sources.kraken_archive import ArchiveFile, CheckedFile, MalformedFile, SkippedFile
 from feefifofunds.store import client, schema
+from feefifofunds.store.config import DEFAULT_ALIAS
 
 from .writer import DEFAULT_FLUSH_ROWS, PriceWriter, SeriesKey, WriteError
 
@@ -464,7 +465,7 @@ class _Run:
 def ingest_files(
     files: list[ArchiveFile],
     *,
-    alias: str = "questdb",
+    alias: str = DEFAULT_ALIAS,
     ingested_dir: Path,
     stop_on_error: bool = False,
     events: Events | None = None,

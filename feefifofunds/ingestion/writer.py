@@ -25,6 +25,7 @@ import polars as pl
 from questdb import Sender
 
 from feefifofunds.store import client, schema
+from feefifofunds.store.config import DEFAULT_ALIAS
 
 if TYPE_CHECKING:
     from questdb._client import Buffer
@@ -134,7 +135,7 @@ class PriceWriter:
     in the caller's thread instead. Use as a context manager: one connection per run.
     """
 
-    def __init__(self, alias: str = "questdb", *, flush_rows: int = DEFAULT_FLUSH_ROWS, table: str = schema.TABLE,
+    def __init__(self, alias: str = DEFAULT_ALIAS, *, flush_rows: int = DEFAULT_FLUSH_ROWS, table: str = schema.TABLE,
                  pipeline: bool = True):
         self.alias = alias
         self.table = table

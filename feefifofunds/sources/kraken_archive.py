@@ -17,10 +17,10 @@ from pathlib import Path
 import polars as pl
 
 from feefifofunds.ingestion.candles import PREVIOUS_LINE, validate_archive_times, validate_candles
+from feefifofunds.timeframes import INTERVALS
 
 from . import SourceError
 
-ARCHIVE_INTERVALS = (1, 5, 15, 30, 60, 240, 720, 1440)
 # Quote currencies seen in the archive; the longest matching suffix wins (XBTUSDT is XBT/USDT).
 KNOWN_QUOTES = ("USDT", "USDC", "PYUSD", "USD", "EUR", "GBP", "CAD", "JPY", "CHF", "AUD", "DAI", "XBT", "ETH",
                 "DOT", "USDQ", "EURQ", "RLUSD")
@@ -95,9 +95,9 @@ def discover(data_dir: Path, *, intervals: set[int] | None = None) -> Discovery:
                 skipped.append(SkippedFile(path, "file name is not PAIR_MINUTES.csv"))
             continue
         pair, minutes = match[1], int(match[2])
-        if minutes not in ARCHIVE_INTERVALS:
+        if minutes not in INTERVALS:
             skipped.append(SkippedFile(path, f"unknown interval {minutes} (archive intervals: "
-                                             f"{', '.join(map(str, ARCHIVE_INTERVALS))})"))
+                                             f"{', '.join(map(str, INTERVALS))})"))
             continue
         split = split_pair(pair)
         if split is None:

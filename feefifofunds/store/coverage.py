@@ -1,9 +1,9 @@
-"""What the price store holds and how to read it: coverage per series, candles (optionally resampled), gaps.
+"""What the price store holds and how to read it: coverage per series and candles (optionally resampled).
 
 A *series* is (asset, interval, quote currency, source). Used by the dashboard, the JSON API, exports and
 ``price_summary``; nothing here knows about HTTP.
 
-Bounded work: the coverage of every series and the gaps of every series are computed at most once per
+Bounded work: the coverage of every series (and, in ``gaps.summary``, its gaps) is computed at most once per
 *store version* (the table's applied WAL transaction and row count, and the state of the confirmed-empty
 memory) and kept in Django's cache, shared by every server worker. A write by a cron job changes the
 version, so every worker sees it on its next request. Trailing gaps (last candle to now) depend on the
@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 
 from feefifofunds.timeframes import as_utc
 
 from . import client, schema
+from .config import DEFAULT_ALIAS
 
-INTERVALS: tuple[int, ...] = (1, 5, 15, 30, 60, 240, 720, 1440)
 # Coarser targets a series can be resampled to (all divide a day, so calendar alignment is midnight UTC).
 RESAMPLE_TARGETS: tuple[int, ...] = (5, 15, 30, 60, 240, 720, 1440)
 
@@ -58,16 +57,6 @@ class SeriesCoverage:
         return (self.asset_id, self.interval_minutes, self.quote_currency, self.source)
 
 
-@dataclass(frozen=True)
-class SpanGap:
-    """Missing candles of one series: times of the first and last missing candle (inclusive, UTC)."""
-
-    start: datetime
-    end: datetime
-    missing_candles: int
-    confirmed_empty: bool = False
-
-
 def can_resample(interval: int, target: int) -> bool:
     return target in RESAMPLE_TARGETS and target > interval and target % interval == 0
 
@@ -78,7 +67,7 @@ def can_resample(interval: int, target: int) -> bool:
 _local = threading.local()
 
 
-def _query(sql: str, params=None, *, alias: str = "questdb") -> list[tuple]:
+def _query(sql: str, params=None, *, alias: str = DEFAULT_ALIAS) -> list[tuple]:
     """``client.query`` over one connection kept per thread and server (readers ask many small questions;
     a new PGWire connection per question costs more than the question). Reconnects once if it broke."""
     cfg = client.get_config(alias)
@@ -97,7 +86,7 @@ def _query(sql: str, params=None, *, alias: str = "questdb") -> list[tuple]:
     raise AssertionError("unreachable")
 
 
-def store_version(*, alias: str = "questdb", table: str = schema.TABLE) -> str:
+def store_version(*, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE) -> str:
     """Changes whenever what a reader sees changes: the table (its id), its applied WAL transactions and row
     count, and the confirmed-empty memory. Cheap: QuestDB metadata plus an aggregate of a small table."""
     from django.db.models import Count, Max
@@ -114,12 +103,12 @@ def store_version(*, alias: str = "questdb", table: str = schema.TABLE) -> str:
     return f"{cfg.host}:{cfg.pg_port}:{table}:{table_id}:{txn}:{rows}:{memory['n']}:{memory['last']}:{at}"
 
 
-def _key(kind: str, version: str, series: object = None) -> str:
+def cache_key(kind: str, version: str, series: object = None) -> str:
     digest = hashlib.sha1(f"{version}|{series}".encode()).hexdigest()
     return f"fff:{kind}:{digest}"
 
 
-def _cache():
+def shared_cache():
     from django.core.cache import caches
 
     return caches["default"]
@@ -127,20 +116,20 @@ def _cache():
 
 def cached(kind: str, version: str, compute):
     """``compute()`` once per store version (for readers that derive their own views of the store)."""
-    return _cached(_key(kind, version), compute)
+    return cached_at(cache_key(kind, version), compute)
 
 
 _memo: dict[str, object] = {}
 MEMO_ENTRIES = 4096
 
 
-def _cached(key: str, compute):
+def cached_at(key: str, compute):
     """The value for ``key``: from this process' memory, else the shared cache, else computed and stored in both.
     Keys carry the store version, so nothing is ever stale; the memory is only bounded."""
     value = _memo.get(key)
     if value is not None:
         return value
-    cache = _cache()
+    cache = shared_cache()
     value = cache.get(key)
     if value is None:
         value = compute()
@@ -168,35 +157,35 @@ def _scan_coverage(alias: str, table: str, asset_id: int | None = None) -> list[
 
 
 def series_coverage(
-    *, asset_id: int | None = None, alias: str = "questdb", table: str = schema.TABLE, version: str | None = None
+    *, asset_id: int | None = None, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE, version: str | None = None
 ) -> list[SeriesCoverage]:
     """First and last candle and candle count of every series (of one asset, or of all); cached per version.
 
     One asset's coverage comes from the whole store's when that is already known, else from a query of that
     asset only."""
     version = version or store_version(alias=alias, table=table)
-    every_key = _key("coverage", version)
+    every_key = cache_key("coverage", version)
     if asset_id is None:
-        return _cached(every_key, lambda: _scan_coverage(alias, table))
+        return cached_at(every_key, lambda: _scan_coverage(alias, table))
 
     def of_asset() -> list[SeriesCoverage]:
-        every = _memo.get(every_key) or _cache().get(every_key)
+        every = _memo.get(every_key) or shared_cache().get(every_key)
         if every is None:
             return _scan_coverage(alias, table, int(asset_id))
         return [c for c in every if c.asset_id == int(asset_id)]
 
-    return _cached(_key("asset-coverage", version, int(asset_id)), of_asset)
+    return cached_at(cache_key("asset-coverage", version, int(asset_id)), of_asset)
 
 
 def sources_of(
-    asset_id: int, interval: int, quote_currency: str, *, alias: str = "questdb", table: str = schema.TABLE
+    asset_id: int, interval: int, quote_currency: str, *, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE
 ) -> list[str]:
     return sorted({c.source for c in series_coverage(asset_id=asset_id, alias=alias, table=table)
                    if c.interval_minutes == int(interval) and c.quote_currency == quote_currency})
 
 
 def resolve_source(
-    asset_id: int, interval: int, quote_currency: str, source: str | None, *, alias: str = "questdb",
+    asset_id: int, interval: int, quote_currency: str, source: str | None, *, alias: str = DEFAULT_ALIAS,
     table: str = schema.TABLE,
 ) -> str | None:
     """The one source of a series when none was asked; None when the series has no candles."""
@@ -249,7 +238,7 @@ def candles(
     resample: int | None = None,
     after: datetime | None = None,
     limit: int = 1000,
-    alias: str = "questdb",
+    alias: str = DEFAULT_ALIAS,
     table: str = schema.TABLE,
 ) -> list[tuple]:
     """One page of candles in [start, end) ordered by time, beginning at ``after`` (inclusive).
@@ -295,7 +284,7 @@ def series_candles(cov: SeriesCoverage, *, start: datetime | None = None, end: d
 def iter_candles(
     asset_id: int, interval: int, quote_currency: str, *, source: str | None = None,
     start: datetime | None = None, end: datetime | None = None, chunk_rows: int = 100_000,
-    alias: str = "questdb", table: str = schema.TABLE,
+    alias: str = DEFAULT_ALIAS, table: str = schema.TABLE,
 ) -> Iterator[list[tuple]]:
     """Chunks of at most ``chunk_rows`` candles of one source, by keyset pagination on time (bounded memory)."""
     after: datetime | None = None
@@ -308,68 +297,3 @@ def iter_candles(
         if len(rows) < chunk_rows:
             return
         after = rows[-1][0] + timedelta(microseconds=1)
-
-
-# ---------------------------------------------------------------- gaps
-
-
-def _detect(alias: str, table: str, source: str, asset_ids=None, intervals=None, quote_currency=None):
-    from feefifofunds.gaps import detection
-
-    found = detection.detect_gaps(alias, asset_ids=asset_ids, intervals=intervals, quote_currency=quote_currency,
-                                  source=source, table=table)
-    real, confirmed = detection.split_confirmed_empty(found)
-    by_series: dict[SeriesKey, list[SpanGap]] = defaultdict(list)
-    for flag, gaps in ((False, real), (True, confirmed)):
-        for g in gaps:
-            by_series[(g.asset_id, g.interval_minutes, g.quote_currency, source)].append(
-                SpanGap(as_utc(g.start), as_utc(g.end), int(g.missing_candles), flag))
-    for gaps in by_series.values():
-        gaps.sort(key=lambda g: g.start)
-    return by_series
-
-
-def _all_gaps(alias: str, table: str, version: str) -> dict[SeriesKey, int]:
-    """One scan of the whole table: open-gap counts per series; each series' gap list cached on the way."""
-    key = _key("gapcounts", version)
-    counts = _cache().get(key)
-    if counts is not None:
-        return counts
-    every = series_coverage(alias=alias, table=table, version=version)
-    sources = sorted({c.source for c in every})
-    counts: dict[SeriesKey, int] = {c.key: 0 for c in every}
-    per_series: dict[str, list[SpanGap]] = {_key("gaps", version, c.key): [] for c in every}
-    for source in sources:
-        for series, gaps in _detect(alias, table, source).items():
-            counts[series] = sum(1 for g in gaps if not g.confirmed_empty)
-            per_series[_key("gaps", version, series)] = gaps
-    _cache().set_many(per_series)
-    _cache().set(key, counts)
-    return counts
-
-
-def open_gap_counts(*, alias: str = "questdb", table: str = schema.TABLE,
-                    version: str | None = None) -> dict[SeriesKey, int]:
-    """Real (not confirmed no-trade) gap counts per series key; cached per store version."""
-    return _all_gaps(alias, table, version or store_version(alias=alias, table=table))
-
-
-def gaps_of(cov: SeriesCoverage, *, alias: str = "questdb", table: str = schema.TABLE,
-            version: str | None = None) -> list[SpanGap]:
-    """Every gap of one series between its first and last candle (real and confirmed empty), by time."""
-    version = version or store_version(alias=alias, table=table)
-    return _cached(_key("gaps", version, cov.key),
-                   lambda: _detect(alias, table, cov.source, [cov.asset_id], [cov.interval_minutes],
-                                   cov.quote_currency).get(cov.key, []))
-
-
-def trailing_gap(cov: SeriesCoverage, now: datetime | None = None) -> SpanGap | None:
-    """Candles missing after the last one up to the slot before the current (still open) one, at read time."""
-    step = timedelta(minutes=cov.interval_minutes)
-    now = now or datetime.now(UTC)
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    current_slot = epoch + ((now - epoch) // step) * step
-    missing = (current_slot - cov.last) // step - 1
-    if missing <= 0:
-        return None
-    return SpanGap(cov.last + step, cov.last + missing * step, int(missing))

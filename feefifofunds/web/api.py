@@ -14,6 +14,7 @@ from django.urls import reverse
 from ninja import NinjaAPI, Query
 from ninja.errors import ValidationError
 
+from feefifofunds.gaps import summary
 from feefifofunds.models import Asset
 from feefifofunds.store import coverage
 
@@ -86,7 +87,7 @@ def coverage_dicts(asset_id: int, series: list[coverage.SeriesCoverage], gap_cou
 def coverage_by_asset(version: str, with_gaps: bool) -> dict[int, list[dict]]:
     """Every asset's coverage as the API shows it, built once per store version."""
     def build() -> dict[int, list[dict]]:
-        gap_counts = coverage.open_gap_counts(version=version) if with_gaps else None
+        gap_counts = summary.open_gap_counts(version=version) if with_gaps else None
         by_asset: dict[int, list] = {}
         for c in coverage.series_coverage(version=version):
             by_asset.setdefault(c.asset_id, []).append(c)
@@ -109,7 +110,7 @@ def filter_assets(f: AssetFilter):
     return qs
 
 
-def gap_dict(gap: coverage.SpanGap) -> dict:
+def gap_dict(gap: summary.SpanGap) -> dict:
     return {"start": iso(gap.start), "end": iso(gap.end), "missing_candles": gap.missing_candles}
 
 
@@ -165,7 +166,7 @@ def asset_detail(request: HttpRequest, ticker: str):
     version = coverage.store_version()
     series = coverage.series_coverage(asset_id=asset.pk, version=version)
     # Only this asset's series are scanned (each once per store version), never the whole store.
-    gap_counts = {c.key: sum(not g.confirmed_empty for g in coverage.gaps_of(c, version=version)) for c in series}
+    gap_counts = {c.key: sum(not g.confirmed_empty for g in summary.gaps_of(c, version=version)) for c in series}
     return {**asset_dict(asset), "gap_detection": True, "coverage": coverage_dicts(asset.pk, series, gap_counts)}
 
 
@@ -214,13 +215,13 @@ def gaps(request: HttpRequest, p: Query[GapsQuery]):
     _strict(request, GapsQuery, p)
     version = coverage.store_version()
     asset, quote, series = _series(p, version)
-    found = coverage.gaps_of(series, version=version) if series else []
+    found = summary.gaps_of(series, version=version) if series else []
     lower = max((t for t in (p.start, p.cursor) if t is not None), default=None)
     page = [g for g in found if (lower is None or g.end >= lower) and (p.end is None or g.start < p.end)
             and (p.cursor is None or g.start >= p.cursor)]
     next_cursor = iso(page[p.limit].start) if len(page) > p.limit else None
     page = page[:p.limit]
-    trailing = coverage.trailing_gap(series) if series else None
+    trailing = summary.trailing_gap(series) if series else None
     return {
         "ticker": asset.ticker,
         "interval_minutes": int(p.interval),

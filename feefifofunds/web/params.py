@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from feefifofunds.models import Asset
 from feefifofunds.store import coverage
+from feefifofunds.timeframes import INTERVALS
 
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 10_000
@@ -42,7 +43,7 @@ def bad(parameter: str, message: str) -> ApiError:
     return ApiError(400, "invalid_parameter", message, parameter)
 
 
-Interval = enum.IntEnum("Interval", {f"m{i}": i for i in coverage.INTERVALS})
+Interval = enum.IntEnum("Interval", {f"m{i}": i for i in INTERVALS})
 Resample = enum.IntEnum("Resample", {f"m{i}": i for i in coverage.RESAMPLE_TARGETS})
 
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from feefifofunds.models import Asset
 from feefifofunds.store import coverage
+from feefifofunds.timeframes import INTERVALS
 
 from . import errors
 from .api import coverage_by_asset, filter_assets, interval_label, iso
@@ -114,7 +115,7 @@ def asset_page(request: HttpRequest, ticker: str) -> HttpResponse:
         "resample": resample,
         "start_value": start.strftime("%Y-%m-%dT%H:%M") if start else "",
         "end_value": end.strftime("%Y-%m-%dT%H:%M") if end else "",
-        "intervals": [(i, interval_label(i)) for i in coverage.INTERVALS],
+        "intervals": [(i, interval_label(i)) for i in INTERVALS],
         "resample_targets": [(i, interval_label(i)) for i in coverage.RESAMPLE_TARGETS],
         "quotes": sorted(by_quote) or [asset.quote_currency],
         "sources": sorted({c.source for c in series}),

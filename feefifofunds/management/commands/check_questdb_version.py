@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.store import client
+from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.version import RULE, check_build, render
 
 
@@ -8,7 +9,8 @@ class Command(BaseCommand):
     help = "Check the QuestDB version to verify DEDUP support (requires 7.3+)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--database", default="questdb", help="QuestDB alias to check (default: questdb)")
+        parser.add_argument("--database", default=DEFAULT_ALIAS,
+                            help=f"QuestDB alias to check (default: {DEFAULT_ALIAS})")
 
     def handle(self, *args, database, **options):
         try:

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.export import DEFAULT_CHUNK_ROWS, FORMATS, ExportError, ExportRequest, export_prices
 from feefifofunds.store.client import QuestDBError
+from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.timeframes import INTERVALS, parse_utc
 
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=FORMATS, help="Default: from the output file's extension")
         parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
                             help=f"Rows read from QuestDB per query (default {DEFAULT_CHUNK_ROWS})")
-        parser.add_argument("--database", default="questdb", help="QuestDB alias (default questdb)")
+        parser.add_argument("--database", default=DEFAULT_ALIAS, help=f"QuestDB alias (default: {DEFAULT_ALIAS})")
 
     def handle(self, *args, **opts):
         if opts["chunk_rows"] < 1:

@@ -20,10 +20,11 @@ from feefifofunds.ingestion.sequential import (
     fsync_default,
     ingest_files,
 )
-from feefifofunds.sources.kraken_archive import ARCHIVE_INTERVALS, discover
+from feefifofunds.sources.kraken_archive import discover
 from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.tiers import TIER_CHOICES
+from feefifofunds.timeframes import INTERVALS
 
 
 def parse_intervals(raw: str | None) -> set[int] | None:
@@ -33,10 +34,10 @@ def parse_intervals(raw: str | None) -> set[int] | None:
         values = {int(v) for v in raw.split(",") if v.strip()}
     except ValueError:
         raise CommandError(f"--intervals {raw!r}: expected comma-separated minutes, e.g. 60,1440") from None
-    unknown = sorted(values - set(ARCHIVE_INTERVALS))
+    unknown = sorted(values - set(INTERVALS))
     if unknown or not values:
         raise CommandError(f"--intervals {raw!r}: unknown interval(s) {unknown}; "
-                           f"the archive has {', '.join(map(str, ARCHIVE_INTERVALS))}")
+                           f"the archive has {', '.join(map(str, INTERVALS))}")
     return values
 
 

@@ -8,6 +8,7 @@ from feefifofunds.ingestion.api_console import run_command
 from feefifofunds.ingestion.api_loader import LoadError
 from feefifofunds.ingestion.writer import WriteError
 from feefifofunds.store.client import QuestDBError
+from feefifofunds.store.config import DEFAULT_ALIAS
 
 
 class Command(BaseCommand):
@@ -25,7 +26,7 @@ class Command(BaseCommand):
                             help=f"Candle interval in minutes (default: 1440, daily). "
                                  f"{api_loader.intervals_help()}")
         parser.add_argument("--dry-run", action="store_true", help="Preview the candles without saving them")
-        parser.add_argument("--database", default="questdb", help="QuestDB alias (default: questdb)")
+        parser.add_argument("--database", default=DEFAULT_ALIAS, help=f"QuestDB alias (default: {DEFAULT_ALIAS})")
 
     def handle(self, *args, ticker, source, days, interval, dry_run, database, verbosity, **options):
         try:

@@ -4,6 +4,7 @@ from rich.table import Table
 
 from feefifofunds.models import Asset
 from feefifofunds.store import client
+from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.coverage import series_coverage
 
 
@@ -11,7 +12,7 @@ class Command(BaseCommand):
     help = "Show what the price store holds: candles, first and last candle per asset, quote and interval."
 
     def add_arguments(self, parser):
-        parser.add_argument("--database", default="questdb", help="QuestDB alias (default: questdb)")
+        parser.add_argument("--database", default=DEFAULT_ALIAS, help=f"QuestDB alias (default: {DEFAULT_ALIAS})")
         parser.add_argument("--ticker", action="append", type=str.upper, help="Only these tickers (repeatable)")
 
     def handle(self, *args, database, ticker, **options):
