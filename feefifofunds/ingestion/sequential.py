@@ -297,23 +297,22 @@ class _Run:
                                 f"{self.ingested_dir}: {_describe_os_error(exc)}")
             self.finish(result)
 
-    def flush(self) -> None:
-        """Send what is buffered and wait; on a rejected shared flush, give each file its own chance."""
+    def flush(self, *, wait: bool = True) -> None:
+        """Send what is buffered, waiting for it, or (``wait=False``) handing it to a background flush so
+        QuestDB takes it in while the next files are parsed; on a rejected shared flush, give each file
+        its own chance."""
         try:
-            self.writer.flush()
+            if wait:
+                self.writer.flush()
+            else:
+                self.writer.send()
         except WriteError as exc:
             self.refused(exc)
             return
-        self.acknowledge()
-
-    def hand_on(self) -> None:
-        """Send the full buffer without waiting: QuestDB takes it in while the next files are parsed."""
-        try:
-            self.writer.send()
-        except WriteError as exc:
-            self.refused(exc)
-            return
-        self.acknowledge_tagged()
+        if wait:
+            self.acknowledge()
+        else:
+            self.acknowledge_tagged()
 
     def refused(self, exc: WriteError) -> None:
         """A flush was rejected: empty the writer (what else is buffered goes out), then send each file of
@@ -452,7 +451,7 @@ class _Run:
         if large:
             self.flush()
         elif self.writer.buffered_rows >= self.flush_rows:
-            self.hand_on()
+            self.flush(wait=False)
         return True
 
     def wait_visible(self) -> None:
