@@ -3,7 +3,8 @@
 QuestDB answers and takes naive timestamps that mean UTC; the rest of the code works with UTC-aware
 datetimes. ``as_utc`` and ``naive_utc`` are the two crossings. Candles are aligned on the Unix epoch
 (Kraken's rule, and midnight UTC for daily candles), so flooring a time to its candle is integer arithmetic
-on epoch seconds: ``floor_time`` for one datetime, ``floor_seconds_expr`` for a polars column.
+on epoch seconds: ``floor_time`` for one datetime, ``candle_start_expr`` / ``floor_seconds_expr`` for a polars
+column.
 """
 
 from __future__ import annotations
@@ -59,8 +60,14 @@ def floor_time(moment: datetime, interval_minutes: int) -> datetime:
     return datetime.fromtimestamp(seconds - seconds % step, UTC)
 
 
-def floor_seconds_expr(seconds: pl.Expr, interval_minutes: int) -> pl.Expr:
-    """Epoch seconds (integers) floored to their candle, as UTC datetimes (``CANDLE_SCHEMA`` time)."""
+def candle_start_expr(seconds: pl.Expr, interval_minutes: int) -> pl.Expr:
+    """Epoch seconds (integers, or float seconds such as a trade's time) floored to the start of their candle,
+    as integer epoch seconds."""
     step = interval_minutes * 60
-    return (pl.from_epoch((seconds // step) * step, time_unit="s").dt.cast_time_unit("us")
+    return (seconds // step * step).cast(pl.Int64)
+
+
+def floor_seconds_expr(seconds: pl.Expr, interval_minutes: int) -> pl.Expr:
+    """Epoch seconds floored to their candle, as UTC datetimes (``CANDLE_SCHEMA`` time)."""
+    return (pl.from_epoch(candle_start_expr(seconds, interval_minutes), time_unit="s").dt.cast_time_unit("us")
             .dt.replace_time_zone("UTC"))

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from feefifofunds.timeframes import candle_start_expr
+
 TRADE_SCHEMA: dict[str, pl.DataType] = {"time": pl.Float64(), "price": pl.Float64(), "volume": pl.Float64()}
 
 # Integer seconds of the candle's start; the rest as in sources.CANDLE_SCHEMA (time converted by the caller).
@@ -25,16 +27,10 @@ _PARTIAL_SCHEMA = {"start": pl.Int64, "open": pl.Float64, "high": pl.Float64, "l
                    "close": pl.Float64, "volume": pl.Float64, "trade_count": pl.Int64, "pv": pl.Float64}
 
 
-def interval_start(seconds: pl.Expr, interval_minutes: int) -> pl.Expr:
-    """The start (Unix seconds) of the interval that contains a float time: floored, epoch-aligned."""
-    step = interval_minutes * 60
-    return (seconds // step * step).cast(pl.Int64)
-
-
 def _aggregate(trades: pl.DataFrame, interval_minutes: int) -> pl.DataFrame:
     """Per-interval partial candles of one time-ordered batch of trades (``pv`` = sum of price x volume)."""
     return (
-        trades.group_by(interval_start(pl.col("time"), interval_minutes).alias("start"), maintain_order=True)
+        trades.group_by(candle_start_expr(pl.col("time"), interval_minutes).alias("start"), maintain_order=True)
         .agg(
             pl.col("price").first().alias("open"),
             pl.col("price").max().alias("high"),
