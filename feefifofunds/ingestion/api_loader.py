@@ -18,11 +18,11 @@ import polars as pl
 from feefifofunds.models import Asset
 from feefifofunds.sources import CandleRequest, GroupedDailySource, Source, SourceError
 from feefifofunds.sources.registry import source_class
+from feefifofunds.sources.validation import validate_candles
 from feefifofunds.store import client, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.timeframes import as_utc, day_start, naive_utc
 
-from .candles import validate_candles
 from .writer import PriceWriter, SeriesKey, WriteError
 
 logger = logging.getLogger(__name__)

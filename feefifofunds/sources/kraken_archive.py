@@ -16,10 +16,10 @@ from pathlib import Path
 
 import polars as pl
 
-from feefifofunds.ingestion.candles import PREVIOUS_LINE, validate_archive_times, validate_candles
 from feefifofunds.timeframes import INTERVALS
 
 from . import SourceError
+from .validation import PREVIOUS_LINE, validate_archive_times, validate_candles
 
 # Quote currencies seen in the archive; the longest matching suffix wins (XBTUSDT is XBT/USDT).
 KNOWN_QUOTES = ("USDT", "USDC", "PYUSD", "USD", "EUR", "GBP", "CAD", "JPY", "CHF", "AUD", "DAI", "XBT", "ETH",

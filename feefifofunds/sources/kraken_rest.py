@@ -21,11 +21,10 @@ from typing import Any
 import httpx
 import polars as pl
 
-from feefifofunds.ingestion.candles import validate_candles
-
 from . import CANDLE_SCHEMA, CandlePage, CandleRequest, PagedSource, empty_candles
 from .http import ApiClient, ApiError, RateLimiter, RetryableError, setting
 from .kraken_archive import KRAKEN_ALIASES
+from .validation import validate_candles
 
 API_INTERVALS: tuple[int, ...] = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
 MAX_CANDLES = 720  # the API returns at most this many of the most recent candles

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from feefifofunds.ingestion.candles import validate_candles
 from feefifofunds.timeframes import floor_seconds_expr
 
 from . import CANDLE_SCHEMA, CandleRequest, SourceError, empty_candles
+from .validation import validate_candles
 
 
 def candles_from_columns(columns: dict[str, list], *, time_unit: str, interval_minutes: int,
