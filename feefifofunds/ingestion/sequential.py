@@ -3,7 +3,7 @@
 Two phases per run, kept apart on purpose:
 
 * **Planning** (no writes): ``plan()`` fixes the order files are applied in, and ``archive.check_file``
-  validates a WHOLE file (every rule of ``candles.py``, times strictly increasing) before any of its rows
+  validates a WHOLE file (every rule of ``sources/validation.py``, times strictly increasing) before any of its rows
   is buffered, so a malformed file is never half-written and creates no asset.
 * **Writing** (``ingest_files``): rows of several files share acknowledged ILP/HTTP flushes; a file moves
   to the ingested folder only once the flush holding its last row has been acknowledged. Killing the
