@@ -74,8 +74,7 @@ def read_side(env: dict[str, str], work: Path) -> None:
     from feefifofunds.export import ExportRequest, export_prices
     from feefifofunds.gaps.detection import detect_gaps
     from feefifofunds.models import Asset
-    from feefifofunds.store import client
-    from feefifofunds.web import coverage
+    from feefifofunds.store import client, coverage
 
     asset = Asset.objects.get(ticker="GR000")
     client.wait_for_wal("assetprice")
