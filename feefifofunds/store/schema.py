@@ -60,13 +60,17 @@ def drop_table(alias: str) -> None:
 
 
 def enable_dedup(alias: str) -> None:
+    """Turn DEDUP on; returns once the WAL has applied it (the ALTER is asynchronous on a WAL table)."""
     with connection(alias) as conn:
         conn.execute(f"ALTER TABLE {TABLE} DEDUP ENABLE UPSERT KEYS({', '.join(DEDUP_KEYS)})")
+    wait_for_wal(TABLE, alias=alias)
 
 
 def disable_dedup(alias: str) -> None:
+    """Turn DEDUP off; returns once the WAL has applied it, so the next step (or reader) sees it off."""
     with connection(alias) as conn:
         conn.execute(f"ALTER TABLE {TABLE} DEDUP DISABLE")
+    wait_for_wal(TABLE, alias=alias)
 
 
 def dedup_state(alias: str) -> tuple[bool, tuple[str, ...]]:
