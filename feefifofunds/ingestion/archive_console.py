@@ -9,7 +9,6 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
     TaskProgressColumn,
     TextColumn,
@@ -39,11 +38,12 @@ class RichEvents(Events):
         self.quiet = quiet
         self.live = console.is_terminal and not quiet
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
+            TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
             TextColumn("{task.fields[rows]:>12,} rows"), TextColumn("{task.fields[rate]:>10,.0f} rows/s"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not self.live,
         )
-        self.task = self.progress.add_task("starting", total=total_bytes, rows=0, rate=0.0)
+        # Each byte counts twice: once read and staged, once written (its share of the rows sent).
+        self.task = self.progress.add_task("starting", total=2 * total_bytes, rows=0, rate=0.0)
         self.total_files, self.done = total_files, 0
         self.rows = 0
 
@@ -52,9 +52,14 @@ class RichEvents(Events):
                                                      f"({human_bytes(f.size)})")
 
     def rows_sent(self, f: ArchiveFile, rows: int, nbytes: int) -> None:
+        self.progress.update(self.task, advance=nbytes)
+
+    def rows_written(self, rows: int, nbytes: int) -> None:
         self.rows += rows
         elapsed = self.progress.tasks[0].elapsed or 1e-9
-        self.progress.update(self.task, advance=nbytes, rows=self.rows, rate=self.rows / elapsed)
+        self.progress.update(self.task, description=f"writing in time order ({self.done}/{self.total_files} "
+                                                    "files archived)", advance=nbytes, rows=self.rows,
+                             rate=self.rows / elapsed)
 
     def file_finished(self, result: FileResult) -> None:
         self.done += 1

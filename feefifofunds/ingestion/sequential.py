@@ -1,26 +1,27 @@
-"""The main job: a Kraken OHLCVT archive into QuestDB, file after file, fast and loss-free.
+"""The main job: a Kraken OHLCVT archive into QuestDB, fast and loss-free.
 
-Two phases per run, kept apart on purpose:
-
-* **Planning** (no writes): ``plan()`` fixes the order files are applied in, and ``archive.check_file``
-  validates a WHOLE file (every rule of ``sources/validation.py``, times strictly increasing) before any of its rows
-  is buffered, so a malformed file is never half-written and creates no asset.
-* **Writing** (``ingest_files``): rows of several files share acknowledged ILP/HTTP flushes; a file moves
-  to the ingested folder only once the flush holding its last row has been acknowledged. Killing the
-  process at any point and running again ends with exactly the source data: unmoved files are sent again
-  and QuestDB's DEDUP absorbs the repeats.
+* **Planning** (no writes): ``plan()`` fixes the order files are applied in and ``rounds()`` splits it so
+  no two files of one series share a round; ``archive.check_file`` validates a WHOLE file (every rule of
+  ``sources/validation.py``, times strictly increasing) before any of its rows is staged, so a malformed
+  file is never half-written and creates no asset.
+* **Staging and writing in time order** (``ingest_files``): each valid file of a round is staged in a
+  columnar scratch copy (``timeorder.Staging``); the round's rows are then sent window by window in time
+  order across all its files, so QuestDB appends to its partitions instead of rewriting them for every
+  file (out-of-order merges); the writer overlaps serialization with the server's work. A file moves to
+  the ingested folder only once every flush holding its rows has been acknowledged. Killing the process
+  at any point and running again ends with exactly the source data: unmoved files are sent again and
+  QuestDB's DEDUP absorbs the repeats; the next run removes the killed run's scratch copy.
 
 Order and overlaps: the files of one series (pair, interval) are applied by their first timestamp (the
 complete archive, which starts at the pair's listing, before the quarterly updates, oldest update
-first), each in a transaction of its own after the one before it, so where two files disagree on a
-candle the newest file's value is what stays (DEDUP UPSERT keys: time, asset, interval, quote, source).
-Before writing, the stored candles in the file's time range are read back and compared: the run reports
+first), one per round, each round committed and visible before the next, so where two files disagree on
+a candle the newest file's value is what stays (DEDUP UPSERT keys: time, asset, interval, quote, source).
+Before staging, the stored candles in the file's time range are read back and compared: the run reports
 how many stored candles a file changed.
 
-Outcomes are per file: a file that cannot be serialized fails alone (the client rewinds its buffer on a
-failed ``dataframe()`` call; a large file, written in several calls, starts on an empty buffer so its
-rows can be dropped alone), and when the server rejects a flush shared by several files, each of them is
-sent again on its own, so one file's fault never marks another.
+Outcomes are per file: when the server rejects a flush (or a window's rows cannot be serialized), the
+files with rows in it are sent again, each alone, so one file's fault never marks another; a file that
+still fails reports how many of its rows the store holds.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import filecmp
 import hashlib
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +47,7 @@ from feefifofunds.sources.kraken_archive import ArchiveFile, CheckedFile, Malfor
 from feefifofunds.store import client, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
 
+from .timeorder import DEFAULT_WINDOW_ROWS, Staging, Window
 from .writer import DEFAULT_FLUSH_ROWS, PriceWriter, SeriesKey, WriteError
 
 SOURCE = "kraken"
@@ -106,7 +107,8 @@ class Events:
     """Progress hooks; the command renders them, tests may ignore them."""
 
     def file_started(self, f: ArchiveFile) -> None: ...
-    def rows_sent(self, f: ArchiveFile, rows: int, nbytes: int) -> None: ...
+    def rows_sent(self, f: ArchiveFile, rows: int, nbytes: int) -> None: ...  # read and staged
+    def rows_written(self, rows: int, nbytes: int) -> None: ...  # sent and acknowledged (nbytes: their share)
     def file_finished(self, result: FileResult) -> None: ...
 
 
@@ -152,16 +154,27 @@ def _describe_os_error(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def changed_candles(stored: pl.DataFrame, candles: pl.DataFrame) -> int:
-    """Stored candles (same time) whose values differ from ``candles`` (null-safe, exact floats)."""
+def _compare(stored: pl.DataFrame, candles: pl.DataFrame) -> tuple[int, int]:
+    """(stored candles at the times of ``candles``, how many of them differ: null-safe, exact floats)."""
     if stored.height == 0 or candles.height == 0:
-        return 0
+        return 0, 0
     joined = stored.join(candles.select("time", *PRICE_COLUMNS), on="time", how="inner", suffix="_new")
     if joined.height == 0:
-        return 0
+        return 0, 0
     differs = pl.any_horizontal([pl.col(c).cast(pl.Float64).ne_missing(pl.col(f"{c}_new").cast(pl.Float64))
                                  for c in PRICE_COLUMNS])
-    return int(joined.select(differs.sum()).item())
+    return joined.height, int(joined.select(differs.sum()).item())
+
+
+def changed_candles(stored: pl.DataFrame, candles: pl.DataFrame) -> int:
+    """Stored candles (same time) whose values differ from ``candles``."""
+    return _compare(stored, candles)[1]
+
+
+def same_candles(stored: pl.DataFrame, candles: pl.DataFrame) -> int:
+    """Candles of ``candles`` that are stored with exactly these values."""
+    at_same_time, differ = _compare(stored, candles)
+    return at_same_time - differ
 
 
 def stored_candles(alias: str, key: SeriesKey, first: int, last: int) -> pl.DataFrame:
@@ -247,13 +260,31 @@ class _Pending:
     key: SeriesKey
 
 
-class _Run:
-    """State of one run: the writer, files waiting for an acknowledgement, what was written."""
+def rounds(ordered: list[ArchiveFile]) -> list[list[ArchiveFile]]:
+    """Split the plan into rounds: the n-th file of every series (pair, quote, interval) goes to round n.
 
-    def __init__(self, writer: PriceWriter, *, alias: str, ingested_dir: Path, events: Events, flush_rows: int,
-                 chunk_bytes: int, fsync: bool, summary: RunSummary):
-        self.writer, self.alias, self.ingested_dir, self.events = writer, alias, ingested_dir, events
-        self.flush_rows, self.chunk_bytes, self.fsync, self.summary = flush_rows, chunk_bytes, fsync, summary
+    Within a round no two files share a series, so their rows can be sent in one time-ordered stream;
+    a round is committed and visible before the next starts, so a later file of a series wins.
+    """
+    out: list[list[ArchiveFile]] = []
+    seen: dict[tuple[str, str, int], int] = {}
+    for f in ordered:
+        series = (f.base, f.quote, f.interval_minutes)
+        n = seen[series] = seen.get(series, -1) + 1
+        if n == len(out):
+            out.append([])
+        out[n].append(f)
+    return out
+
+
+class _Run:
+    """State of one run: the writer, the staging, files waiting for an acknowledgement, what was written."""
+
+    def __init__(self, writer: PriceWriter, staging: Staging, *, alias: str, ingested_dir: Path, events: Events,
+                 window_rows: int, chunk_bytes: int, fsync: bool, summary: RunSummary):
+        self.writer, self.staging, self.alias, self.events = writer, staging, alias, events
+        self.ingested_dir, self.window_rows, self.chunk_bytes = ingested_dir, window_rows, chunk_bytes
+        self.fsync, self.summary = fsync, summary
         self.run_folder = "run-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.pending: list[_Pending] = []
         self.assets: dict[str, object] = {}
@@ -269,13 +300,7 @@ class _Run:
         self.finish(FileResult(f, "failed", rows=rows, error=message))
 
     def acknowledge(self) -> None:
-        """Everything buffered is acknowledged: archive the pending files."""
-        self.writer.acknowledged()  # every pending file is among them
-        self.archive(self.pending)
-        self.pending.clear()
-
-    def acknowledge_tagged(self) -> None:
-        """Archive the pending files the writer reports acknowledged (its flushes run in the background)."""
+        """Archive the pending files the writer reports acknowledged (every row of theirs is safe)."""
         done = set(self.writer.acknowledged())
         if done:
             self.archive([p for p in self.pending if p.result.file in done])
@@ -297,37 +322,28 @@ class _Run:
                                 f"{self.ingested_dir}: {_describe_os_error(exc)}")
             self.finish(result)
 
-    def flush(self, *, wait: bool = True) -> None:
-        """Send what is buffered, waiting for it, or (``wait=False``) handing it to a background flush so
-        QuestDB takes it in while the next files are parsed; on a rejected shared flush, give each file
-        its own chance."""
-        try:
-            if wait:
-                self.writer.flush()
-            else:
-                self.writer.send()
-        except WriteError as exc:
-            self.refused(exc)
-            return
-        if wait:
-            self.acknowledge()
-        else:
-            self.acknowledge_tagged()
+    def send_staged(self) -> None:
+        """Send every staged row in time order (QuestDB appends instead of merging), wait until all of it
+        is acknowledged, archive the files; files with rows in a rejected flush get a chance alone."""
+        errors: list[WriteError] = []
+        per_row = sum(s.nbytes for s in self.staging.files) / max(1, self.staging.rows)
 
-    def refused(self, exc: WriteError) -> None:
-        """A flush was rejected: empty the writer (what else is buffered goes out), then send each file of
-        the rejected flush again on its own."""
-        failed = set(exc.tags)
+        def window_sent(window: Window) -> None:
+            self.events.rows_written(window.rows, int(window.rows * per_row))
+            self.acknowledge()
+
+        self.staging.send(self.writer, window_rows=self.window_rows, source=SOURCE, on_window=window_sent,
+                          on_error=errors.append)
         while True:
             try:
                 self.writer.flush()
                 break
-            except WriteError as more:
-                failed |= set(more.tags)
-        batch = [p for p in self.pending if p.result.file in failed]
-        self.pending = [p for p in self.pending if p.result.file not in failed]
+            except WriteError as exc:
+                errors.append(exc)
         self.acknowledge()
-        self.retry_alone(batch, exc)
+        if self.pending:  # their rows were in a rejected flush (never acknowledged)
+            batch, self.pending = self.pending, []
+            self.retry_alone(batch, errors[0] if errors else WriteError("not acknowledged"))
 
     def server_answers(self) -> bool:
         try:
@@ -337,14 +353,12 @@ class _Run:
         return True
 
     def retry_alone(self, batch: list[_Pending], exc: WriteError) -> None:
-        server_up = self.server_answers()
-        if len(batch) <= 1 or not server_up:
+        """Which file did the server refuse? Send each one alone, chunk by chunk, each chunk acknowledged."""
+        if not self.server_answers():
             for p in batch:
-                self.fail(p.result.file, f"not acknowledged: {exc}")
-            if not server_up:
-                raise RunStopped(f"writing to QuestDB: {exc}")
-            return
-        for p in batch:  # which file did the server refuse? send each one alone
+                self.fail(p.result.file, f"not acknowledged: {exc}", rows=self.rows_in_store(p))
+            raise RunStopped(f"writing to QuestDB: {exc}")
+        for p in batch:
             f = p.result.file
             try:
                 checked = archive.check_file(f.path, f.interval_minutes, chunk_bytes=self.chunk_bytes,
@@ -354,10 +368,30 @@ class _Run:
                     self.writer.flush()
             except (WriteError, MalformedFile, OSError) as again:
                 self.writer.discard()
-                self.fail(p.result.file, f"not acknowledged: {again}")
+                stored = self.rows_in_store(p)
+                note = f" ({stored:,} of its rows are stored)" if stored else ""
+                message = str(again) if isinstance(again, MalformedFile) else f"{f.path}: {again}"
+                self.fail(f, f"not acknowledged: {message}{note}", rows=stored)
+                if isinstance(again, WriteError) and not self.server_answers():
+                    raise RunStopped(f"writing to QuestDB: {again}") from None
                 continue
-            self.pending.append(p)
-            self.acknowledge()
+            self.archive([p])
+
+    def rows_in_store(self, p: _Pending) -> int:
+        """Rows of a failed file that QuestDB holds now, with the file's values: what the run can honestly
+        say was stored of it (time-ordered windows store some of a file's rows before a later one fails)."""
+        f = p.result.file
+        try:
+            self.writer.wait_visible()
+            checked = archive.check_file(f.path, f.interval_minutes, chunk_bytes=self.chunk_bytes,
+                                         keep_bytes=self.chunk_bytes)
+            total = 0
+            for df, _ in self.chunks(f, checked):
+                stored = stored_candles(self.alias, p.key, df.item(0, "time"), df.item(df.height - 1, "time"))
+                total += same_candles(stored, df)
+            return total
+        except (client.QuestDBError, psycopg.Error, MalformedFile, OSError):
+            return 0
 
     # the steps of one file
     def asset(self, f: ArchiveFile):
@@ -395,7 +429,8 @@ class _Run:
             yield df, nbytes
 
     def ingest(self, f: ArchiveFile) -> bool:
-        """Validate, write (buffered) and, once acknowledged, archive one file; False if it failed."""
+        """Validate and stage one file (sent with the others of its round, archived once acknowledged);
+        False if it failed."""
         self.events.file_started(f)
         try:
             if not archive.has_data(f.path):
@@ -415,43 +450,35 @@ class _Run:
             self.fail(f, f"{f.path}: cannot read: {_describe_os_error(exc)}")
             return False
         key = SeriesKey(self.asset(f).pk, f.interval_minutes, f.quote, SOURCE)
-        if key in self.series_seen:
-            # An earlier file of this series is in this run: it must be committed (and visible) first, so
-            # this newer one wins where they disagree and the comparison sees what it changes.
-            self.flush()
-            self.wait_visible()
-        large = checked.frames is None
-        if large and self.writer.pending_rows:
-            self.flush()  # a large file starts on an empty buffer, so its rows can be dropped alone
-        self.series_seen.add(key)
-        acknowledged_before = self.writer.rows_acknowledged
-        rows = changed = 0
-        try:
+        result = FileResult(f, "ingested")
+
+        def counted():
             for df, nbytes in self.chunks(f, checked):
-                changed += self.count_changed(key, df)
-                self.writer.add(df, key)
-                rows += df.height
+                result.changed += self.count_changed(key, df)
+                result.rows += df.height
                 self.events.rows_sent(f, df.height, nbytes)
-                if large and self.writer.pending_rows >= self.flush_rows:
-                    self.writer.flush()
-            result = FileResult(f, "ingested", rows=rows, changed=changed)
-        except (WriteError, MalformedFile, OSError) as exc:
-            stored = self.writer.rows_acknowledged - acknowledged_before
-            if large:
-                self.writer.discard()  # only this file's rows are in the buffer
-            # A small file is one dataframe() call: the client rewound the buffer to before it.
-            note = f" ({stored:,} of its rows were stored before the failure)" if stored else ""
-            message = str(exc) if isinstance(exc, MalformedFile) else f"{f.path}: {exc}"
-            self.fail(f, message + note, rows=stored)
-            if isinstance(exc, WriteError) and not self.server_answers():
-                raise RunStopped(f"writing to QuestDB: {exc}") from None
+                yield df
+
+        try:
+            staged = self.staging.stage(f, key, counted(), nbytes=f.size)
+        except (MalformedFile, OSError) as exc:
+            if isinstance(exc, MalformedFile):
+                message = str(exc)
+            elif exc.filename is not None and Path(exc.filename) == f.path:
+                message = f"{f.path}: cannot read: {_describe_os_error(exc)}"
+            else:
+                message = f"{f.path}: cannot stage it in {self.staging.dir}: {_describe_os_error(exc)}"
+            self.fail(f, message)  # nothing of it was staged, nothing written
             return False
+        self.series_seen.add(key)
+        if staged.rows == 0:
+            self.archive([_Pending(result, key)])
+            return True
+        # Staging.send marks it done after its last window; writer.acknowledged() reports it once all its
+        # rows are acknowledged.
         self.pending.append(_Pending(result, key))
-        self.writer.done(f)  # reported by writer.acknowledged() once all its rows are
-        if large:
-            self.flush()
-        elif self.writer.buffered_rows >= self.flush_rows:
-            self.flush(wait=False)
+        if self.staging.full:
+            self.send_staged()
         return True
 
     def wait_visible(self) -> None:
@@ -461,11 +488,22 @@ class _Run:
             raise RunStopped(f"waiting for QuestDB to apply the written rows: {exc}") from None
 
 
+def default_staging_dir(data_dir: Path) -> Path:
+    """Scratch space beside the data directory (same disk, covered by its lock): ``.<name>.staging``."""
+    data_dir = data_dir.resolve()
+    return data_dir.parent / f".{data_dir.name}.staging"
+
+
+def _data_dir_of(f: ArchiveFile) -> Path:
+    return Path(str(f.path)[: -len(str(f.relative))] or ".")
+
+
 def ingest_files(
     files: list[ArchiveFile],
     *,
     alias: str = DEFAULT_ALIAS,
     ingested_dir: Path,
+    staging_dir: Path | None = None,
     stop_on_error: bool = False,
     events: Events | None = None,
     flush_rows: int = DEFAULT_FLUSH_ROWS,
@@ -474,25 +512,34 @@ def ingest_files(
     now: Callable[[], float] = time.monotonic,
     writer_class: type[PriceWriter] = PriceWriter,
 ) -> RunSummary:
-    """Validate, write and archive ``files`` in ``plan()`` order; never raises for a file or QuestDB
-    problem: the summary tells (``summary.error`` when the run had to stop)."""
+    """Validate, stage, write in time order and archive ``files``, round by round (``rounds(plan())``);
+    never raises for a file or QuestDB problem: the summary tells (``summary.error`` when the run had to
+    stop). ``staging_dir`` (default ``default_staging_dir``) holds the scratch copy; the caller holds the
+    data directory's lock, so no other run uses it."""
     events = events or Events()
     summary = RunSummary()
     started = now()
     ordered = plan(files)
     summary.planned = len(ordered)
     fsync = fsync_default() if fsync is None else fsync
+    if staging_dir is None:
+        staging_dir = default_staging_dir(_data_dir_of(ordered[0])) if ordered else Path(".")
     try:
-        # flush_rows is handled here (a file is never split across flushes unless it is large)
-        with writer_class(alias, flush_rows=sys.maxsize) as writer:
-            run = _Run(writer, alias=alias, ingested_dir=ingested_dir, events=events, flush_rows=flush_rows,
-                       chunk_bytes=chunk_bytes, fsync=fsync, summary=summary)
+        with writer_class(alias, flush_rows=flush_rows) as writer, Staging(staging_dir) as staging:
+            run = _Run(writer, staging, alias=alias, ingested_dir=ingested_dir, events=events,
+                       window_rows=min(DEFAULT_WINDOW_ROWS, flush_rows), chunk_bytes=chunk_bytes, fsync=fsync,
+                       summary=summary)
             try:
-                for f in ordered:
-                    if not run.ingest(f) and stop_on_error:
-                        summary.stopped_early = True
+                for i, group in enumerate(rounds(ordered)):
+                    if i:
+                        run.wait_visible()  # the next round compares with (and overrides) what this one stored
+                    for f in group:
+                        if not run.ingest(f) and stop_on_error:
+                            summary.stopped_early = True
+                            break
+                    run.send_staged()
+                    if summary.stopped_early:
                         break
-                run.flush()
                 if summary.rows:
                     run.wait_visible()
             except RunStopped as exc:
@@ -505,5 +552,7 @@ def ingest_files(
         summary.error = str(exc)
     except client.QuestDBError as exc:
         summary.error = f"QuestDB: {exc}"
+    except OSError as exc:
+        summary.error = f"staging in {staging_dir}: {_describe_os_error(exc)}"
     summary.elapsed = now() - started
     return summary

@@ -7,7 +7,7 @@ server takes in (README: benchmarks). The archive's files are sorted by series, 
 are first staged: each file, once validated, is written to an Arrow IPC file in a scratch folder (record
 batches of 64 K rows with their time bounds kept in memory), and an hourly row histogram is kept. Sending
 then cuts time into windows of about ``window_rows`` rows, reads every staged file's rows of one window
-(memory-mapped, only the batches whose bounds overlap), sorts them by time (stable: for rows with the same
+(only the record batches whose bounds overlap), sorts them by time (stable: for rows with the same
 key, the file staged later comes later, and DEDUP keeps the last) and hands them to the writer tagged with
 the files they came from. A file is declared done after the window holding its last row, so the writer
 reports it acknowledged only when all its rows are.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +35,9 @@ import pyarrow.compute as pc
 from .writer import PriceWriter, SeriesKey, WriteError
 
 BATCH_ROWS = 65_536
-BUCKET_SECONDS = 3600
+BUCKET_SECONDS = 3600  # windows are whole hours
+SPLIT_SECONDS = 30 * 86400  # a record batch never spans two of these
+MAX_OPEN = 512  # staged files open at once
 DEFAULT_WINDOW_ROWS = 250_000
 DEFAULT_MAX_BYTES = int(os.environ.get("FEEFIFOFUNDS_STAGING_MAX_BYTES", 8 * 2**30))
 STAGE_SCHEMA = pa.schema([("time", pa.int64()), ("open", pa.float64()), ("high", pa.float64()),
@@ -48,6 +50,7 @@ class StagedFile:
     tag: Hashable
     key: SeriesKey
     path: Path
+    nbytes: int = 0  # the source file's size
     rows: int = 0
     bounds: list[tuple[int, int]] = field(default_factory=list)  # (min, max) time of each record batch
 
@@ -67,6 +70,17 @@ class Window:
     rows: int
 
 
+@dataclass
+class WindowRows:
+    """A window's rows of every staged file: ``quote_code`` indexes ``quotes``; ``tags`` are the files with
+    rows in it, in staging order."""
+
+    window: Window
+    frame: pl.DataFrame
+    tags: list[Hashable]
+    quotes: list[str]
+
+
 class Staging:
     """A scratch folder of staged files for one run; use as a context manager."""
 
@@ -76,7 +90,7 @@ class Staging:
         self.dir: Path | None = None
         self.files: list[StagedFile] = []
         self.bytes = 0
-        self._hours: dict[int, int] = {}
+        self._hours: list[tuple[np.ndarray, np.ndarray]] = []  # (hour, rows) of each staged chunk
 
     def __enter__(self) -> Staging:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -85,6 +99,8 @@ class Staging:
                 shutil.rmtree(leftover, ignore_errors=True)
         self.dir = self.root / f"run-{os.getpid()}-{time.time_ns()}"
         self.dir.mkdir()
+        # Never fill the disk: send (and clear) once half of what is free now is staged.
+        self.max_bytes = min(self.max_bytes, max(64 * 2**20, shutil.disk_usage(self.dir).free // 2))
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -100,35 +116,43 @@ class Staging:
     def rows(self) -> int:
         return sum(f.rows for f in self.files)
 
-    def stage(self, tag: Hashable, key: SeriesKey, chunks: Iterable[pl.DataFrame]) -> StagedFile:
+    def stage(self, tag: Hashable, key: SeriesKey, chunks: Iterable[pl.DataFrame], *,
+              nbytes: int = 0) -> StagedFile:
         """Write a file's (validated) chunks to the scratch folder. If ``chunks`` raises (a malformed line
-        found late), nothing of this file stays staged and the exception goes on to the caller."""
+        found late), nothing of this file stays staged and the exception goes on to the caller.
+
+        Record batches never span two 30-day buckets, so a window reads only the batches of its own time
+        (a daily file of ten years is ~120 small batches, not one batch read and filtered by every window).
+        ``nbytes`` (the source file's size) lets a caller report sending progress in bytes.
+        """
         if self.dir is None:
             raise RuntimeError("Staging used outside its `with` block")
-        staged = StagedFile(tag, key, self.dir / f"{len(self.files):06d}.arrow")
-        hours: dict[int, int] = {}
+        staged = StagedFile(tag, key, self.dir / f"{len(self.files):06d}.arrow", nbytes=nbytes)
+        hours: list[tuple[np.ndarray, np.ndarray]] = []
         try:
             with pa.OSFile(str(staged.path), "wb") as sink, pa.ipc.new_file(sink, STAGE_SCHEMA) as out:
                 for df in chunks:
                     if df.height == 0:
                         continue
-                    table = df.select(STAGE_SCHEMA.names).to_arrow().cast(STAGE_SCHEMA)
-                    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
-                        times = batch.column(0).to_numpy()
-                        staged.bounds.append((int(times.min()), int(times.max())))
-                        out.write_batch(batch)
-                        staged.rows += batch.num_rows
-                        buckets, counts = np.unique(times // BUCKET_SECONDS, return_counts=True)
-                        for b, c in zip(buckets.tolist(), counts.tolist(), strict=True):
-                            hours[b] = hours.get(b, 0) + c
+                    table = df.select(STAGE_SCHEMA.names).to_arrow().cast(STAGE_SCHEMA).combine_chunks()
+                    times = table.column(0).to_numpy()
+                    bucket = times // SPLIT_SECONDS
+                    cuts = [0, *(np.flatnonzero(np.diff(bucket)) + 1).tolist(), len(times)]
+                    for lo, hi in zip(cuts, cuts[1:], strict=False):
+                        for at in range(lo, hi, BATCH_ROWS):
+                            end = min(hi, at + BATCH_ROWS)
+                            part = times[at:end]
+                            staged.bounds.append((int(part.min()), int(part.max())))
+                            out.write_batch(table.slice(at, end - at).to_batches()[0])
+                    staged.rows += len(times)
+                    hours.append(np.unique(times // BUCKET_SECONDS, return_counts=True))
         except BaseException:
             staged.path.unlink(missing_ok=True)
             raise
         if staged.rows == 0:
             staged.path.unlink(missing_ok=True)
             return staged
-        for b, c in hours.items():
-            self._hours[b] = self._hours.get(b, 0) + c
+        self._hours.extend(hours)
         self.files.append(staged)
         self.bytes += staged.path.stat().st_size
         return staged
@@ -137,9 +161,12 @@ class Staging:
         """Consecutive time ranges of about ``window_rows`` staged rows each (whole hours; an hour holding
         more rows than that is a window of its own)."""
         out: list[Window] = []
+        if not self._hours:
+            return out
+        hours, where = np.unique(np.concatenate([h for h, _ in self._hours]), return_inverse=True)
+        counts = np.bincount(where, weights=np.concatenate([c for _, c in self._hours])).astype(np.int64)
         start = rows = None
-        for bucket in sorted(self._hours):
-            n = self._hours[bucket]
+        for bucket, n in zip(hours.tolist(), counts.tolist(), strict=True):
             if start is not None and rows + n > window_rows:
                 out.append(Window(start * BUCKET_SECONDS, bucket * BUCKET_SECONDS, rows))
                 start = None
@@ -147,33 +174,59 @@ class Staging:
                 start, rows = bucket, 0
             rows += n
         if start is not None:
-            out.append(Window(start * BUCKET_SECONDS, (max(self._hours) + 1) * BUCKET_SECONDS, rows))
+            out.append(Window(start * BUCKET_SECONDS, (int(hours[-1]) + 1) * BUCKET_SECONDS, rows))
         return out
 
-    def read_window(self, window: Window) -> tuple[pl.DataFrame, list[Hashable], list[str]]:
-        """Every staged row in ``window``, sorted by time (stable), with the series columns (``quote_code``
-        indexes the returned quote list); and the tags of the files with rows in it, in staging order."""
+    def read_windows(self, windows: list[Window]) -> Iterator[WindowRows]:
+        """Every staged row of each window in turn, sorted by time (stable: files in staging order).
+
+        One sweep over all record batches ordered by start time: a window looks only at the batches that
+        overlap it, and a staged file stays open only while windows still need its rows. Batches are read
+        into memory, not memory-mapped: mapped pages would stay resident (and count) until the end.
+        """
+        entries = sorted((lo, hi, fi, bi) for fi, staged in enumerate(self.files)
+                         for bi, (lo, hi) in enumerate(staged.bounds))
+        following = 0
+        active: list[tuple[int, int, int, int]] = []
+        readers: dict[int, pa.ipc.RecordBatchFileReader] = {}
+        try:
+            for window in windows:
+                while following < len(entries) and entries[following][0] < window.end:
+                    active.append(entries[following])
+                    following += 1
+                active = [e for e in active if e[1] >= window.start]
+                for fi in [fi for fi in readers if self.files[fi].last < window.start]:
+                    del readers[fi]  # no later window needs this file: close it
+                yield self._window_rows(window, active, readers)
+        finally:
+            readers.clear()
+
+    def _window_rows(self, window: Window, active: list[tuple[int, int, int, int]],
+                     readers: dict[int, pa.ipc.RecordBatchFileReader]) -> WindowRows:
+        by_file: dict[int, list[tuple[int, int, int]]] = {}
+        for lo, hi, fi, bi in active:
+            by_file.setdefault(fi, []).append((bi, lo, hi))
         parts: list[pa.Table] = []
         tags: list[Hashable] = []
         quotes: dict[str, int] = {}
-        for staged in self.files:
-            wanted = [i for i, (lo, hi) in enumerate(staged.bounds) if lo < window.end and hi >= window.start]
-            if not wanted:
+        for fi in sorted(by_file):
+            staged = self.files[fi]
+            reader = readers.get(fi)
+            if reader is None:
+                if len(readers) >= MAX_OPEN:
+                    readers.clear()
+                reader = readers[fi] = pa.ipc.open_file(pa.OSFile(str(staged.path)))
+            batches = []
+            for bi, lo, hi in sorted(by_file[fi]):
+                batch = reader.get_batch(bi)
+                if lo < window.start or hi >= window.end:
+                    t = batch.column(0)
+                    batch = batch.filter(pc.and_(pc.greater_equal(t, window.start), pc.less(t, window.end)))
+                if batch.num_rows:
+                    batches.append(batch)
+            if not batches:
                 continue
-            with pa.memory_map(str(staged.path)) as source:
-                reader = pa.ipc.open_file(source)
-                batches = []
-                for i in wanted:
-                    batch = reader.get_batch(i)
-                    lo, hi = staged.bounds[i]
-                    if lo < window.start or hi >= window.end:
-                        t = batch.column(0)
-                        batch = batch.filter(pc.and_(pc.greater_equal(t, window.start), pc.less(t, window.end)))
-                    if batch.num_rows:
-                        batches.append(batch)
-                if not batches:
-                    continue
-                table = pa.Table.from_batches(batches).combine_chunks()
+            table = pa.Table.from_batches(batches).combine_chunks()
             n = table.num_rows
             code = quotes.setdefault(staged.key.quote_currency, len(quotes))
             table = (table.append_column("asset_id", pa.array(np.full(n, staged.key.asset_id, dtype=np.int32)))
@@ -183,9 +236,9 @@ class Staging:
             parts.append(table)
             tags.append(staged.tag)
         if not parts:
-            return pl.DataFrame(), [], []
+            return WindowRows(window, pl.DataFrame(), [], [])
         frame = pl.from_arrow(pa.concat_tables(parts)).sort("time", maintain_order=True)
-        return frame, tags, list(quotes)
+        return WindowRows(window, frame, tags, list(quotes))
 
     def send(self, writer: PriceWriter, *, window_rows: int = DEFAULT_WINDOW_ROWS, source: str = "kraken",
              on_window: Callable[[Window], None] | None = None,
@@ -202,12 +255,11 @@ class Staging:
         ends = [w.end for w in windows]
         for staged in self.files:
             by_last.setdefault(int(np.searchsorted(ends, staged.last, side="right")), []).append(staged)
-        for i, window in enumerate(windows):
-            frame, tags, quotes = self.read_window(window)
+        for i, rows in enumerate(self.read_windows(windows)):
             try:
-                if frame.height:
-                    sent += frame.height
-                    writer.add_rows(frame, quotes=quotes, source=source, tags=tags)
+                if rows.frame.height:
+                    sent += rows.frame.height
+                    writer.add_rows(rows.frame, quotes=rows.quotes, source=source, tags=rows.tags)
             except WriteError as exc:  # a refused buffer (its files fail); the other files go on
                 if on_error is None:
                     raise
@@ -215,7 +267,7 @@ class Staging:
             for staged in by_last.get(i, []):
                 writer.done(staged.tag)
             if on_window:
-                on_window(window)
+                on_window(rows.window)
         self.clear()
         return sent
 
@@ -225,3 +277,4 @@ class Staging:
         self.files.clear()
         self._hours.clear()
         self.bytes = 0
+

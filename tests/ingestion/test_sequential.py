@@ -188,16 +188,29 @@ def test_stop_on_error(questdb, tmp_path):
 class UnserializableFor(PriceWriter):
     """The real writer and client, handed rows the client cannot serialize for one asset: ``trade_count``
     mixing integers and text (``mixed``) fails inside ``dataframe()``; all text is serialized, and the
-    server then refuses the whole flush (a LONG column cannot take strings)."""
+    server then refuses the whole flush (a LONG column cannot take strings). Rows of several files sent
+    together (``add_rows``) are spoiled alike when the asset's rows are among them."""
 
     ticker = "ETH"
     values = "mixed"
 
-    def add(self, candles, key, *, time_col="time"):
-        if Asset.objects.filter(pk=key.asset_id, ticker=self.ticker).exists():
-            bad = ["x"] * candles.height if self.values == "text" else [1] * (candles.height - 1) + ["x"]
-            candles = candles.with_columns(pl.Series("trade_count", bad, dtype=pl.Object))
-        return super().add(candles, key, time_col=time_col)
+    def spoils(self, asset_ids: pl.Series, times: pl.Series) -> bool:
+        return Asset.objects.filter(pk__in=asset_ids.unique().to_list(), ticker=self.ticker).exists()
+
+    def spoil(self, frame: pl.DataFrame) -> pl.DataFrame:
+        n = frame.height
+        bad = ["x"] * n if self.values == "text" else [1] * (n - 1) + ["x"]
+        return frame.with_columns(pl.Series("trade_count", bad, dtype=pl.Object))
+
+    def add(self, candles, key, *, time_col="time", tag=None):
+        if self.spoils(pl.Series([key.asset_id]), candles.get_column(time_col)):
+            candles = self.spoil(candles)
+        return super().add(candles, key, time_col=time_col, tag=tag)
+
+    def add_rows(self, rows, *, quotes, source, tags):
+        if self.spoils(rows.get_column("asset_id"), rows.get_column("time")):
+            rows = self.spoil(rows)
+        return super().add_rows(rows, quotes=quotes, source=source, tags=tags)
 
 
 def test_a_file_that_cannot_be_serialized_fails_alone(questdb, tmp_path):
@@ -205,8 +218,8 @@ def test_a_file_that_cannot_be_serialized_fails_alone(questdb, tmp_path):
     for pair in ("ADAUSD", "ETHUSD", "XBTUSD"):
         write_file(data / f"{pair}_60.csv", candle_lines(60, 10))
     summary = run(data, writer_class=UnserializableFor)
-    assert [(r.file.pair, r.status, r.rows) for r in summary.results] == [
-        ("ETHUSD", "failed", 0), ("ADAUSD", "ingested", 10), ("XBTUSD", "ingested", 10)]
+    assert sorted((r.file.pair, r.status, r.rows) for r in summary.results) == [
+        ("ADAUSD", "ingested", 10), ("ETHUSD", "failed", 0), ("XBTUSD", "ingested", 10)]
     assert "Failed to serialize" in summary.failed[0].error and summary.rows == 20
     assert client.query("SELECT count() FROM assetprice")[0][0] == 20
     assert (data / "ETHUSD_60.csv").exists() and not (data / "ADAUSD_60.csv").exists()
@@ -230,14 +243,11 @@ def test_a_flush_refused_for_one_file_marks_only_that_file(questdb, tmp_path):
 def test_a_large_file_failing_midway_drops_only_its_own_rows(questdb, tmp_path):
     """Written in several calls, it starts on an empty buffer; what was acknowledged is counted as written."""
 
-    class LateFailure(PriceWriter):
-        calls = 0
+    class LateFailure(UnserializableFor):
+        ticker = "BTC"
 
-        def add(self, candles, key, *, time_col="time"):
-            if candles.item(0, "time") > 1_700_006_400 + 9000 * 60:  # a chunk late in the big file
-                candles = candles.with_columns(pl.Series("trade_count", [1] * (candles.height - 1) + ["x"],
-                                                         dtype=pl.Object))
-            return super().add(candles, key, time_col=time_col)
+        def spoils(self, asset_ids, times):  # rows late in the big file
+            return super().spoils(asset_ids, times) and times.max() > 1_700_006_400 + 9000 * 60
 
     data = tmp_path / "data"
     write_file(data / "ADAUSD_1.csv", candle_lines(1, 300))
@@ -245,7 +255,7 @@ def test_a_large_file_failing_midway_drops_only_its_own_rows(questdb, tmp_path):
     summary = run(data, writer_class=LateFailure, chunk_bytes=64 * 1024, flush_rows=3000)
     ada, btc = summary.results
     assert (ada.status, ada.rows) == ("ingested", 300)
-    assert btc.status == "failed" and 0 < btc.rows < 12_000 and f"{btc.rows:,} of its rows were stored" in btc.error
+    assert btc.status == "failed" and 0 < btc.rows < 12_000 and f"{btc.rows:,} of its rows are stored" in btc.error
     client.wait_for_wal("assetprice")
     assert client.query("SELECT count() FROM assetprice")[0][0] == 300 + btc.rows == summary.rows
 
@@ -272,3 +282,40 @@ def test_files_of_one_series_apply_oldest_first_and_report_changes(questdb, tmp_
     assert [r.changed for r in summary.results] == [0, 1]
     rows = stored("BTC", "USD", 60)
     assert len(rows) == 72 and rows[42][1] == 121.5 and rows[41][1] == 120.5
+
+
+class Recording(PriceWriter):
+    """The real writer, noting the time range of every call (to see the order rows reach QuestDB in)."""
+
+    calls: list[tuple[int, int, int]] = []
+
+    def add_rows(self, rows, *, quotes, source, tags):
+        times = rows.get_column("time")
+        Recording.calls.append((times.min(), times.max(), rows.get_column("asset_id").n_unique()))
+        return super().add_rows(rows, quotes=quotes, source=source, tags=tags)
+
+
+def test_rows_of_all_files_reach_questdb_in_time_order(questdb, tmp_path):
+    """Files are sorted by series; the rows are sent across files in time order, so QuestDB appends."""
+    data = tmp_path / "data"
+    for pair in ("ADAUSD", "ETHUSD", "SOLUSD", "XBTUSD"):
+        write_file(data / f"{pair}_60.csv", candle_lines(60, 500))
+        write_file(data / f"{pair}_1440.csv", candle_lines(1440, 40, start=1_700_006_400 - 20 * 86400))
+    Recording.calls = []
+    summary = run(data, writer_class=Recording, flush_rows=300)
+    assert summary.ok and summary.rows == 4 * 540
+    assert len(Recording.calls) > 5
+    assert all(a[1] < b[0] for a, b in zip(Recording.calls, Recording.calls[1:], strict=False))
+    assert max(c[2] for c in Recording.calls) == 4  # one call holds rows of several files
+    assert stored("SOL", "USD", 60) == csv_rows(tmp_path / "ingested" / "ohlcv" / "SOLUSD_60.csv")
+
+
+def test_the_scratch_copy_is_removed_and_a_killed_runs_leftover_too(questdb, tmp_path):
+    data = tmp_path / "data"
+    write_file(data / "XBTUSD_60.csv", candle_lines(60, 50))
+    leftover = tmp_path / ".data.staging" / "run-123-456"
+    leftover.mkdir(parents=True)
+    (leftover / "000000.arrow").write_bytes(b"half a file")
+    summary = run(data)
+    assert summary.ok and summary.rows == 50
+    assert list((tmp_path / ".data.staging").iterdir()) == []

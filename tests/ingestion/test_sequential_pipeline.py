@@ -1,26 +1,21 @@
 """The archive job with flushes running in the background (small flushes, so several are in flight over
 a run): a refused flush still fails only its own file, and every other file is archived once acknowledged."""
 
-import polars as pl
 import pytest
 
 from feefifofunds.ingestion.writer import PriceWriter
-from feefifofunds.models import Asset
 from feefifofunds.store import client
-from tests.ingestion.test_sequential import run
+from tests.ingestion.test_sequential import UnserializableFor, run
 from tests.support.archive import candle_lines, write_file
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PAIRS = ("ADAUSD", "DOTUSD", "ETHUSD", "LINKUSD", "SOLUSD", "XBTUSD")
 
 
-class TextFor(PriceWriter):
-    """Serializes ETH's trade counts as text: the server refuses the flush that holds them."""
+class TextFor(UnserializableFor):
+    """Serializes trade counts as text where ETH's rows are: the server refuses the flushes that hold them."""
 
-    def add(self, candles, key, *, time_col="time", tag=None):
-        if Asset.objects.filter(pk=key.asset_id, ticker="ETH").exists():
-            candles = candles.with_columns(pl.Series("trade_count", ["x"] * candles.height, dtype=pl.Object))
-        return super().add(candles, key, time_col=time_col, tag=tag)
+    values = "text"
 
 
 @pytest.mark.parametrize("writer_class", [PriceWriter, TextFor])

@@ -41,8 +41,9 @@ def test_windows_hold_every_row_once_in_time_order(tmp_path):
         windows = staging.windows(window_rows=1000)
         assert len(windows) > 8 and all(a.end <= b.start for a, b in zip(windows, windows[1:], strict=False))
         seen, tags_seen = [], set()
-        for window in windows:
-            frame, tags, quotes = staging.read_window(window)
+        for window, rows in zip(windows, staging.read_windows(windows), strict=True):
+            frame, tags, quotes = rows.frame, rows.tags, rows.quotes
+            assert rows.window == window
             assert frame.height == window.rows
             assert frame.height <= 1000 or window.end - window.start == 3600  # an hour never splits
             assert frame.get_column("time").is_sorted()

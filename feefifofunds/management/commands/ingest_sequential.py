@@ -16,6 +16,7 @@ from feefifofunds.ingestion.archive_console import RichEvents, discovery_table, 
 from feefifofunds.ingestion.sequential import (
     RunSummary,
     default_ingested_dir,
+    default_staging_dir,
     estimate_rows,
     fsync_default,
     ingest_files,
@@ -118,7 +119,8 @@ class Command(BaseCommand):
 
         events = RichEvents(console, sum(f.size for f in files), len(files), quiet=quiet)
         with events.progress:
-            summary = ingest_files(files, alias=database, ingested_dir=ingested_dir, stop_on_error=stop_on_error,
+            summary = ingest_files(files, alias=database, ingested_dir=ingested_dir,
+                                   staging_dir=default_staging_dir(data_dir), stop_on_error=stop_on_error,
                                    events=events, fsync=fsync)
         summary.skipped = found.skipped
         console.print(one_line(summary) if quiet else summary_table(summary))
