@@ -42,6 +42,7 @@ import psycopg
 from django.db import DatabaseError
 
 from feefifofunds.catalog import ensure_kraken_assets
+from feefifofunds.models import Asset
 from feefifofunds.sources import kraken_archive as archive
 from feefifofunds.sources.kraken_archive import ArchiveFile, CheckedFile, MalformedFile, SkippedFile
 from feefifofunds.store import client, schema
@@ -428,39 +429,63 @@ class _Run:
                 previous = df.item(df.height - 1, "time")
             yield df, nbytes
 
+    def known_asset(self, f: ArchiveFile) -> int | None:
+        """The file's asset id if the catalog has it (nothing is created before the file proved valid)."""
+        if f.base in self.assets:
+            return self.assets[f.base].pk
+        try:
+            return Asset.objects.filter(ticker=f.base).values_list("pk", flat=True).first()
+        except DatabaseError as exc:
+            raise RunStopped(f"reading asset {f.base} from the catalog: {exc}") from None
+
     def ingest(self, f: ArchiveFile) -> bool:
-        """Validate and stage one file (sent with the others of its round, archived once acknowledged);
-        False if it failed."""
+        """Validate and stage one file in a single read (sent with the others of its round, archived once
+        acknowledged); False if it failed.
+
+        The file is validated chunk by chunk as it is staged; a fault anywhere (even in its last line)
+        removes everything staged of it, so a malformed file is never sent, and its asset is created only
+        once the whole file passed.
+        """
         self.events.file_started(f)
         try:
             if not archive.has_data(f.path):
                 f.path.unlink()
                 self.finish(FileResult(f, "empty"))
                 return True
-            checked = archive.check_file(f.path, f.interval_minutes, chunk_bytes=self.chunk_bytes,
-                                         keep_bytes=self.chunk_bytes)
         except FileNotFoundError:
-            self.finish(FileResult(f, "vanished", error="disappeared before it was read (moved or deleted "
-                                                        "by someone else); nothing written from it"))
+            self.vanished(f)
             return True
-        except MalformedFile as exc:
-            self.fail(f, str(exc))
-            return False
         except OSError as exc:
             self.fail(f, f"{f.path}: cannot read: {_describe_os_error(exc)}")
             return False
-        key = SeriesKey(self.asset(f).pk, f.interval_minutes, f.quote, SOURCE)
+        known = self.known_asset(f)
+        known_key = SeriesKey(known, f.interval_minutes, f.quote, SOURCE) if known is not None else None
         result = FileResult(f, "ingested")
 
-        def counted():
-            for df, nbytes in self.chunks(f, checked):
-                result.changed += self.count_changed(key, df)
+        def validated():
+            now, previous = time.time(), None
+            for first_line, df, nbytes in archive.iter_chunks(f.path, self.chunk_bytes):
+                archive.check_chunk(f.path, first_line, df, f.interval_minutes, now=now, previous=previous)
+                if df.height == 0:
+                    continue
+                previous = df.item(df.height - 1, "time")
+                if known_key is not None:
+                    result.changed += self.count_changed(known_key, df)
                 result.rows += df.height
                 self.events.rows_sent(f, df.height, nbytes)
                 yield df
+            if result.rows == 0:
+                raise MalformedFile(f.path, None, "no candles")
 
+        provisional = SeriesKey(known or 0, f.interval_minutes, f.quote, SOURCE)
         try:
-            staged = self.staging.stage(f, key, counted(), nbytes=f.size)
+            staged = self.staging.stage(f, provisional, validated(), nbytes=f.size)
+        except FileNotFoundError as exc:
+            if result.rows == 0 and exc.filename is not None and Path(exc.filename) == f.path:
+                self.vanished(f)
+                return True
+            self.fail(f, f"{f.path}: {_describe_os_error(exc)} ({exc.filename})")
+            return False
         except (MalformedFile, OSError) as exc:
             if isinstance(exc, MalformedFile):
                 message = str(exc)
@@ -470,16 +495,18 @@ class _Run:
                 message = f"{f.path}: cannot stage it in {self.staging.dir}: {_describe_os_error(exc)}"
             self.fail(f, message)  # nothing of it was staged, nothing written
             return False
+        key = staged.key = SeriesKey(self.asset(f).pk, f.interval_minutes, f.quote, SOURCE)
         self.series_seen.add(key)
-        if staged.rows == 0:
-            self.archive([_Pending(result, key)])
-            return True
         # Staging.send marks it done after its last window; writer.acknowledged() reports it once all its
         # rows are acknowledged.
         self.pending.append(_Pending(result, key))
         if self.staging.full:
             self.send_staged()
         return True
+
+    def vanished(self, f: ArchiveFile) -> None:
+        self.finish(FileResult(f, "vanished", error="disappeared before it was read (moved or deleted by "
+                                                    "someone else); nothing written from it"))
 
     def wait_visible(self) -> None:
         try:

@@ -129,6 +129,8 @@ def test_bad_line_late_in_a_large_file_writes_nothing(questdb, tmp_path):
     summary = run(data, chunk_bytes=64 * 1024, flush_rows=1000)
     assert summary.failed and "line 19999" in summary.failed[0].error
     assert client.query("SELECT count() FROM assetprice")[0][0] == 0 and bad.exists()
+    assert not Asset.objects.filter(ticker="BTC").exists()  # created only once a whole file passed
+    assert list((tmp_path / ".data.staging").iterdir()) == []  # nothing of it stays staged
 
 
 def test_large_file_in_chunks_is_complete(questdb, tmp_path):
