@@ -178,14 +178,14 @@ def same_candles(stored: pl.DataFrame, candles: pl.DataFrame) -> int:
     return at_same_time - differ
 
 
-def stored_candles(alias: str, key: SeriesKey, first: int, last: int) -> pl.DataFrame:
+def stored_candles(conn: psycopg.Connection, key: SeriesKey, first: int, last: int) -> pl.DataFrame:
     """What QuestDB holds for one series between two Unix times (inclusive), ``time`` as Unix seconds."""
-    rows = client.query(
+    rows = conn.execute(
         f"SELECT cast(time AS LONG) / 1000000, {', '.join(PRICE_COLUMNS)} FROM {schema.TABLE} "
         "WHERE asset_id = %s AND interval_minutes = %s AND quote_currency = %s AND source = %s "
         "AND time >= %s AND time <= %s",
         (key.asset_id, key.interval_minutes, key.quote_currency, key.source,
-         datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC)), alias=alias)
+         datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC))).fetchall()
     return pl.DataFrame(rows, schema={"time": pl.Int64, "open": pl.Float64, "high": pl.Float64, "low": pl.Float64,
                                       "close": pl.Float64, "volume": pl.Float64, "trade_count": pl.Int64},
                         orient="row")
@@ -291,6 +291,7 @@ class _Run:
         self.assets: dict[str, object] = {}
         self.series_seen: set[SeriesKey] = set()
         self.new_assets: set[int] = set()
+        self._reader: psycopg.Connection | None = None
 
     # outcomes
     def finish(self, result: FileResult) -> None:
@@ -388,10 +389,11 @@ class _Run:
                                          keep_bytes=self.chunk_bytes)
             total = 0
             for df, _ in self.chunks(f, checked):
-                stored = stored_candles(self.alias, p.key, df.item(0, "time"), df.item(df.height - 1, "time"))
+                stored = stored_candles(self.reader(), p.key, df.item(0, "time"), df.item(df.height - 1, "time"))
                 total += same_candles(stored, df)
             return total
         except (client.QuestDBError, psycopg.Error, MalformedFile, OSError):
+            self.close_reader()
             return 0
 
     # the steps of one file
@@ -412,8 +414,9 @@ class _Run:
         if key.asset_id in self.new_assets and key not in self.series_seen or df.height == 0:
             return 0  # nothing can be stored for an asset created by this run
         try:
-            stored = stored_candles(self.alias, key, df.item(0, "time"), df.item(df.height - 1, "time"))
+            stored = stored_candles(self.reader(), key, df.item(0, "time"), df.item(df.height - 1, "time"))
         except (client.QuestDBError, psycopg.Error) as exc:
+            self.close_reader()
             raise RunStopped(f"reading stored candles of {key} to compare: {exc}") from None
         return changed_candles(stored, df)
 
@@ -428,6 +431,17 @@ class _Run:
             if df.height:
                 previous = df.item(df.height - 1, "time")
             yield df, nbytes
+
+    def reader(self) -> psycopg.Connection:
+        """One PGWire connection for the run's reads (a connection per query cost ~10 ms each)."""
+        if self._reader is None or self._reader.closed:
+            self._reader = client.connect(self.alias)
+        return self._reader
+
+    def close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def known_asset(self, f: ArchiveFile) -> int | None:
         """The file's asset id if the catalog has it (nothing is created before the file proved valid)."""
@@ -575,6 +589,8 @@ def ingest_files(
                 for p in run.pending:
                     run.fail(p.result.file, f"not acknowledged: the run stopped ({exc})")
                 run.pending.clear()
+            finally:
+                run.close_reader()
     except WriteError as exc:
         summary.error = str(exc)
     except client.QuestDBError as exc:

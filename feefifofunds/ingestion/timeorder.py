@@ -7,9 +7,13 @@ server takes in (README: benchmarks). The archive's files are sorted by series, 
 are first staged: each file, once validated, is written to an Arrow IPC file in a scratch folder (record
 batches of 64 K rows with their time bounds kept in memory), and an hourly row histogram is kept. Sending
 then cuts time into windows of about ``window_rows`` rows, reads every staged file's rows of one window
-(only the record batches whose bounds overlap), sorts them by time (stable: for rows with the same
-key, the file staged later comes later, and DEDUP keeps the last) and hands them to the writer tagged with
-the files they came from. A file is declared done after the window holding its last row, so the writer
+(only the record batches whose bounds overlap) and hands them to the writer tagged with the files they
+came from. Rows inside a window are not sorted (files in staging order, each in its own order): QuestDB
+sorts one commit's rows in memory, cheaply; what saves the merges is that every commit's rows come after
+the rows already stored. Measured: sorting each window cost the client ~0.3 us/row and the server nothing
+it could tell. For two files of one series in one window the later-staged file's rows come later, and
+DEDUP keeps the last (the archive job never stages two files of one series together: ``rounds``).
+A file is declared done after the window holding its last row, so the writer
 reports it acknowledged only when all its rows are.
 
 The scratch folder is one per run under ``root`` and is removed at the end; folders left by a killed run
@@ -178,7 +182,7 @@ class Staging:
         return out
 
     def read_windows(self, windows: list[Window]) -> Iterator[WindowRows]:
-        """Every staged row of each window in turn, sorted by time (stable: files in staging order).
+        """Every staged row of each window in turn (files in staging order; not sorted within the window).
 
         One sweep over all record batches ordered by start time: a window looks only at the batches that
         overlap it, and a staged file stays open only while windows still need its rows. Batches are read
@@ -237,7 +241,7 @@ class Staging:
             tags.append(staged.tag)
         if not parts:
             return WindowRows(window, pl.DataFrame(), [], [])
-        frame = pl.from_arrow(pa.concat_tables(parts)).sort("time", maintain_order=True)
+        frame = pl.from_arrow(pa.concat_tables(parts))
         return WindowRows(window, frame, tags, list(quotes))
 
     def send(self, writer: PriceWriter, *, window_rows: int = DEFAULT_WINDOW_ROWS, source: str = "kraken",
