@@ -56,6 +56,7 @@ class StagedFile:
     path: Path
     nbytes: int = 0  # the source file's size
     rows: int = 0
+    ordered: bool = True  # times never decrease (every archive file): a window's rows are a slice
     bounds: list[tuple[int, int]] = field(default_factory=list)  # (min, max) time of each record batch
 
     @property
@@ -140,6 +141,9 @@ class Staging:
                         continue
                     table = df.select(STAGE_SCHEMA.names).to_arrow().cast(STAGE_SCHEMA).combine_chunks()
                     times = table.column(0).to_numpy()
+                    if staged.ordered and (np.any(np.diff(times) < 0) or (staged.bounds and
+                                                                         times[0] < staged.bounds[-1][1])):
+                        staged.ordered = False
                     bucket = times // SPLIT_SECONDS
                     cuts = [0, *(np.flatnonzero(np.diff(bucket)) + 1).tolist(), len(times)]
                     for lo, hi in zip(cuts, cuts[1:], strict=False):
@@ -210,9 +214,10 @@ class Staging:
         by_file: dict[int, list[tuple[int, int, int]]] = {}
         for lo, hi, fi, bi in active:
             by_file.setdefault(fi, []).append((bi, lo, hi))
-        parts: list[pa.Table] = []
+        batches: list[pa.RecordBatch] = []
         tags: list[Hashable] = []
         quotes: dict[str, int] = {}
+        series: list[tuple[int, int, int, int]] = []  # (asset_id, interval, quote code, rows) per file
         for fi in sorted(by_file):
             staged = self.files[fi]
             reader = readers.get(fi)
@@ -220,28 +225,30 @@ class Staging:
                 if len(readers) >= MAX_OPEN:
                     readers.clear()
                 reader = readers[fi] = pa.ipc.open_file(pa.OSFile(str(staged.path)))
-            batches = []
+            n = 0
             for bi, lo, hi in sorted(by_file[fi]):
                 batch = reader.get_batch(bi)
                 if lo < window.start or hi >= window.end:
-                    t = batch.column(0)
-                    batch = batch.filter(pc.and_(pc.greater_equal(t, window.start), pc.less(t, window.end)))
+                    batch = _within(batch, window, staged.ordered)
                 if batch.num_rows:
                     batches.append(batch)
-            if not batches:
-                continue
-            table = pa.Table.from_batches(batches).combine_chunks()
-            n = table.num_rows
-            code = quotes.setdefault(staged.key.quote_currency, len(quotes))
-            table = (table.append_column("asset_id", pa.array(np.full(n, staged.key.asset_id, dtype=np.int32)))
-                     .append_column("interval_minutes",
-                                    pa.array(np.full(n, staged.key.interval_minutes, dtype=np.int32)))
-                     .append_column("quote_code", pa.array(np.full(n, code, dtype=np.int16))))
-            parts.append(table)
-            tags.append(staged.tag)
-        if not parts:
+                    n += batch.num_rows
+            if n:
+                code = quotes.setdefault(staged.key.quote_currency, len(quotes))
+                series.append((staged.key.asset_id, staged.key.interval_minutes, code, n))
+                tags.append(staged.tag)
+        if not batches:
             return WindowRows(window, pl.DataFrame(), [], [])
-        frame = pl.from_arrow(pa.concat_tables(parts))
+        counts = np.array([s[3] for s in series])
+
+        def per_row(i: int, dtype) -> pa.Array:  # one value per file, repeated over its rows
+            return pa.array(np.repeat(np.array([s[i] for s in series], dtype), counts))
+
+        table = pa.Table.from_batches(batches).combine_chunks()
+        table = (table.append_column("asset_id", per_row(0, np.int32))
+                 .append_column("interval_minutes", per_row(1, np.int32))
+                 .append_column("quote_code", per_row(2, np.int16)))
+        frame = pl.from_arrow(table)
         return WindowRows(window, frame, tags, list(quotes))
 
     def send(self, writer: PriceWriter, *, window_rows: int = DEFAULT_WINDOW_ROWS, source: str = "kraken",
@@ -282,3 +289,13 @@ class Staging:
         self._hours.clear()
         self.bytes = 0
 
+
+
+def _within(batch: pa.RecordBatch, window: Window, ordered: bool) -> pa.RecordBatch:
+    """The rows of ``batch`` inside ``window``: a zero-copy slice when the batch's times never decrease."""
+    if ordered:
+        times = batch.column(0).to_numpy()
+        lo, hi = np.searchsorted(times, [window.start, window.end], side="left")
+        return batch.slice(int(lo), int(hi - lo))
+    t = batch.column(0)
+    return batch.filter(pc.and_(pc.greater_equal(t, window.start), pc.less(t, window.end)))
