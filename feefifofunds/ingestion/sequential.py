@@ -48,7 +48,7 @@ from feefifofunds.sources.kraken_archive import ArchiveFile, CheckedFile, Malfor
 from feefifofunds.store import client, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
 
-from .timeorder import DEFAULT_WINDOW_ROWS, Staging, Window
+from .timeorder import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_ROWS, Staging, Window
 from .writer import DEFAULT_FLUSH_ROWS, PriceWriter, SeriesKey, WriteError
 
 SOURCE = "kraken"
@@ -545,6 +545,7 @@ def ingest_files(
     alias: str = DEFAULT_ALIAS,
     ingested_dir: Path,
     staging_dir: Path | None = None,
+    staging_max_bytes: int = DEFAULT_MAX_BYTES,
     stop_on_error: bool = False,
     events: Events | None = None,
     flush_rows: int = DEFAULT_FLUSH_ROWS,
@@ -556,7 +557,8 @@ def ingest_files(
     """Validate, stage, write in time order and archive ``files``, round by round (``rounds(plan())``);
     never raises for a file or QuestDB problem: the summary tells (``summary.error`` when the run had to
     stop). ``staging_dir`` (default ``default_staging_dir``) holds the scratch copy; the caller holds the
-    data directory's lock, so no other run uses it."""
+    data directory's lock, so no other run uses it. Once ``staging_max_bytes`` are staged, what is staged
+    is sent before staging goes on (disk stays bounded; order holds within each part)."""
     events = events or Events()
     summary = RunSummary()
     started = now()
@@ -566,7 +568,8 @@ def ingest_files(
     if staging_dir is None:
         staging_dir = default_staging_dir(_data_dir_of(ordered[0])) if ordered else Path(".")
     try:
-        with writer_class(alias, flush_rows=flush_rows) as writer, Staging(staging_dir) as staging:
+        with (writer_class(alias, flush_rows=flush_rows) as writer,
+              Staging(staging_dir, max_bytes=staging_max_bytes) as staging):
             run = _Run(writer, staging, alias=alias, ingested_dir=ingested_dir, events=events,
                        window_rows=min(DEFAULT_WINDOW_ROWS, flush_rows), chunk_bytes=chunk_bytes, fsync=fsync,
                        summary=summary)

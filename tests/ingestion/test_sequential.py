@@ -321,3 +321,15 @@ def test_the_scratch_copy_is_removed_and_a_killed_runs_leftover_too(questdb, tmp
     summary = run(data)
     assert summary.ok and summary.rows == 50
     assert list((tmp_path / ".data.staging").iterdir()) == []
+
+
+def test_a_full_staging_is_sent_before_staging_goes_on(questdb, tmp_path):
+    """Disk stays bounded: past the byte limit, what is staged is sent (and archived) first."""
+    data = tmp_path / "data"
+    for pair in ("ADAUSD", "ETHUSD", "SOLUSD", "XBTUSD"):
+        write_file(data / f"{pair}_60.csv", candle_lines(60, 300))
+    Recording.calls = []
+    summary = run(data, writer_class=Recording, staging_max_bytes=1)  # every file fills it
+    assert summary.ok and summary.rows == 1200 and len(summary.by_status("ingested")) == 4
+    assert [c[2] for c in Recording.calls] == [1, 1, 1, 1]  # sent one file at a time
+    assert stored("ETH", "USD", 60) == csv_rows(tmp_path / "ingested" / "ohlcv" / "ETHUSD_60.csv")
