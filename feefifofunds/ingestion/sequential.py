@@ -139,13 +139,12 @@ def estimate_rows(files: list[ArchiveFile], sample_bytes: int = 65536) -> int:
 
 
 def plan(files: list[ArchiveFile]) -> list[ArchiveFile]:
-    """The order files are applied in (documented in the README, relied on for "newest wins").
+    """The order files are read in (documented in the README, relied on for "newest wins").
 
-    Coarse intervals first: a day partition that later receives more rows is rewritten (O3 merge), and
-    rewriting it while it holds a few daily candles is cheaper than after the 1-minute rows landed.
-    Files of one interval go pair by pair (each flush touches each day partition once for many pairs);
-    the files of one series by their first timestamp, then path: the complete archive, which starts
-    when the pair was listed, before the quarterly updates, and older updates before newer ones.
+    The files of one series by their first timestamp, then path: the complete archive, which starts when
+    the pair was listed, before the quarterly updates, and older updates before newer ones (``rounds``
+    then sends them in that order). Across series the order only decides what is read first (coarse
+    intervals, then pair by pair): the rows go to QuestDB in time order whatever it is.
     """
     firsts = {f.path: archive.first_time(f.path) for f in files}
     return sorted(files, key=lambda f: (-f.interval_minutes, f.pair, firsts[f.path] or 0, str(f.relative)))
