@@ -33,6 +33,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,9 @@ from .timeorder import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_ROWS, Staging, Window
 from .writer import DEFAULT_FLUSH_ROWS, PriceWriter, SeriesKey, WriteError
 
 SOURCE = "kraken"
+# Staged rows handed to the background sender at once (when it is free): large enough that most rows of
+# a run go out in time order, small enough that QuestDB starts working while the rest is read.
+DEFAULT_PART_ROWS = int(os.environ.get("FEEFIFOFUNDS_PART_ROWS", 1_000_000))
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume", "trade_count")
 
 
@@ -281,7 +285,7 @@ class _Run:
     """State of one run: the writer, the staging, files waiting for an acknowledgement, what was written."""
 
     def __init__(self, writer: PriceWriter, staging: Staging, *, alias: str, ingested_dir: Path, events: Events,
-                 window_rows: int, chunk_bytes: int, fsync: bool, summary: RunSummary):
+                 window_rows: int, part_rows: int, chunk_bytes: int, fsync: bool, summary: RunSummary):
         self.writer, self.staging, self.alias, self.events = writer, staging, alias, events
         self.ingested_dir, self.window_rows, self.chunk_bytes = ingested_dir, window_rows, chunk_bytes
         self.fsync, self.summary = fsync, summary
@@ -291,6 +295,9 @@ class _Run:
         self.series_seen: set[SeriesKey] = set()
         self.new_assets: set[int] = set()
         self._reader: psycopg.Connection | None = None
+        self.part_rows = part_rows
+        self.sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="send-part")
+        self.inflight: tuple[Future, set] | None = None  # a part being sent, and its files
 
     # outcomes
     def finish(self, result: FileResult) -> None:
@@ -323,28 +330,73 @@ class _Run:
                                 f"{self.ingested_dir}: {_describe_os_error(exc)}")
             self.finish(result)
 
-    def send_staged(self) -> None:
-        """Send every staged row in time order (QuestDB appends instead of merging), wait until all of it
-        is acknowledged, archive the files; files with rows in a rejected flush get a chance alone."""
+    # sending: in time order, overlapping with the staging of the next files
+
+    def send_part(self, part: Staging, *, inline: bool) -> list[WriteError]:
+        """Send a detached part in time order and wait until all of it is acknowledged; the rejected
+        flushes are returned. Runs in the sender thread, or ``inline`` in the caller's (which then also
+        archives files window by window)."""
         errors: list[WriteError] = []
-        per_row = sum(s.nbytes for s in self.staging.files) / max(1, self.staging.rows)
+        per_row = sum(s.nbytes for s in part.files) / max(1, part.rows)
 
         def window_sent(window: Window) -> None:
             self.events.rows_written(window.rows, int(window.rows * per_row))
-            self.acknowledge()
+            if inline:
+                self.acknowledge()
 
-        self.staging.send(self.writer, window_rows=self.window_rows, source=SOURCE, on_window=window_sent,
-                          on_error=errors.append)
+        part.send(self.writer, window_rows=self.window_rows, source=SOURCE, on_window=window_sent,
+                  on_error=errors.append)
         while True:
             try:
                 self.writer.flush()
                 break
             except WriteError as exc:
                 errors.append(exc)
+        return errors
+
+    def settle(self, tags: set, errors: list[WriteError]) -> None:
+        """After a part was sent: archive its acknowledged files; give its others a chance alone."""
         self.acknowledge()
-        if self.pending:  # their rows were in a rejected flush (never acknowledged)
-            batch, self.pending = self.pending, []
-            self.retry_alone(batch, errors[0] if errors else WriteError("not acknowledged"))
+        failed = [p for p in self.pending if p.result.file in tags]
+        if failed:  # their rows were in a rejected flush (never acknowledged)
+            self.pending = [p for p in self.pending if p.result.file not in tags]
+            self.retry_alone(failed, errors[0] if errors else WriteError("not acknowledged"))
+
+    def staged(self) -> None:
+        """After a file was staged: once a part is big enough and the sender is free, hand it over, so
+        QuestDB takes it in while the next files are read (both cores busy); the rows of each part go in
+        time order. A full staging is sent at once (disk stays bounded)."""
+        if self.staging.full:
+            self.send_staged()
+        elif self.staging.rows >= self.part_rows and (self.inflight is None or self.inflight[0].done()):
+            self.join()
+            part = self.staging.detach()
+            self.inflight = (self.sender.submit(self.send_part, part, inline=False), {s.tag for s in part.files})
+
+    def join(self) -> None:
+        """Wait for the part being sent in the background, then settle it."""
+        if self.inflight is None:
+            return
+        (future, tags), self.inflight = self.inflight, None
+        self.settle(tags, future.result())
+
+    def send_staged(self) -> None:
+        """Send everything staged, now, and return once it is acknowledged and its files are archived."""
+        self.join()
+        part = self.staging.detach()
+        if part.files:
+            self.settle({s.tag for s in part.files}, self.send_part(part, inline=True))
+
+    def abandon(self) -> None:
+        """The run stops: let a part in flight finish (its acknowledged files are archived), ignore its errors."""
+        if self.inflight is not None:
+            (future, _), self.inflight = self.inflight, None
+            try:
+                future.result()
+            except Exception:  # noqa: BLE001 - the run is stopping for another reason, already reported
+                pass
+            self.acknowledge()
+        self.sender.shutdown(wait=True)
 
     def server_answers(self) -> bool:
         try:
@@ -513,8 +565,7 @@ class _Run:
         # Staging.send marks it done after its last window; writer.acknowledged() reports it once all its
         # rows are acknowledged.
         self.pending.append(_Pending(result, key))
-        if self.staging.full:
-            self.send_staged()
+        self.staged()
         return True
 
     def vanished(self, f: ArchiveFile) -> None:
@@ -545,6 +596,7 @@ def ingest_files(
     ingested_dir: Path,
     staging_dir: Path | None = None,
     staging_max_bytes: int = DEFAULT_MAX_BYTES,
+    part_rows: int = DEFAULT_PART_ROWS,
     stop_on_error: bool = False,
     events: Events | None = None,
     flush_rows: int = DEFAULT_FLUSH_ROWS,
@@ -570,8 +622,8 @@ def ingest_files(
         with (writer_class(alias, flush_rows=flush_rows) as writer,
               Staging(staging_dir, max_bytes=staging_max_bytes) as staging):
             run = _Run(writer, staging, alias=alias, ingested_dir=ingested_dir, events=events,
-                       window_rows=min(DEFAULT_WINDOW_ROWS, flush_rows), chunk_bytes=chunk_bytes, fsync=fsync,
-                       summary=summary)
+                       window_rows=min(DEFAULT_WINDOW_ROWS, flush_rows), part_rows=part_rows,
+                       chunk_bytes=chunk_bytes, fsync=fsync, summary=summary)
             try:
                 for i, group in enumerate(rounds(ordered)):
                     if i:
@@ -587,11 +639,13 @@ def ingest_files(
                     run.wait_visible()
             except RunStopped as exc:
                 summary.error = str(exc)
+                run.abandon()
                 writer.discard()
                 for p in run.pending:
                     run.fail(p.result.file, f"not acknowledged: the run stopped ({exc})")
                 run.pending.clear()
             finally:
+                run.abandon()  # nothing may still be sending when the writer and the staging close
                 run.close_reader()
     except WriteError as exc:
         summary.error = str(exc)

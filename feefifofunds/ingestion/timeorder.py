@@ -24,6 +24,7 @@ whenever ``full`` says so.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import time
@@ -95,7 +96,9 @@ class Staging:
         self.dir: Path | None = None
         self.files: list[StagedFile] = []
         self.bytes = 0
+        self.rows = 0  # staged rows (kept as a count: callers ask after every file)
         self._hours: list[tuple[np.ndarray, np.ndarray]] = []  # (hour, rows) of each staged chunk
+        self._staged_count = 0
 
     def __enter__(self) -> Staging:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -113,13 +116,16 @@ class Staging:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 
+    def detach(self) -> Staging:
+        """Hand what is staged so far to another owner (to be sent while staging goes on here): the part
+        shares the scratch folder, removes its own files when sent, and this staging starts empty."""
+        part = copy.copy(self)
+        self.files, self._hours, self.bytes, self.rows = [], [], 0, 0
+        return part
+
     @property
     def full(self) -> bool:
         return self.bytes >= self.max_bytes
-
-    @property
-    def rows(self) -> int:
-        return sum(f.rows for f in self.files)
 
     def stage(self, tag: Hashable, key: SeriesKey, chunks: Iterable[pl.DataFrame], *,
               nbytes: int = 0) -> StagedFile:
@@ -132,7 +138,8 @@ class Staging:
         """
         if self.dir is None:
             raise RuntimeError("Staging used outside its `with` block")
-        staged = StagedFile(tag, key, self.dir / f"{len(self.files):06d}.arrow", nbytes=nbytes)
+        self._staged_count += 1
+        staged = StagedFile(tag, key, self.dir / f"{self._staged_count:06d}.arrow", nbytes=nbytes)
         hours: list[tuple[np.ndarray, np.ndarray]] = []
         try:
             with pa.OSFile(str(staged.path), "wb") as sink, pa.ipc.new_file(sink, STAGE_SCHEMA) as out:
@@ -163,6 +170,7 @@ class Staging:
         self._hours.extend(hours)
         self.files.append(staged)
         self.bytes += staged.path.stat().st_size
+        self.rows += staged.rows
         return staged
 
     def windows(self, window_rows: int = DEFAULT_WINDOW_ROWS) -> list[Window]:
@@ -288,6 +296,7 @@ class Staging:
         self.files.clear()
         self._hours.clear()
         self.bytes = 0
+        self.rows = 0
 
 
 

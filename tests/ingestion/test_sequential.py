@@ -333,3 +333,22 @@ def test_a_full_staging_is_sent_before_staging_goes_on(questdb, tmp_path):
     assert summary.ok and summary.rows == 1200 and len(summary.by_status("ingested")) == 4
     assert [c[2] for c in Recording.calls] == [1, 1, 1, 1]  # sent one file at a time
     assert stored("ETH", "USD", 60) == csv_rows(tmp_path / "ingested" / "ohlcv" / "ETHUSD_60.csv")
+
+
+def test_parts_sent_while_the_next_files_are_staged(questdb, tmp_path):
+    """Both cores: a part goes to QuestDB in the background while the following files are read; each
+    part is in time order, every file is archived once its rows are acknowledged."""
+    data = tmp_path / "data"
+    pairs = ("ADAUSD", "DOTUSD", "ETHUSD", "LINKUSD", "SOLUSD", "XBTUSD")
+    for pair in pairs:
+        write_file(data / f"{pair}_5.csv", candle_lines(5, 3000))
+        write_file(data / f"{pair}_1440.csv", candle_lines(1440, 30, start=1_700_006_400 - 40 * 86400))
+    Recording.calls = []
+    summary = run(data, writer_class=Recording, flush_rows=2000, part_rows=5000)
+    assert summary.ok and summary.rows == 6 * 3030 and len(summary.by_status("ingested")) == 12
+    assert len(Recording.calls) > 6
+    assert not list(data.glob("*.csv"))
+    for pair, ticker in (("ADAUSD", "ADA"), ("XBTUSD", "BTC")):
+        assert stored(ticker, "USD", 5) == csv_rows(tmp_path / "ingested" / "ohlcv" / f"{pair}_5.csv")
+    client.wait_for_wal("assetprice")
+    assert client.query("SELECT count() FROM assetprice")[0][0] == summary.rows

@@ -18,12 +18,15 @@ class TextFor(UnserializableFor):
     values = "text"
 
 
+@pytest.mark.parametrize("part_rows", [1_000_000, 50], ids=["one-part", "parts-sent-while-staging"])
 @pytest.mark.parametrize("writer_class", [PriceWriter, TextFor])
-def test_background_flushes_archive_each_file_once_acknowledged(questdb, tmp_path, writer_class):
+def test_background_flushes_archive_each_file_once_acknowledged(questdb, tmp_path, writer_class, part_rows):
     data = tmp_path / "data"
     for pair in PAIRS:
         write_file(data / f"{pair}_60.csv", candle_lines(60, 40))
-    summary = run(data, writer_class=writer_class, flush_rows=70)  # a flush every second file
+    # A flush every second file; with 50-row parts, each file is sent in the background while the next
+    # one is staged.
+    summary = run(data, writer_class=writer_class, flush_rows=70, part_rows=part_rows)
     ok = {r.file.pair for r in summary.results if r.status == "ingested"}
     expected = set(PAIRS) - ({"ETHUSD"} if writer_class is TextFor else set())
     assert ok == expected and len(summary.results) == len(PAIRS)
