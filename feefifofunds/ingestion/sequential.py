@@ -7,7 +7,8 @@
 * **Staging and writing in time order** (``ingest_files``): each valid file of a round is staged in a
   columnar scratch copy (``timeorder.Staging``); the round's rows are then sent window by window in time
   order across all its files, so QuestDB appends to its partitions instead of rewriting them for every
-  file (out-of-order merges); the writer overlaps serialization with the server's work. A file moves to
+  file (out-of-order merges); the writer overlaps serialization with the server's work, and once a part
+  of the round is staged it is sent in the background while the next files are read. A file moves to
   the ingested folder only once every flush holding its rows has been acknowledged. Killing the process
   at any point and running again ends with exactly the source data: unmoved files are sent again and
   QuestDB's DEDUP absorbs the repeats; the next run removes the killed run's scratch copy.
