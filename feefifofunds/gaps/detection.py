@@ -16,10 +16,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from feefifofunds.store import client, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
-from feefifofunds.timeframes import epoch_micros, from_epoch_micros
+from feefifofunds.timeframes import EPOCH, epoch_micros, from_epoch_micros
 
 MICROS_PER_MINUTE = 60_000_000
 
@@ -87,6 +88,9 @@ def _filters(source: str, asset_ids: Iterable[int] | None, intervals: Iterable[i
     return " AND ".join(where), params
 
 
+_GAP_ORDER = attrgetter("asset_id", "quote_currency", "interval_minutes", "start")
+
+
 def detect_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None = None,
                 intervals: Iterable[int] | None = None, quote_currency: str | None = None,
                 source: str = "kraken", table: str = schema.TABLE) -> list[Gap]:
@@ -95,21 +99,24 @@ def detect_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None =
     where, params = _filters(source, asset_ids, intervals, quote_currency)
     if not where:
         return []
-    # Times as microseconds (LONG): exact arithmetic, no time-zone conversion on the way out.
+    # The window carries the timestamp itself (the difference of two TIMESTAMPs is microseconds); only the
+    # rows that leave are cast to microseconds (LONG): exact arithmetic, no time-zone conversion on the way
+    # out. Casting every row before the window cost about a third of the query.
     sql = f"""
-        SELECT asset_id, quote_currency, interval_minutes, prev_us, t_us
+        SELECT asset_id, quote_currency, interval_minutes, cast(prev AS LONG) AS prev_us, cast(time AS LONG) AS t_us
         FROM (
-            SELECT asset_id, quote_currency, interval_minutes, cast(time AS LONG) AS t_us,
-                   lag(cast(time AS LONG)) OVER (
+            SELECT asset_id, quote_currency, interval_minutes, time,
+                   lag(time) OVER (
                        PARTITION BY asset_id, quote_currency, interval_minutes ORDER BY time
-                   ) AS prev_us
+                   ) AS prev
             FROM {table}
             WHERE {where}
         )
-        WHERE prev_us IS NOT NULL AND t_us - prev_us > cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
+        WHERE prev IS NOT NULL AND time - prev > cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
     """
     rows = client.query(sql, params, alias=alias)
     gaps = []
+    append = gaps.append
     for asset_id, quote, interval, prev_us, t_us in rows:
         step = int(interval) * MICROS_PER_MINUTE
         # Candle times continue the grid of the previous candle; an off-grid candle ends the run before it.
@@ -117,9 +124,10 @@ def detect_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None =
         if missing <= 0:
             continue
         first = prev_us + step
-        gaps.append(Gap(int(asset_id), str(quote), int(interval), from_epoch_micros(first),
-                        from_epoch_micros(first + (missing - 1) * step), int(missing)))
-    gaps.sort(key=lambda g: (g.asset_id, g.quote_currency, g.interval_minutes, g.start))
+        # EPOCH + timedelta(0, 0, us) is from_epoch_micros(us), inlined: tens of thousands of gaps per scan.
+        append(Gap(int(asset_id), str(quote), int(interval), EPOCH + timedelta(0, 0, first),
+                   EPOCH + timedelta(0, 0, first + (missing - 1) * step), int(missing)))
+    gaps.sort(key=_GAP_ORDER)
     return gaps
 
 
