@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import psycopg
 
 from feefifofunds.timeframes import as_utc
@@ -270,14 +271,17 @@ def candles(
             ") ORDER BY time LIMIT %s"
         )
     params.append(limit)
-    # The time travels as microseconds since the epoch: one C-level integer in binary, turned into an aware
-    # UTC datetime by one addition (cheaper per row than a timestamp made naive, then given its time zone).
+    # The time travels as microseconds since the epoch (a binary integer) and becomes an aware UTC datetime
+    # by one addition to a timedelta numpy makes in C: per row far cheaper than a naive timestamp given its
+    # time zone (datetime.replace) or a timedelta made in Python.
     columns = RESAMPLED_COLUMNS if resample is not None else CANDLE_COLUMNS
     sql = f"SELECT cast(time AS LONG) time_us, {', '.join(columns[1:])} FROM ({sql})"
     rows = _query(sql, params, alias=alias, binary=True)
+    since_epoch = np.array([r[0] for r in rows], dtype="timedelta64[us]").astype(object).tolist()
     if resample is None:  # the common, large case: unpacking the row is cheaper than slicing it
-        return [(_EPOCH + timedelta(0, 0, t), o, h, lo, c, v, n, w) for t, o, h, lo, c, v, n, w in rows]
-    return [(_EPOCH + timedelta(0, 0, r[0]),) + r[1:] for r in rows]
+        return [(_EPOCH + d, o, h, lo, c, v, n, w)
+                for d, (_, o, h, lo, c, v, n, w) in zip(since_epoch, rows, strict=True)]
+    return [(_EPOCH + d,) + r[1:] for d, r in zip(since_epoch, rows, strict=True)]
 
 
 def series_candles(cov: SeriesCoverage, *, start: datetime | None = None, end: datetime | None = None,
