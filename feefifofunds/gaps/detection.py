@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from feefifofunds.store import client, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
-from feefifofunds.timeframes import epoch_micros, from_epoch_micros
+from feefifofunds.timeframes import EPOCH, epoch_micros, from_epoch_micros
 
 MICROS_PER_MINUTE = 60_000_000
 
@@ -87,29 +89,66 @@ def _filters(source: str, asset_ids: Iterable[int] | None, intervals: Iterable[i
     return " AND ".join(where), params
 
 
+_GAP_ORDER = attrgetter("asset_id", "quote_currency", "interval_minutes", "start")
+
+
+def _asset_halves(table: str, asset_ids: set[int] | None, alias: str) -> list[str]:
+    """Two disjoint filters that together keep every row (a NULL asset id included), split at an asset id
+    in the middle of the ids asked for or, for all, of the table's id range (min/max cost milliseconds); a
+    plain comparison, so QuestDB still compiles the filter. One empty filter when there is nothing to split."""
+    if asset_ids is not None:
+        ids = sorted(asset_ids)
+        if len(ids) < 2:
+            return [""]
+        middle = ids[len(ids) // 2]
+    else:
+        low, high = client.query(f"SELECT min(asset_id), max(asset_id) FROM {table}", alias=alias)[0]
+        if low is None or high is None or low >= high:
+            return [""]
+        middle = low + (high - low + 1) // 2
+    return [f" AND asset_id < {int(middle)}", f" AND (asset_id >= {int(middle)} OR asset_id = NULL)"]
+
+
 def detect_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None = None,
                 intervals: Iterable[int] | None = None, quote_currency: str | None = None,
                 source: str = "kraken", table: str = schema.TABLE) -> list[Gap]:
     """Every gap of every matching series, sorted by series then time. ``None`` filters mean "all"."""
     table = _check_identifier(table)
+    asset_ids = None if asset_ids is None else {int(a) for a in asset_ids}
     where, params = _filters(source, asset_ids, intervals, quote_currency)
     if not where:
         return []
-    # Times as microseconds (LONG): exact arithmetic, no time-zone conversion on the way out.
-    sql = f"""
-        SELECT asset_id, quote_currency, interval_minutes, prev_us, t_us
-        FROM (
-            SELECT asset_id, quote_currency, interval_minutes, cast(time AS LONG) AS t_us,
-                   lag(cast(time AS LONG)) OVER (
-                       PARTITION BY asset_id, quote_currency, interval_minutes ORDER BY time
-                   ) AS prev_us
-            FROM {table}
-            WHERE {where}
-        )
-        WHERE prev_us IS NOT NULL AND t_us - prev_us > cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
-    """
-    rows = client.query(sql, params, alias=alias)
+
+    def gap_query(half: str = "") -> list[tuple]:
+        # The window carries the timestamp itself (the difference of two TIMESTAMPs is microseconds); only the
+        # rows that leave are cast to microseconds (LONG): exact arithmetic, no time-zone conversion on the way
+        # out. Casting every row before the window cost about a third of the query.
+        sql = f"""
+            SELECT asset_id, quote_currency, interval_minutes, cast(prev AS LONG) AS prev_us,
+                   cast(time AS LONG) AS t_us
+            FROM (
+                SELECT asset_id, quote_currency, interval_minutes, time,
+                       lag(time) OVER (
+                           PARTITION BY asset_id, quote_currency, interval_minutes ORDER BY time
+                       ) AS prev
+                FROM {table}
+                WHERE {where}{half}
+            )
+            WHERE prev IS NOT NULL AND time - prev > cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
+        """
+        return client.query(sql, params, alias=alias)
+
+    halves = _asset_halves(table, asset_ids, alias)
+    if len(halves) == 1:
+        rows = gap_query()
+    else:
+        # QuestDB computes a window function on one thread; two queries over disjoint halves of the asset ids
+        # run on two threads (a series never spans two asset ids): about 40% faster on two free cores.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            parts = [pool.submit(gap_query, half) for half in halves]
+            rows = [row for part in parts for row in part.result()]
     gaps = []
+    append = gaps.append
     for asset_id, quote, interval, prev_us, t_us in rows:
         step = int(interval) * MICROS_PER_MINUTE
         # Candle times continue the grid of the previous candle; an off-grid candle ends the run before it.
@@ -117,9 +156,10 @@ def detect_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None =
         if missing <= 0:
             continue
         first = prev_us + step
-        gaps.append(Gap(int(asset_id), str(quote), int(interval), from_epoch_micros(first),
-                        from_epoch_micros(first + (missing - 1) * step), int(missing)))
-    gaps.sort(key=lambda g: (g.asset_id, g.quote_currency, g.interval_minutes, g.start))
+        # EPOCH + timedelta(0, 0, us) is from_epoch_micros(us), inlined: tens of thousands of gaps per scan.
+        append(Gap(int(asset_id), str(quote), int(interval), EPOCH + timedelta(0, 0, first),
+                   EPOCH + timedelta(0, 0, first + (missing - 1) * step), int(missing)))
+    gaps.sort(key=_GAP_ORDER)
     return gaps
 
 

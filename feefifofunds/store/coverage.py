@@ -20,8 +20,9 @@ import hashlib
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import psycopg
 
 from feefifofunds.timeframes import as_utc
@@ -67,9 +68,12 @@ def can_resample(interval: int, target: int) -> bool:
 _local = threading.local()
 
 
-def _query(sql: str, params=None, *, alias: str = DEFAULT_ALIAS) -> list[tuple]:
+def _query(sql: str, params=None, *, alias: str = DEFAULT_ALIAS, binary: bool = False) -> list[tuple]:
     """``client.query`` over one connection kept per thread and server (readers ask many small questions;
-    a new PGWire connection per question costs more than the question). Reconnects once if it broke."""
+    a new PGWire connection per question costs more than the question). Reconnects once if it broke.
+
+    ``binary``: results in PGWire's binary format (no number formatting in QuestDB nor parsing in psycopg;
+    the values are the same, a large result arrives about twice as fast)."""
     cfg = client.get_config(alias)
     conns = _local.__dict__.setdefault("conns", {})
     for attempt in (1, 2):
@@ -77,7 +81,7 @@ def _query(sql: str, params=None, *, alias: str = DEFAULT_ALIAS) -> list[tuple]:
         if conn is None or conn.closed:
             conn = conns[cfg] = client.connect(alias)
         try:
-            return conn.execute(sql, params).fetchall()
+            return conn.cursor(binary=binary).execute(sql, params).fetchall()
         except psycopg.Error as exc:  # a failed connection is never reused
             conns.pop(cfg, None)
             conn.close()
@@ -209,6 +213,8 @@ def default_quote(series: Iterable[SeriesCoverage], interval: int, source: str |
 
 # ---------------------------------------------------------------- candles
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def _series_where(asset_id: int, interval: int, quote_currency: str, source: str | None,
                   start: datetime | None, end: datetime | None, after: datetime | None) -> tuple[str, list]:
@@ -265,8 +271,17 @@ def candles(
             ") ORDER BY time LIMIT %s"
         )
     params.append(limit)
-    rows = _query(sql, params, alias=alias)
-    return [(as_utc(r[0]), *r[1:]) for r in rows]
+    # The time travels as microseconds since the epoch (a binary integer) and becomes an aware UTC datetime
+    # by one addition to a timedelta numpy makes in C: per row far cheaper than a naive timestamp given its
+    # time zone (datetime.replace) or a timedelta made in Python.
+    columns = RESAMPLED_COLUMNS if resample is not None else CANDLE_COLUMNS
+    sql = f"SELECT cast(time AS LONG) time_us, {', '.join(columns[1:])} FROM ({sql})"
+    rows = _query(sql, params, alias=alias, binary=True)
+    since_epoch = np.array([r[0] for r in rows], dtype="timedelta64[us]").astype(object).tolist()
+    if resample is None:  # the common, large case: unpacking the row is cheaper than slicing it
+        return [(_EPOCH + d, o, h, lo, c, v, n, w)
+                for d, (_, o, h, lo, c, v, n, w) in zip(since_epoch, rows, strict=True)]
+    return [(_EPOCH + d,) + r[1:] for d, r in zip(since_epoch, rows, strict=True)]
 
 
 def series_candles(cov: SeriesCoverage, *, start: datetime | None = None, end: datetime | None = None,

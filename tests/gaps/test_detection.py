@@ -66,6 +66,17 @@ def test_series_are_kept_apart(questdb):
     assert series[0].first == T0 and series[0].last == T0 + timedelta(hours=9)
 
 
+
+def test_every_asset_is_scanned_whatever_the_split(questdb):
+    # The scan is split in two halves by asset id (at the middle of the ids or of the id range): assets on
+    # both sides, the edges of the range included, and an explicit id list are all found, in series order.
+    for asset_id in (1, 2, 3, 10, 11):
+        write_series(asset_id, 60, grid(T0, 10, 60, skip={asset_id % 7 + 1}))
+    expected = [gap(a, 60, a % 7 + 1, 1) for a in (1, 2, 3, 10, 11)]
+    assert detect_gaps() == expected
+    assert detect_gaps(asset_ids=[11, 1, 10]) == [expected[0], expected[3], expected[4]]
+    assert detect_gaps(asset_ids=[3, 2]) == [expected[1], expected[2]]
+
 def test_gaps_are_utc_aware(questdb):
     write_series(1, 60, grid(T0, 3, 60, skip={1}))
     (g,) = detect_gaps()
