@@ -115,6 +115,10 @@ class Staging:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+            try:
+                self.root.rmdir()  # no hidden folder left beside the user's data (only if empty)
+            except OSError:
+                pass
 
     def detach(self) -> Staging:
         """Hand what is staged so far to another owner (to be sent while staging goes on here): the part

@@ -59,12 +59,13 @@ def test_windows_hold_every_row_once_in_consecutive_time_ranges(tmp_path):
 
 
 def test_a_run_removes_what_a_killed_run_left_and_its_own_folder(tmp_path):
-    (tmp_path / "run-1-2").mkdir()
-    (tmp_path / "run-1-2" / "000000.arrow").write_bytes(b"x" * 100)
-    with Staging(tmp_path) as staging:
-        assert [p.name for p in tmp_path.iterdir()] == [staging.dir.name]
+    root = tmp_path / ".data.staging"
+    (root / "run-1-2").mkdir(parents=True)
+    (root / "run-1-2" / "000000.arrow").write_bytes(b"x" * 100)
+    with Staging(root) as staging:
+        assert [p.name for p in root.iterdir()] == [staging.dir.name]
         stage_all(staging)
-    assert list(tmp_path.iterdir()) == []
+    assert not root.exists()
 
 
 def test_a_file_failing_late_leaves_nothing_staged(tmp_path):
