@@ -33,7 +33,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,7 +46,7 @@ from django.db import DatabaseError
 from feefifofunds.catalog import ensure_kraken_assets
 from feefifofunds.models import Asset
 from feefifofunds.sources import kraken_archive as archive
-from feefifofunds.sources.kraken_archive import ArchiveFile, CheckedFile, MalformedFile, SkippedFile
+from feefifofunds.sources.kraken_archive import ArchiveFile, MalformedFile, SkippedFile
 from feefifofunds.store import client, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
 
@@ -415,9 +415,9 @@ class _Run:
         for p in batch:
             f = p.result.file
             try:
-                checked = archive.check_file(f.path, f.interval_minutes, chunk_bytes=self.chunk_bytes,
-                                             keep_bytes=self.chunk_bytes)
-                for df, _ in self.chunks(f, checked):
+                # Read again, validated whole again: a file changed meanwhile cannot slip through.
+                archive.check_file(f.path, f.interval_minutes, chunk_bytes=self.chunk_bytes, keep_bytes=0)
+                for df, _ in self.checked_chunks(f):
                     self.writer.add(df, p.key)
                     self.writer.flush()
             except (WriteError, MalformedFile, OSError) as again:
@@ -437,10 +437,8 @@ class _Run:
         f = p.result.file
         try:
             self.writer.wait_visible()
-            checked = archive.check_file(f.path, f.interval_minutes, chunk_bytes=self.chunk_bytes,
-                                         keep_bytes=self.chunk_bytes)
             total = 0
-            for df, _ in self.chunks(f, checked):
+            for df, _ in self.checked_chunks(f):
                 stored = stored_candles(self.reader(), p.key, df.item(0, "time"), df.item(df.height - 1, "time"))
                 total += same_candles(stored, df)
             return total
@@ -472,17 +470,16 @@ class _Run:
             raise RunStopped(f"reading stored candles of {key} to compare: {exc}") from None
         return changed_candles(stored, df)
 
-    def chunks(self, f: ArchiveFile, checked: CheckedFile):
-        if checked.frames is not None:
-            frames = [pl.concat(checked.frames)] if len(checked.frames) > 1 else checked.frames
-            yield from ((df, f.size if i == 0 else 0) for i, df in enumerate(frames))
-            return
-        previous = None  # read again: validated again, so a file changed meanwhile cannot slip through
+    def checked_chunks(self, f: ArchiveFile) -> Iterator[tuple[pl.DataFrame, int]]:
+        """The file's non-empty chunks (with their bytes), each validated as it is read, times increasing
+        across chunks. A bad line raises only when reached: callers drop what they got (staging does) or
+        validated the whole file first."""
+        now, previous = time.time(), None
         for first_line, df, nbytes in archive.iter_chunks(f.path, self.chunk_bytes):
-            archive.check_chunk(f.path, first_line, df, f.interval_minutes, previous=previous)
+            archive.check_chunk(f.path, first_line, df, f.interval_minutes, now=now, previous=previous)
             if df.height:
                 previous = df.item(df.height - 1, "time")
-            yield df, nbytes
+                yield df, nbytes
 
     def reader(self) -> psycopg.Connection:
         """One PGWire connection for the run's reads (a connection per query cost ~10 ms each)."""
@@ -529,12 +526,7 @@ class _Run:
         result = FileResult(f, "ingested")
 
         def validated():
-            now, previous = time.time(), None
-            for first_line, df, nbytes in archive.iter_chunks(f.path, self.chunk_bytes):
-                archive.check_chunk(f.path, first_line, df, f.interval_minutes, now=now, previous=previous)
-                if df.height == 0:
-                    continue
-                previous = df.item(df.height - 1, "time")
+            for df, nbytes in self.checked_chunks(f):
                 if known_key is not None:
                     result.changed += self.count_changed(known_key, df)
                 result.rows += df.height

@@ -61,10 +61,6 @@ class StagedFile:
     bounds: list[tuple[int, int]] = field(default_factory=list)  # (min, max) time of each record batch
 
     @property
-    def first(self) -> int:
-        return min(b[0] for b in self.bounds)
-
-    @property
     def last(self) -> int:
         return max(b[1] for b in self.bounds)
 

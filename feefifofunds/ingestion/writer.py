@@ -255,19 +255,6 @@ class PriceWriter:
         self._collect()
         return self.rows_acknowledged - before
 
-    @property
-    def buffered_rows(self) -> int:
-        """Rows in the buffer being filled (not yet handed to a flush)."""
-        return self._current.rows if self._current is not None else 0
-
-    def send(self) -> None:
-        """Hand the current buffer to a flush without waiting for it (after the previous one is
-        acknowledged: its WriteError, if any, is raised here and the current buffer stays unsent)."""
-        if self._current is not None and self._current.rows:
-            self._send()
-        elif self._pool is None:
-            self._collect()
-
     def discard(self) -> None:
         """Drop every buffered row not yet handed to a flush (a flush in flight still completes)."""
         if self._current is not None:

@@ -215,31 +215,24 @@ class UnserializableFor(PriceWriter):
         return super().add_rows(rows, quotes=quotes, source=source, tags=tags)
 
 
-def test_a_file_that_cannot_be_serialized_fails_alone(questdb, tmp_path):
+class RefusedFor(UnserializableFor):
+    values = "text"
+
+
+@pytest.mark.parametrize(("writer_class", "error"), [(UnserializableFor, "Failed to serialize"),
+                                                     (RefusedFor, "not acknowledged")],
+                         ids=["cannot-be-serialized", "refused-by-the-server"])
+def test_a_file_whose_rows_fail_fails_alone(questdb, tmp_path, writer_class, error):
     data = tmp_path / "data"
     for pair in ("ADAUSD", "ETHUSD", "XBTUSD"):
         write_file(data / f"{pair}_60.csv", candle_lines(60, 10))
-    summary = run(data, writer_class=UnserializableFor)
+    summary = run(data, writer_class=writer_class)
     assert sorted((r.file.pair, r.status, r.rows) for r in summary.results) == [
         ("ADAUSD", "ingested", 10), ("ETHUSD", "failed", 0), ("XBTUSD", "ingested", 10)]
-    assert "Failed to serialize" in summary.failed[0].error and summary.rows == 20
+    assert error in summary.failed[0].error and summary.rows == 20
+    client.wait_for_wal("assetprice")
     assert client.query("SELECT count() FROM assetprice")[0][0] == 20
     assert (data / "ETHUSD_60.csv").exists() and not (data / "ADAUSD_60.csv").exists()
-
-
-def test_a_flush_refused_for_one_file_marks_only_that_file(questdb, tmp_path):
-    class RefusedFor(UnserializableFor):
-        values = "text"
-
-    data = tmp_path / "data"
-    for pair in ("ADAUSD", "ETHUSD", "XBTUSD"):
-        write_file(data / f"{pair}_60.csv", candle_lines(60, 10))
-    summary = run(data, writer_class=RefusedFor)
-    assert sorted((r.file.pair, r.status, r.rows) for r in summary.results) == [
-        ("ADAUSD", "ingested", 10), ("ETHUSD", "failed", 0), ("XBTUSD", "ingested", 10)]
-    assert "not acknowledged" in summary.failed[0].error
-    client.wait_for_wal("assetprice")
-    assert client.query("SELECT count() FROM assetprice")[0][0] == 20 and summary.rows == 20
 
 
 def test_a_large_file_failing_midway_drops_only_its_own_rows(questdb, tmp_path):
