@@ -19,7 +19,7 @@ from rich.table import Table
 
 from feefifofunds.sources.kraken_archive import ArchiveFile
 
-from .sequential import Events, FileResult, RunSummary
+from .archive import Events, FileResult, RunSummary
 
 
 def human_bytes(n: float) -> str:

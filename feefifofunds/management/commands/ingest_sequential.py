@@ -1,6 +1,6 @@
 """Ingest Kraken's OHLCVT archive (CSV files) into QuestDB: the main job.
 
-The work is ``feefifofunds.ingestion.sequential``; the rendering ``feefifofunds.ingestion.archive_console``.
+The work is ``feefifofunds.ingestion.archive``; the rendering ``feefifofunds.ingestion.archive_console``.
 """
 
 from pathlib import Path
@@ -12,15 +12,15 @@ from rich.console import Console
 
 from feefifofunds.catalog import asset_tiers
 from feefifofunds.console import add_confirm_arguments, confirm, locked, make_console
-from feefifofunds.ingestion.archive_console import RichEvents, discovery_table, human_bytes, one_line, summary_table
-from feefifofunds.ingestion.sequential import (
+from feefifofunds.ingestion.archive import (
+    LooseFiles,
     RunSummary,
     default_ingested_dir,
     default_staging_dir,
-    estimate_rows,
     fsync_default,
-    ingest_files,
+    ingest,
 )
+from feefifofunds.ingestion.archive_console import RichEvents, discovery_table, human_bytes, one_line, summary_table
 from feefifofunds.sources.kraken_archive import discover
 from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.config import DEFAULT_ALIAS
@@ -109,19 +109,19 @@ class Command(BaseCommand):
             summary = RunSummary(skipped=found.skipped)
             console.print("No OHLCVT files to ingest." if not quiet else one_line(summary))
             return None
+        loose = LooseFiles(files, data_dir, ingested_dir, fsync=fsync)
         if not quiet:
             console.print(discovery_table(files, tiers))
             console.print(f"{len(files):,} files, {human_bytes(sum(f.size for f in files))}, "
-                          f"about {estimate_rows(files):,} rows. Ingested files move to {ingested_dir}")
+                          f"about {loose.estimate_rows():,} rows. Ingested files move to {ingested_dir}")
         if not confirm(f"Proceed with ingesting {len(files):,} files? [y/N]: ", yes=yes, stdout=self.stdout,
                        refusal=f"refusing to ingest {len(files):,} files without confirmation"):
             raise CommandError("aborted: nothing was ingested")
 
         events = RichEvents(console, sum(f.size for f in files), len(files), quiet=quiet)
         with events.progress:
-            summary = ingest_files(files, alias=database, ingested_dir=ingested_dir,
-                                   staging_dir=default_staging_dir(data_dir), stop_on_error=stop_on_error,
-                                   events=events, fsync=fsync)
+            summary = ingest([loose], alias=database, staging_dir=default_staging_dir(data_dir),
+                             stop_on_error=stop_on_error, events=events)
         summary.skipped = found.skipped
         console.print(one_line(summary) if quiet else summary_table(summary))
         return summary

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from feefifofunds.catalog import asset_tiers
-from feefifofunds.ingestion.sequential import Events, FileResult, ingest_files
+from feefifofunds.ingestion.archive import Events, FileResult, ingest_files
 from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.models import Asset
 from feefifofunds.sources.kraken_archive import discover

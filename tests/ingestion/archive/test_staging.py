@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from feefifofunds.ingestion.timeorder import Staging
+from feefifofunds.ingestion.archive.staging import Staging
 from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
 from feefifofunds.store import client
 

@@ -5,7 +5,7 @@ import pytest
 
 from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.store import client
-from tests.ingestion.test_sequential import UnserializableFor, run
+from tests.ingestion.archive.test_job import UnserializableFor, run
 from tests.support.archive import candle_lines, write_file
 
 pytestmark = pytest.mark.django_db(transaction=True)

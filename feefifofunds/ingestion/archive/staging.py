@@ -37,7 +37,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .writer import PriceWriter, SeriesKey, WriteError
+from ..writer import PriceWriter, SeriesKey, WriteError
 
 BATCH_ROWS = 65_536
 BUCKET_SECONDS = 3600  # windows are whole hours

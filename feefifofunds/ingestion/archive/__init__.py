@@ -1,0 +1,10 @@
+"""The main job: a Kraken OHLCVT archive into QuestDB, fast and loss-free (the rooms: ``job``'s docstring)."""
+
+from .archiving import default_ingested_dir, fsync_default
+from .inputs import ArchiveInput, LooseFiles, default_staging_dir
+from .job import DEFAULT_PART_ROWS, ingest, ingest_files, plan, rounds
+from .outcomes import Events, FileResult, RunStopped, RunSummary
+
+__all__ = ["DEFAULT_PART_ROWS", "ArchiveInput", "Events", "FileResult", "LooseFiles", "RunStopped", "RunSummary",
+           "default_ingested_dir", "default_staging_dir", "fsync_default", "ingest", "ingest_files", "plan",
+           "rounds"]

@@ -1,0 +1,123 @@
+"""Where the archive job's files come from, behind one small interface.
+
+An ``ArchiveInput`` is one origin of files: it says how a file's bytes are read and what becomes of a file
+once every row of it is committed (or once it proved empty). ``LooseFiles`` is a data directory of CSV
+files, moved to the ingested folder when done.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from feefifofunds.sources import kraken_archive as archive
+from feefifofunds.sources.kraken_archive import ArchiveFile
+
+from .archiving import archive_original
+from .outcomes import describe_os_error
+
+Chunk = tuple[int, pl.DataFrame, int]  # (first line number, candles, bytes)
+
+
+class FinishError(Exception):
+    """A file's rows are stored but it cannot be recorded as done; the message says why and where."""
+
+
+class ArchiveInput(ABC):
+    """One origin of archive files (see the module docstring)."""
+
+    files: list[ArchiveFile]
+    root: Path  # the folder it lives in: the run's staging copy goes beside it
+
+    @abstractmethod
+    def has_data(self, f: ArchiveFile) -> bool:
+        """False for a file without data rows; raises FileNotFoundError if it is gone."""
+
+    @abstractmethod
+    def first_time(self, f: ArchiveFile) -> int | None:
+        """The time on the file's first line (orders the files of one series); None if unreadable."""
+
+    @abstractmethod
+    def chunks(self, f: ArchiveFile, chunk_bytes: int) -> Iterator[Chunk]:
+        """The file parsed in chunks of whole lines (not yet validated)."""
+
+    @abstractmethod
+    def finish_empty(self, f: ArchiveFile) -> None:
+        """A file without data is done."""
+
+    @abstractmethod
+    def finish(self, f: ArchiveFile) -> Path | None:
+        """Every row of ``f`` is committed: record it as done; where it went (None: nowhere new). Raises
+        FileNotFoundError if it is gone, FinishError if it cannot be recorded."""
+
+    def estimate_rows(self, sample_bytes: int = 65536) -> int:
+        """Rows expected, from each file's size and the line length of its first bytes (unreadable: 0)."""
+        total = 0
+        for f in self.files:
+            try:
+                head = self.head(f, sample_bytes)
+            except OSError:
+                continue
+            lines = head.count(b"\n")
+            total += f.size // max(1, len(head) // lines) if lines else (1 if head.strip() else 0)
+        return total
+
+    @abstractmethod
+    def head(self, f: ArchiveFile, nbytes: int) -> bytes:
+        """The first ``nbytes`` of the file."""
+
+
+def checked_chunks(source: ArchiveInput, f: ArchiveFile, chunk_bytes: int) -> Iterator[tuple[pl.DataFrame, int]]:
+    """The file's non-empty chunks (with their bytes), each validated as it is read, times increasing across
+    chunks. A bad line raises only when reached: callers drop what they got (staging does) or validated the
+    whole file first."""
+    now, previous = time.time(), None
+    for first_line, df, nbytes in source.chunks(f, chunk_bytes):
+        archive.check_chunk(f.path, first_line, df, f.interval_minutes, now=now, previous=previous)
+        if df.height:
+            previous = df.item(df.height - 1, "time")
+            yield df, nbytes
+
+
+class LooseFiles(ArchiveInput):
+    """CSV files in a data directory; a done file moves to ``ingested_dir`` (never over an archived one)."""
+
+    def __init__(self, files: list[ArchiveFile], data_dir: Path, ingested_dir: Path, *, fsync: bool = False):
+        self.files, self.root, self.ingested_dir, self.fsync = files, data_dir, ingested_dir, fsync
+        self.run_folder = "run-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    def has_data(self, f: ArchiveFile) -> bool:
+        return archive.has_data(f.path)
+
+    def first_time(self, f: ArchiveFile) -> int | None:
+        return archive.first_time(f.path)
+
+    def chunks(self, f: ArchiveFile, chunk_bytes: int) -> Iterator[Chunk]:
+        return archive.iter_chunks(f.path, chunk_bytes)
+
+    def head(self, f: ArchiveFile, nbytes: int) -> bytes:
+        with open(f.path, "rb") as fh:
+            return fh.read(nbytes)
+
+    def finish_empty(self, f: ArchiveFile) -> None:
+        f.path.unlink()
+
+    def finish(self, f: ArchiveFile) -> Path | None:
+        try:
+            return archive_original(f, self.ingested_dir, self.run_folder, fsync=self.fsync)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise FinishError(f"{f.path}: rows stored, but the file cannot be moved to {self.ingested_dir}: "
+                              f"{describe_os_error(exc)}") from None
+
+
+def default_staging_dir(data_dir: Path) -> Path:
+    """Scratch space beside the data directory (same disk, covered by its lock): ``.<name>.staging``."""
+    data_dir = data_dir.resolve()
+    return data_dir.parent / f".{data_dir.name}.staging"

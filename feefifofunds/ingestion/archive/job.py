@@ -1,0 +1,297 @@
+"""The archive job's round loop: plan the files, then per round validate and stage each file, send the
+round in time order, and mark each file done once all its rows are committed.
+
+``ingest`` is the job in one screen; the rooms around it:
+
+* ``inputs``: where files come from (``ArchiveInput``: loose CSV files today) and what becomes of a done one;
+* ``staging``: the columnar scratch copy the round is staged in and read back from in time order;
+* ``sending``: how staged rows reach QuestDB (parts in the background, a refused flush retried file by file);
+* ``archiving``: moving done originals to the ingested folder without overwriting anything;
+* ``compare``: how many stored candles a file changed; ``outcomes``: results, summary and progress events.
+
+Order and overlaps: the files of one series (pair, interval) are applied by their first timestamp (the
+complete archive before the quarterly updates, oldest update first), one per round, each round committed and
+visible before the next, so where two files disagree on a candle the newest file's value stays (DEDUP UPSERT
+keys: time, asset, interval, quote, source). A malformed file is never half-written and creates no asset:
+each file is validated chunk by chunk as it is staged, and a fault anywhere removes what was staged of it.
+Killing the process at any point and running again ends with exactly the source data: files not yet done
+are sent again and DEDUP absorbs the repeats; the next run removes the killed run's scratch copy.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+import psycopg
+from django.db import DatabaseError
+
+from feefifofunds.catalog import ensure_kraken_assets
+from feefifofunds.models import Asset
+from feefifofunds.sources.kraken_archive import CHUNK_BYTES, ArchiveFile, MalformedFile
+from feefifofunds.store import client
+from feefifofunds.store.config import DEFAULT_ALIAS
+
+from ..writer import DEFAULT_FLUSH_ROWS, PriceWriter, SeriesKey, WriteError
+from .archiving import fsync_default
+from .compare import changed_candles, stored_candles
+from .inputs import ArchiveInput, FinishError, LooseFiles, checked_chunks, default_staging_dir
+from .outcomes import Events, FileResult, RunStopped, RunSummary, describe_os_error
+from .sending import SOURCE, PartSender, Pending
+from .staging import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_ROWS, Staging
+
+# Staged rows handed to the background sender at once (when it is free): large enough that most rows of
+# a run go out in time order, small enough that QuestDB starts working while the rest is read.
+DEFAULT_PART_ROWS = int(os.environ.get("FEEFIFOFUNDS_PART_ROWS", 1_000_000))
+
+
+def plan(files: list[ArchiveFile], first_time: Callable[[ArchiveFile], int | None]) -> list[ArchiveFile]:
+    """The order files are read in (documented in the README, relied on for "newest wins").
+
+    The files of one series by their first timestamp, then path: the complete archive, which starts when
+    the pair was listed, before the quarterly updates, and older updates before newer ones (``rounds``
+    then sends them in that order). Across series the order only decides what is read first (coarse
+    intervals, then pair by pair): the rows go to QuestDB in time order whatever it is.
+    """
+    firsts = {f: first_time(f) for f in files}
+    return sorted(files, key=lambda f: (-f.interval_minutes, f.pair, firsts[f] or 0, str(f.relative)))
+
+
+def rounds(ordered: list[ArchiveFile]) -> list[list[ArchiveFile]]:
+    """Split the plan into rounds: the n-th file of every series (pair, quote, interval) goes to round n.
+
+    Within a round no two files share a series, so their rows can be sent in one time-ordered stream;
+    a round is committed and visible before the next starts, so a later file of a series wins.
+    """
+    out: list[list[ArchiveFile]] = []
+    seen: dict[tuple[str, str, int], int] = {}
+    for f in ordered:
+        series = (f.base, f.quote, f.interval_minutes)
+        n = seen[series] = seen.get(series, -1) + 1
+        if n == len(out):
+            out.append([])
+        out[n].append(f)
+    return out
+
+
+def ingest(inputs: list[ArchiveInput], *, alias: str = DEFAULT_ALIAS, staging_dir: Path | None = None,
+           staging_max_bytes: int = DEFAULT_MAX_BYTES, part_rows: int = DEFAULT_PART_ROWS,
+           stop_on_error: bool = False, events: Events | None = None, flush_rows: int = DEFAULT_FLUSH_ROWS,
+           chunk_bytes: int = CHUNK_BYTES, now: Callable[[], float] = time.monotonic,
+           writer_class: type[PriceWriter] = PriceWriter) -> RunSummary:
+    """Validate, stage, write in time order and finish every file of ``inputs``, round by round; never
+    raises for a file or QuestDB problem: the summary tells (``summary.error`` when the run had to stop).
+    ``staging_dir`` (default: beside the first input) holds the scratch copy; the caller holds the lock of
+    the inputs' folder, so no other run uses it. Once ``staging_max_bytes`` are staged, what is staged is
+    sent before staging goes on (disk stays bounded; order holds within each part)."""
+    events = events or Events()
+    summary = RunSummary()
+    started = now()
+    origin = {f: source for source in inputs for f in source.files}
+    ordered = plan(list(origin), lambda f: origin[f].first_time(f))
+    summary.planned = len(ordered)
+    if staging_dir is None:
+        staging_dir = default_staging_dir(inputs[0].root) if inputs else Path(".")
+    try:
+        with (writer_class(alias, flush_rows=flush_rows) as writer,
+              Staging(staging_dir, max_bytes=staging_max_bytes) as staging):
+            job = _Job(origin, writer, staging, alias=alias, events=events, summary=summary,
+                       chunk_bytes=chunk_bytes, window_rows=min(DEFAULT_WINDOW_ROWS, flush_rows), part_rows=part_rows)
+            stopped = None
+            try:
+                for i, group in enumerate(rounds(ordered)):
+                    if i:
+                        job.wait_visible()  # the next round compares with (and overrides) what this one stored
+                    for f in group:
+                        if not job.stage(f) and stop_on_error:
+                            summary.stopped_early = True
+                            break
+                    job.sender.send_staged()
+                    if summary.stopped_early:
+                        break
+                if summary.rows:
+                    job.wait_visible()
+            except RunStopped as exc:
+                summary.error = stopped = str(exc)
+            finally:  # nothing may still be sending when the writer and the staging close
+                job.sender.stop(reason=stopped)
+                job.close_reader()
+    except WriteError as exc:
+        summary.error = str(exc)
+    except client.QuestDBError as exc:
+        summary.error = f"QuestDB: {exc}"
+    except OSError as exc:
+        summary.error = f"staging in {staging_dir}: {describe_os_error(exc)}"
+    summary.elapsed = now() - started
+    return summary
+
+
+def ingest_files(files: list[ArchiveFile], *, ingested_dir: Path, fsync: bool | None = None,
+                 **options) -> RunSummary:
+    """``ingest`` for loose files of one data directory (moved to ``ingested_dir`` when done)."""
+    fsync = fsync_default() if fsync is None else fsync
+    data_dir = files[0].path.parents[len(files[0].relative.parts) - 1] if files else Path(".")
+    return ingest([LooseFiles(files, data_dir, ingested_dir, fsync=fsync)], **options)
+
+
+class _Job:
+    """One run's per-file steps: validate and stage a file, create its asset once it proved valid, count
+    the stored candles it changes, and its outcome once the sender has an answer for it."""
+
+    def __init__(self, origin: dict[ArchiveFile, ArchiveInput], writer: PriceWriter, staging: Staging, *,
+                 alias: str, events: Events, summary: RunSummary, chunk_bytes: int, window_rows: int,
+                 part_rows: int):
+        self.origin, self.writer, self.staging, self.alias = origin, writer, staging, alias
+        self.events, self.summary, self.chunk_bytes = events, summary, chunk_bytes
+        self.sender = PartSender(writer, staging, self, alias=alias, window_rows=window_rows, part_rows=part_rows,
+                                 on_written=events.rows_written)
+        self.assets: dict[str, Asset] = {}
+        self.series_seen: set[SeriesKey] = set()
+        self.new_assets: set[int] = set()
+        self._reader: psycopg.Connection | None = None
+
+    def stage(self, f: ArchiveFile) -> bool:
+        """Validate and stage one file in a single read (sent with the others of its round, done once
+        acknowledged); False if it failed. Its asset is created only once the whole file passed."""
+        self.events.file_started(f)
+        source = self.origin[f]
+        try:
+            if not source.has_data(f):
+                source.finish_empty(f)
+                self.finish(FileResult(f, "empty"))
+                return True
+        except FileNotFoundError:
+            self.vanished(f)
+            return True
+        except OSError as exc:
+            self.fail(f, f"{f.path}: cannot read: {describe_os_error(exc)}")
+            return False
+        known = self.known_asset(f)
+        known_key = SeriesKey(known, f.interval_minutes, f.quote, SOURCE) if known is not None else None
+        result = FileResult(f, "ingested")
+
+        def validated() -> Iterator[pl.DataFrame]:
+            for df, nbytes in checked_chunks(source, f, self.chunk_bytes):
+                if known_key is not None:
+                    result.changed += self.count_changed(known_key, df)
+                result.rows += df.height
+                self.events.rows_sent(f, df.height, nbytes)
+                yield df
+            if result.rows == 0:
+                raise MalformedFile(f.path, None, "no candles")
+
+        provisional = SeriesKey(known or 0, f.interval_minutes, f.quote, SOURCE)
+        try:
+            staged = self.staging.stage(f, provisional, validated(), nbytes=f.size)
+        except (MalformedFile, OSError) as exc:
+            return self.not_staged(f, exc, result)
+        key = staged.key = SeriesKey(self.asset(f).pk, f.interval_minutes, f.quote, SOURCE)
+        self.series_seen.add(key)
+        self.sender.add(Pending(result, key))
+        return True
+
+    def not_staged(self, f: ArchiveFile, exc: Exception, result: FileResult) -> bool:
+        """Nothing of the file was staged, nothing written: say why (a file gone before it was read is no
+        failure)."""
+        ours = isinstance(exc, OSError) and exc.filename is not None and Path(exc.filename) == f.path
+        if isinstance(exc, FileNotFoundError) and ours and result.rows == 0:
+            self.vanished(f)
+            return True
+        if isinstance(exc, MalformedFile):
+            self.fail(f, str(exc))
+        elif isinstance(exc, FileNotFoundError):
+            self.fail(f, f"{f.path}: {describe_os_error(exc)} ({exc.filename})")
+        elif ours:
+            self.fail(f, f"{f.path}: cannot read: {describe_os_error(exc)}")
+        else:
+            self.fail(f, f"{f.path}: cannot stage it in {self.staging.dir}: {describe_os_error(exc)}")
+        return False
+
+    # --- outcomes (the sender calls committed, fail and reread) ---
+
+    def finish(self, result: FileResult) -> None:
+        self.summary.results.append(result)
+        self.events.file_finished(result)
+
+    def fail(self, f: ArchiveFile, message: str, rows: int = 0) -> None:
+        self.finish(FileResult(f, "failed", rows=rows, error=message))
+
+    def vanished(self, f: ArchiveFile) -> None:
+        self.finish(FileResult(f, "vanished", error="disappeared before it was read (moved or deleted by "
+                                                    "someone else); nothing written from it"))
+
+    def committed(self, pending: Pending) -> None:
+        """Every row of the file is acknowledged: its input records it done (loose files: moved)."""
+        result = pending.result
+        try:
+            result.archived_as = self.origin[result.file].finish(result.file)
+            if result.archived_as is None:
+                result.error = "identical to a file already in the ingested folder: kept once"
+        except FileNotFoundError:
+            result.error = "stored, but the file was moved away by someone else before it could be archived"
+        except FinishError as exc:
+            result.status = "failed"
+            result.error = str(exc)
+        self.finish(result)
+
+    def reread(self, f: ArchiveFile, *, whole: bool) -> Iterator[pl.DataFrame]:
+        """The file's candles read again, validated (``whole``: every line before the first chunk)."""
+        if whole:
+            for _ in checked_chunks(self.origin[f], f, self.chunk_bytes):
+                pass
+        for df, _ in checked_chunks(self.origin[f], f, self.chunk_bytes):
+            yield df
+
+    # --- the catalog and the stored candles ---
+
+    def known_asset(self, f: ArchiveFile) -> int | None:
+        """The file's asset id if the catalog has it (nothing is created before the file proved valid)."""
+        if f.base in self.assets:
+            return self.assets[f.base].pk
+        try:
+            return Asset.objects.filter(ticker=f.base).values_list("pk", flat=True).first()
+        except DatabaseError as exc:
+            raise RunStopped(f"reading asset {f.base} from the catalog: {exc}") from None
+
+    def asset(self, f: ArchiveFile) -> Asset:
+        """The file's asset, created now (the file is valid and QuestDB answers) if it is new."""
+        if f.base not in self.assets:
+            try:
+                found, created = ensure_kraken_assets({f.base})
+            except DatabaseError as exc:
+                raise RunStopped(f"creating asset {f.base} in the catalog: {exc}") from None
+            self.assets[f.base] = found[f.base]
+            if created:
+                self.summary.assets_created += 1
+                self.new_assets.add(found[f.base].pk)
+        return self.assets[f.base]
+
+    def count_changed(self, key: SeriesKey, df: pl.DataFrame) -> int:
+        if key.asset_id in self.new_assets and key not in self.series_seen or df.height == 0:
+            return 0  # nothing can be stored for an asset created by this run
+        try:
+            stored = stored_candles(self.reader(), key, df.item(0, "time"), df.item(df.height - 1, "time"))
+        except (client.QuestDBError, psycopg.Error) as exc:
+            self.close_reader()
+            raise RunStopped(f"reading stored candles of {key} to compare: {exc}") from None
+        return changed_candles(stored, df)
+
+    def reader(self) -> psycopg.Connection:
+        """One PGWire connection for the run's reads (a connection per query cost ~10 ms each)."""
+        if self._reader is None or self._reader.closed:
+            self._reader = client.connect(self.alias)
+        return self._reader
+
+    def close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def wait_visible(self) -> None:
+        try:
+            self.writer.wait_visible()
+        except client.QuestDBError as exc:
+            raise RunStopped(f"waiting for QuestDB to apply the written rows: {exc}") from None
