@@ -47,17 +47,17 @@ from feefifofunds.catalog import ensure_kraken_assets
 from feefifofunds.models import Asset
 from feefifofunds.sources import kraken_archive as archive
 from feefifofunds.sources.kraken_archive import ArchiveFile, MalformedFile, SkippedFile
-from feefifofunds.store import client, schema
+from feefifofunds.store import client
 from feefifofunds.store.config import DEFAULT_ALIAS
+from feefifofunds.store.series import PRICE_COLUMNS, SeriesKey, stored_candles
 
 from .timeorder import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_ROWS, Staging, Window
-from .writer import DEFAULT_FLUSH_ROWS, PriceWriter, SeriesKey, WriteError
+from .writer import DEFAULT_FLUSH_ROWS, PriceWriter, WriteError
 
 SOURCE = "kraken"
 # Staged rows handed to the background sender at once (when it is free): large enough that most rows of
 # a run go out in time order, small enough that QuestDB starts working while the rest is read.
 DEFAULT_PART_ROWS = int(os.environ.get("FEEFIFOFUNDS_PART_ROWS", 1_000_000))
-PRICE_COLUMNS = ("open", "high", "low", "close", "volume", "trade_count")
 
 
 def fsync_default() -> bool:
@@ -182,19 +182,6 @@ def same_candles(stored: pl.DataFrame, candles: pl.DataFrame) -> int:
     return at_same_time - differ
 
 
-def stored_candles(conn: psycopg.Connection, key: SeriesKey, first: int, last: int) -> pl.DataFrame:
-    """What QuestDB holds for one series between two Unix times (inclusive), ``time`` as Unix seconds."""
-    rows = conn.execute(
-        f"SELECT cast(time AS LONG) / 1000000, {', '.join(PRICE_COLUMNS)} FROM {schema.TABLE} "
-        "WHERE asset_id = %s AND interval_minutes = %s AND quote_currency = %s AND source = %s "
-        "AND time >= %s AND time <= %s",
-        (key.asset_id, key.interval_minutes, key.quote_currency, key.source,
-         datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC))).fetchall()
-    return pl.DataFrame(rows, schema={"time": pl.Int64, "open": pl.Float64, "high": pl.Float64, "low": pl.Float64,
-                                      "close": pl.Float64, "volume": pl.Float64, "trade_count": pl.Int64},
-                        orient="row")
-
-
 # --- archiving the originals ----------------------------------------------------------------------
 
 
@@ -295,7 +282,6 @@ class _Run:
         self.assets: dict[str, object] = {}
         self.series_seen: set[SeriesKey] = set()
         self.new_assets: set[int] = set()
-        self._reader: psycopg.Connection | None = None
         self.part_rows = part_rows
         self.sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="send-part")
         self.inflight: tuple[Future, set] | None = None  # a part being sent, and its files
@@ -439,11 +425,10 @@ class _Run:
             self.writer.wait_visible()
             total = 0
             for df, _ in self.checked_chunks(f):
-                stored = stored_candles(self.reader(), p.key, df.item(0, "time"), df.item(df.height - 1, "time"))
+                stored = stored_candles(p.key, df.item(0, "time"), df.item(df.height - 1, "time"), alias=self.alias)
                 total += same_candles(stored, df)
             return total
         except (client.QuestDBError, psycopg.Error, MalformedFile, OSError):
-            self.close_reader()
             return 0
 
     # the steps of one file
@@ -464,9 +449,8 @@ class _Run:
         if key.asset_id in self.new_assets and key not in self.series_seen or df.height == 0:
             return 0  # nothing can be stored for an asset created by this run
         try:
-            stored = stored_candles(self.reader(), key, df.item(0, "time"), df.item(df.height - 1, "time"))
+            stored = stored_candles(key, df.item(0, "time"), df.item(df.height - 1, "time"), alias=self.alias)
         except (client.QuestDBError, psycopg.Error) as exc:
-            self.close_reader()
             raise RunStopped(f"reading stored candles of {key} to compare: {exc}") from None
         return changed_candles(stored, df)
 
@@ -480,17 +464,6 @@ class _Run:
             if df.height:
                 previous = df.item(df.height - 1, "time")
                 yield df, nbytes
-
-    def reader(self) -> psycopg.Connection:
-        """One PGWire connection for the run's reads (a connection per query cost ~10 ms each)."""
-        if self._reader is None or self._reader.closed:
-            self._reader = client.connect(self.alias)
-        return self._reader
-
-    def close_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
 
     def known_asset(self, f: ArchiveFile) -> int | None:
         """The file's asset id if the catalog has it (nothing is created before the file proved valid)."""
@@ -639,7 +612,6 @@ def ingest_files(
                 run.pending.clear()
             finally:
                 run.abandon()  # nothing may still be sending when the writer and the staging close
-                run.close_reader()
     except WriteError as exc:
         summary.error = str(exc)
     except client.QuestDBError as exc:

@@ -37,7 +37,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .writer import PriceWriter, SeriesKey, WriteError
+from feefifofunds.store.series import SeriesKey
+
+from .writer import PriceWriter, WriteError
 
 BATCH_ROWS = 65_536
 BUCKET_SECONDS = 3600  # windows are whole hours

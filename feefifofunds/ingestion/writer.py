@@ -26,6 +26,7 @@ from questdb import Sender
 
 from feefifofunds.store import client, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
+from feefifofunds.store.series import SeriesKey
 
 if TYPE_CHECKING:
     from questdb._client import Buffer
@@ -41,14 +42,6 @@ class WriteError(RuntimeError):
     def __init__(self, message: str, tags: tuple[Hashable, ...] = ()):
         super().__init__(message)
         self.tags = tags
-
-
-@dataclass(frozen=True)
-class SeriesKey:
-    asset_id: int
-    interval_minutes: int
-    quote_currency: str
-    source: str
 
 
 def _constant_category(value: str, n: int) -> pd.Categorical:

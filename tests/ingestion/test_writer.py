@@ -4,8 +4,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from feefifofunds.ingestion.writer import PriceWriter, SeriesKey, WriteError, to_ilp_frame
+from feefifofunds.ingestion.writer import PriceWriter, WriteError, to_ilp_frame
 from feefifofunds.store import client, schema
+from feefifofunds.store.series import SeriesKey
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
