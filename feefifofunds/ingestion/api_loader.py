@@ -42,7 +42,7 @@ class LoadError(Exception):
 # --- sources ----------------------------------------------------------------------------------------------
 
 
-def open_source(name: str) -> Source:
+def open_api_source(name: str) -> Source:
     """The source for one run (one HTTP session, one rate limiter); fails first thing when its key is missing.
 
     Use it with ``with``: leaving the block closes the session.

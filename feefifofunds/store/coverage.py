@@ -19,11 +19,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
-from feefifofunds.timeframes import as_utc
+from feefifofunds.timeframes import EPOCH, as_utc
 
 from . import client, schema
 from .config import DEFAULT_ALIAS
@@ -160,19 +160,6 @@ def sources_of(
                    if c.interval_minutes == int(interval) and c.quote_currency == quote_currency})
 
 
-def resolve_source(
-    asset_id: int, interval: int, quote_currency: str, source: str | None, *, alias: str = DEFAULT_ALIAS,
-    table: str = schema.TABLE,
-) -> str | None:
-    """The one source of a series when none was asked; None when the series has no candles."""
-    if source:
-        return source
-    found = sources_of(asset_id, interval, quote_currency, alias=alias, table=table)
-    if len(found) > 1:
-        raise CoverageError(f"the series has candles from several sources ({', '.join(found)}): choose one")
-    return found[0] if found else None
-
-
 def default_quote(series: Iterable[SeriesCoverage], interval: int, source: str | None, preferred: str) -> str:
     """No quote currency asked for: the series that exists; USD first when there are several, then the
     asset's own, then alphabetical (the one rule for the API, the dashboard and the export)."""
@@ -184,9 +171,6 @@ def default_quote(series: Iterable[SeriesCoverage], interval: int, source: str |
 
 
 # ---------------------------------------------------------------- candles
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 def candles(
     asset_id: int,
@@ -235,9 +219,9 @@ def candles(
     rows = client.query(sql, params, alias=alias, binary=True)
     since_epoch = np.array([r[0] for r in rows], dtype="timedelta64[us]").astype(object).tolist()
     if resample is None:  # the common, large case: unpacking the row is cheaper than slicing it
-        return [(_EPOCH + d, o, h, lo, c, v, n, w)
+        return [(EPOCH + d, o, h, lo, c, v, n, w)
                 for d, (_, o, h, lo, c, v, n, w) in zip(since_epoch, rows, strict=True)]
-    return [(_EPOCH + d,) + r[1:] for d, r in zip(since_epoch, rows, strict=True)]
+    return [(EPOCH + d,) + r[1:] for d, r in zip(since_epoch, rows, strict=True)]
 
 
 def series_candles(cov: SeriesCoverage, *, start: datetime | None = None, end: datetime | None = None,
