@@ -1,9 +1,10 @@
 """Reads of the price table by series: the series key, its one filter, and the stored times and candles.
 
-A *series* is (asset, interval, quote currency, source): the symbol and key columns of ``assetprice``
-besides time. Everything that asks QuestDB which candles of a series are stored builds its ``WHERE`` with
-``series_where``, and reads through ``client.query`` (one connection kept per thread). Every value is a
-bind parameter; times are sent as naive UTC, the form QuestDB takes.
+A *series* is (asset, interval, quote currency, source): the key columns of ``assetprice`` besides time.
+The reads here (the archive job's comparison with stored candles, the API loaders' and the trades fill's
+stored times) and ``coverage.candles`` (the web's candle pages) filter with ``series_where`` and go through
+``client.query`` (one connection kept per thread). Every value is a bind parameter; times are sent as
+naive UTC, the form QuestDB takes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ _STORED_SCHEMA = {"time": pl.Int64, "open": pl.Float64, "high": pl.Float64, "low
 
 @dataclass(frozen=True)
 class SeriesKey:
+    """One series: what a reader asks for, what the writer labels rows with, a key of caches and dicts."""
+
     asset_id: int
     interval_minutes: int
     quote_currency: str
