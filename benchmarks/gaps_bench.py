@@ -28,9 +28,10 @@ import django  # noqa: E402
 django.setup()
 
 from feefifofunds.gaps.detection import detect_gaps  # noqa: E402
-from feefifofunds.ingestion.writer import PriceWriter, SeriesKey  # noqa: E402
+from feefifofunds.ingestion.writer import PriceWriter  # noqa: E402
 from feefifofunds.sources import CANDLE_SCHEMA  # noqa: E402
 from feefifofunds.store import client, schema  # noqa: E402
+from feefifofunds.store.series import SeriesKey  # noqa: E402
 
 TABLE = "assetprice_gapbench"
 FIRST_ASSET_ID = 900_000

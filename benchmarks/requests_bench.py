@@ -55,10 +55,11 @@ def fill(series: int, candles: int) -> list[str]:
     """Assets in the catalog and their candles in QuestDB; returns the tickers."""
     import polars as pl
 
-    from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
+    from feefifofunds.ingestion.writer import PriceWriter
     from feefifofunds.models import Asset
     from feefifofunds.sources import CANDLE_SCHEMA
     from feefifofunds.store import client, schema
+    from feefifofunds.store.series import SeriesKey
 
     rng = np.random.default_rng(7)
     assets = Asset.objects.bulk_create(

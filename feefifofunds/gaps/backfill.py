@@ -15,11 +15,12 @@ from datetime import datetime
 
 import polars as pl
 
-from feefifofunds.ingestion.writer import PriceWriter, SeriesKey, WriteError
+from feefifofunds.ingestion.writer import PriceWriter, WriteError
 from feefifofunds.sources import CandlePage, CandleRequest, PagedSource, SourceError
 from feefifofunds.store import client, schema
 from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.config import DEFAULT_ALIAS
+from feefifofunds.store.series import SeriesKey
 
 from .classify import ClassifiedGap
 from .detection import Gap, detect_gaps, index_runs, record_confirmed_empty, split_confirmed_empty

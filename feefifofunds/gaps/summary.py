@@ -16,13 +16,13 @@ from feefifofunds.store import schema
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.coverage import (
     SeriesCoverage,
-    SeriesKey,
     cache_key,
     cached_at,
     series_coverage,
     shared_cache,
     store_version,
 )
+from feefifofunds.store.series import SeriesKey
 from feefifofunds.timeframes import as_utc
 
 from . import detection
@@ -46,7 +46,7 @@ def _detect(alias: str, table: str, source: str, asset_ids=None, intervals=None,
     by_series: dict[SeriesKey, list[SpanGap]] = defaultdict(list)
     for flag, gaps in ((False, real), (True, confirmed)):
         for g in gaps:
-            by_series[(g.asset_id, g.interval_minutes, g.quote_currency, source)].append(
+            by_series[SeriesKey(g.asset_id, g.interval_minutes, g.quote_currency, source)].append(
                 SpanGap(as_utc(g.start), as_utc(g.end), int(g.missing_candles), flag))
     for gaps in by_series.values():
         gaps.sort(key=lambda g: g.start)

@@ -22,10 +22,12 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
+from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.sources import CandleRequest, MultiIntervalSource, SourceError
 from feefifofunds.sources.kraken_trades import PAGE_SIZE
 from feefifofunds.store import client, schema
+from feefifofunds.store.series import SeriesKey, stored_times
+from feefifofunds.timeframes import epoch_micros
 
 from .detection import Gap, index_runs, record_confirmed_empty
 
@@ -145,11 +147,9 @@ def _naive(dt: datetime) -> datetime:
 
 def _stored_times(gap: Gap, *, alias: str, table: str) -> set[int]:
     """Unix seconds of the gap's candles stored since it was detected (none, unless a write came between)."""
-    rows = client.query(
-        f"""SELECT cast(time AS LONG) FROM {table} WHERE asset_id = %s AND quote_currency = %s AND source = 'kraken'
-            AND interval_minutes = %s AND time >= %s AND time <= %s""",
-        (gap.asset_id, gap.quote_currency, gap.interval_minutes, _naive(gap.start), _naive(gap.end)), alias=alias)
-    return {int(us) // MICROS for (us,) in rows}
+    key = SeriesKey(gap.asset_id, gap.interval_minutes, gap.quote_currency, "kraken")
+    times = stored_times(key, start=gap.start, last=gap.end, alias=alias, table=table)
+    return {epoch_micros(t) // MICROS for t in times}
 
 
 @dataclass

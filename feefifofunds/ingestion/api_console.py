@@ -135,7 +135,7 @@ def run_command(stream, *, source_name: str, ticker: str | None = None, all_asse
         raise LoadError("--category works with --all only")
     range_start, range_end = api_loader.resolve_range(days=days, start=start, end=end)
     console = make_console(stream, verbosity)
-    with api_loader.open_source(source_name) as source:  # a missing key stops here, before any work
+    with api_loader.open_api_source(source_name) as source:  # a missing key stops here, before any work
         if interval_minutes not in source.intervals:
             raise LoadError(f"{source_name} cannot give {interval_minutes}-minute candles "
                             f"(it gives: {', '.join(map(str, source.intervals))} minutes)")

@@ -19,11 +19,12 @@ from feefifofunds.models import Asset
 from feefifofunds.sources import CandleRequest, GroupedDailySource, Source, SourceError
 from feefifofunds.sources.registry import source_class
 from feefifofunds.sources.validation import validate_candles
-from feefifofunds.store import client, schema
+from feefifofunds.store import client
 from feefifofunds.store.config import DEFAULT_ALIAS
-from feefifofunds.timeframes import as_utc, day_start, naive_utc
+from feefifofunds.store.series import SeriesKey, stored_times, stored_times_by_asset
+from feefifofunds.timeframes import day_start
 
-from .writer import PriceWriter, SeriesKey, WriteError
+from .writer import PriceWriter, WriteError
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class LoadError(Exception):
 # --- sources ----------------------------------------------------------------------------------------------
 
 
-def open_source(name: str) -> Source:
+def open_api_source(name: str) -> Source:
     """The source for one run (one HTTP session, one rate limiter); fails first thing when its key is missing.
 
     Use it with ``with``: leaving the block closes the session.
@@ -104,17 +105,6 @@ def resolve_range(*, days: int | None = None, start: date | None = None, end: da
     if first > last:
         raise LoadError(f"start {first} is after end {last}")
     return day_start(first), day_start(last + timedelta(days=1))
-
-
-def existing_times(key: SeriesKey, start: datetime, end: datetime, alias: str = DEFAULT_ALIAS) -> set[datetime]:
-    """Candle times of one series already in QuestDB within [start, end)."""
-    rows = client.query(
-        f"SELECT time FROM {schema.TABLE} WHERE asset_id = %s AND interval_minutes = %s AND source = %s "
-        "AND quote_currency = %s AND time >= %s AND time < %s",
-        (key.asset_id, key.interval_minutes, key.source, key.quote_currency, naive_utc(start), naive_utc(end)),
-        alias=alias,
-    )
-    return {as_utc(r[0]) for r in rows}
 
 
 def mark_existing(candles: pl.DataFrame, existing: set[datetime]) -> pl.DataFrame:
@@ -228,7 +218,8 @@ def _load_one(source: Source, asset: Asset, outcome: AssetResult, writer: PriceW
     try:
         candles = source.fetch(CandleRequest(asset.ticker, asset.quote_currency, interval_minutes,
                                              start, end, category=asset.category))
-        marked = mark_existing(candles, existing_times(key, start, end, alias) if candles.height else set())
+        existing = stored_times(key, start=start, end=end, alias=alias) if candles.height else set()
+        marked = mark_existing(candles, existing)
         if writer is not None and candles.height:
             writer.write(candles, key)
         outcome.add(marked, keep_preview=dry_run)
@@ -290,7 +281,8 @@ def load_grouped(source: Source, assets: Iterable[Asset], *, start: datetime, en
         by_market.setdefault(market, {})[symbol] = outcome
     days = grouped_days(start, end, now)
     progress.begin(len(days), "days")
-    existing = _existing_for(result.assets, interval, source.name, start, end, alias) if days else {}
+    quotes = {a.asset_id: a.quote_currency for a in result.assets}
+    existing = stored_times_by_asset(quotes, interval, source.name, start=start, end=end, alias=alias) if days else {}
     try:
         with _writer(alias, dry_run) as writer:
             for day in days:
@@ -339,20 +331,3 @@ def _load_grouped_day(source: GroupedDailySource, day: date, market: str, wanted
             writer.add(candles, SeriesKey(outcome.asset_id, interval, outcome.quote_currency, source.name))
         outcome.add(marked, keep_preview=dry_run)
     return True
-
-
-def _existing_for(assets: list[AssetResult], interval: int, source: str, start: datetime, end: datetime,
-                  alias: str) -> dict[int, set[datetime]]:
-    """Stored candle times per asset id in [start, end), one query for all assets."""
-    wanted = {a.asset_id: a.quote_currency for a in assets}
-    rows = client.query(
-        f"SELECT asset_id, quote_currency, time FROM {schema.TABLE} WHERE interval_minutes = %s AND source = %s "
-        "AND time >= %s AND time < %s",
-        (interval, source, naive_utc(start), naive_utc(end)),
-        alias=alias,
-    )
-    found: dict[int, set[datetime]] = {}
-    for asset_id, quote, moment in rows:
-        if wanted.get(asset_id) == quote:
-            found.setdefault(asset_id, set()).add(as_utc(moment))
-    return found

@@ -6,7 +6,7 @@ caller knows exactly which rows are safe. DEDUP on the table makes re-sending th
 Both cores work at once: while QuestDB takes in one full buffer (a background thread waits for its
 acknowledgement; the client releases the GIL during the request), the caller parses and serializes the
 next one into a second buffer. At most one flush is in flight, so buffers are acknowledged in the order
-they were filled, and a caller learns which of its batches are safe through tags: ``add(..., tag=t)``
+they were filled, and a caller learns which of its batches are safe through tags: ``add(..., tags=[t])``
 says rows of ``t`` are in the buffer, ``done(t)`` says ``t`` has no more rows, and ``acknowledged()``
 returns the tags whose every row QuestDB has acknowledged.
 """
@@ -14,7 +14,7 @@ returns the tags whose every row QuestDB has acknowledged.
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from questdb import Sender
 
 from feefifofunds.store import client, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
+from feefifofunds.store.series import SeriesKey
 
 if TYPE_CHECKING:
     from questdb._client import Buffer
@@ -44,10 +45,11 @@ class WriteError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class SeriesKey:
-    asset_id: int
-    interval_minutes: int
-    quote_currency: str
+class SeriesColumns:
+    """Rows of many series of one source, each row's series in its columns: ``asset_id``,
+    ``interval_minutes`` and ``quote_code`` (an index into ``quotes``)."""
+
+    quotes: Sequence[str]
     source: str
 
 
@@ -64,49 +66,41 @@ def _float_numpy(series: pl.Series) -> np.ndarray:
     return series.to_numpy()
 
 
-def to_ilp_frame(candles: pl.DataFrame, key: SeriesKey, *, time_col: str = "time") -> pd.DataFrame:
-    """Candles (CANDLE_SCHEMA, or ``time`` as Unix seconds) to the pandas frame the ILP client serializes.
+def to_ilp_frame(rows: pl.DataFrame, series: SeriesKey | SeriesColumns) -> pd.DataFrame:
+    """Candles (CANDLE_SCHEMA, or ``time`` as Unix seconds) of one series, or rows of many
+    (``SeriesColumns``), to the pandas frame the ILP client serializes.
 
     The client takes pandas only; numeric columns are handed over as numpy views of polars' buffers (no
-    copy), the two constant symbols as one-category categoricals (no strings per row).
+    copy), constant symbols as one-category categoricals (no strings per row).
     """
-    n = candles.height
-    time = candles.get_column(time_col)
+    n = rows.height
+    time = rows.get_column("time")
     if time.dtype.is_integer():
         ns = time.to_numpy().astype(np.int64, copy=False) * 1_000_000_000
     else:
         ns = time.dt.epoch("ns").to_numpy()
-    data: dict[str, object] = {
-        "asset_id": np.full(n, key.asset_id, dtype=np.int32),
-        "interval_minutes": np.full(n, key.interval_minutes, dtype=np.int32),
-    }
-    for col in ("open", "high", "low", "close", "volume"):
-        data[col] = _float_numpy(candles.get_column(col))
-    if "trade_count" in candles.columns:
-        tc = candles.get_column("trade_count")
-        data["trade_count"] = tc.to_numpy() if tc.null_count() == 0 else pd.array(tc.to_list(), dtype="Int64")
-    if "vwap" in candles.columns and candles.get_column("vwap").null_count() < n:
-        data["vwap"] = _float_numpy(candles.get_column("vwap"))
-    data["quote_currency"] = _constant_category(key.quote_currency, n)
-    data["source"] = _constant_category(key.source, n)
-    data["time"] = ns.view("datetime64[ns]")
-    return pd.DataFrame(data, copy=False)
-
-
-def rows_to_ilp_frame(rows: pl.DataFrame, quotes: list[str], source: str) -> pd.DataFrame:
-    """Rows of many series (``asset_id``, ``interval_minutes``, ``quote_code`` indexing ``quotes``, time as
-    Unix seconds) to the pandas frame the ILP client serializes; numeric columns are not copied."""
-    n = rows.height
-    data: dict[str, object] = {
-        "asset_id": rows.get_column("asset_id").to_numpy(),
-        "interval_minutes": rows.get_column("interval_minutes").to_numpy(),
-    }
+    if isinstance(series, SeriesKey):
+        data: dict[str, object] = {
+            "asset_id": np.full(n, series.asset_id, dtype=np.int32),
+            "interval_minutes": np.full(n, series.interval_minutes, dtype=np.int32),
+        }
+        quote = _constant_category(series.quote_currency, n)
+    else:
+        data = {
+            "asset_id": rows.get_column("asset_id").to_numpy(),
+            "interval_minutes": rows.get_column("interval_minutes").to_numpy(),
+        }
+        quote = pd.Categorical.from_codes(rows.get_column("quote_code").to_numpy(), categories=series.quotes)
     for col in ("open", "high", "low", "close", "volume"):
         data[col] = _float_numpy(rows.get_column(col))
-    data["trade_count"] = rows.get_column("trade_count").to_numpy()
-    data["quote_currency"] = pd.Categorical.from_codes(rows.get_column("quote_code").to_numpy(), categories=quotes)
-    data["source"] = _constant_category(source, n)
-    data["time"] = (rows.get_column("time").to_numpy() * 1_000_000_000).view("datetime64[ns]")
+    if "trade_count" in rows.columns:
+        tc = rows.get_column("trade_count")
+        data["trade_count"] = tc.to_numpy() if tc.null_count() == 0 else pd.array(tc.to_list(), dtype="Int64")
+    if "vwap" in rows.columns and rows.get_column("vwap").null_count() < n:
+        data["vwap"] = _float_numpy(rows.get_column("vwap"))
+    data["quote_currency"] = quote
+    data["source"] = _constant_category(series.source, n)
+    data["time"] = ns.view("datetime64[ns]")
     return pd.DataFrame(data, copy=False)
 
 
@@ -181,48 +175,27 @@ class PriceWriter:
             sender, self._sender = self._sender, None
             sender.close(flush=False)
 
-    def add(self, candles: pl.DataFrame, key: SeriesKey, *, time_col: str = "time",
-            tag: Hashable | None = None) -> bool:
-        """Buffer candles (of caller's batch ``tag``, if given); returns True if a full buffer was handed on.
+    def add(self, rows: pl.DataFrame, series: SeriesKey | SeriesColumns, *,
+            tags: Iterable[Hashable] = ()) -> bool:
+        """Buffer rows (of the caller's batches ``tags``, if given); returns True if a full buffer was
+        handed on.
 
         May raise the WriteError of the previous flush (its ``tags`` say whose rows it held); what this
         call added stays buffered and goes out with the next flush.
         """
-        if candles.height == 0:
-            return False
-        if self._sender is None or self._current is None:
-            raise WriteError("PriceWriter used outside its `with` block")
-        frame = to_ilp_frame(candles, key, time_col=time_col)
-        batch = self._current
-        try:
-            batch.buffer.dataframe(frame, table_name=self.table, symbols=list(schema.SYMBOL_COLUMNS), at="time")
-        except Exception as exc:
-            if tag is not None:
-                self._failed.add(tag)
-            raise WriteError(f"cannot serialize candles for {key}: {exc}", (tag,) if tag is not None else ()) \
-                from None
-        batch.rows += candles.height
-        self.pending_rows += candles.height
-        if tag is not None:
-            batch.holds[tag] = None
-        if batch.rows >= self.flush_rows:
-            self._send()
-            return True
-        return False
-
-    def add_rows(self, rows: pl.DataFrame, *, quotes: list[str], source: str, tags: list[Hashable]) -> bool:
-        """Like ``add`` for rows of many series at once (see ``rows_to_ilp_frame``), from the files ``tags``."""
         if rows.height == 0:
             return False
         if self._sender is None or self._current is None:
             raise WriteError("PriceWriter used outside its `with` block")
+        tags = tuple(tags)
         batch = self._current
         try:
-            batch.buffer.dataframe(rows_to_ilp_frame(rows, quotes, source), table_name=self.table,
+            batch.buffer.dataframe(to_ilp_frame(rows, series), table_name=self.table,
                                    symbols=list(schema.SYMBOL_COLUMNS), at="time")
         except Exception as exc:
             self._failed.update(tags)
-            raise WriteError(f"cannot serialize candles: {exc}", tuple(tags)) from None
+            about = f" for {series}" if isinstance(series, SeriesKey) else ""
+            raise WriteError(f"cannot serialize candles{about}: {exc}", tags) from None
         batch.rows += rows.height
         self.pending_rows += rows.height
         batch.holds.update(dict.fromkeys(tags))
@@ -262,9 +235,9 @@ class PriceWriter:
             self._failed.update(self._current.holds)
             self._current.reset()
 
-    def write(self, candles: pl.DataFrame, key: SeriesKey, *, time_col: str = "time") -> int:
+    def write(self, candles: pl.DataFrame, key: SeriesKey) -> int:
         """Buffer and flush at once: returns after every row is acknowledged."""
-        self.add(candles, key, time_col=time_col)
+        self.add(candles, key)
         self.flush()
         return candles.height
 

@@ -25,7 +25,7 @@ further capability, e.g. ``fetch_pages(request, intervals) -> dict[int, CandlePa
 interval, all covering the same span), declared the same way.
 
 The bulk archive import (``ingest_sequential``) is not a ``Source``: it reads files, stages them and writes in
-time order (``feefifofunds.ingestion.sequential``).
+time order (``feefifofunds.ingestion.archive``).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ QuestDB alias from ``settings.QUESTDB_DATABASES``.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -61,9 +62,45 @@ def connection(alias: str = DEFAULT_ALIAS) -> Iterator[psycopg.Connection]:
         conn.close()
 
 
-def query(sql: str, params: Sequence[Any] | None = None, alias: str = DEFAULT_ALIAS) -> list[tuple]:
-    with connection(alias) as conn:
-        return conn.execute(sql, params).fetchall()
+class _Connections(dict):
+    """One thread's reading connections, by server; closed when the thread ends and its storage goes."""
+
+    def __del__(self) -> None:
+        for conn in self.values():
+            conn.close()
+
+
+_readers = threading.local()
+
+
+def query(sql: str, params: Sequence[Any] | None = None, alias: str = DEFAULT_ALIAS, *,
+          binary: bool = False) -> list[tuple]:
+    """The rows of one statement, over the connection this thread keeps for the alias' server.
+
+    Every read goes this way: readers (a dashboard request, a run comparing each file with what is stored,
+    a gap walk) ask many small questions, and a new PGWire connection costs more than most of them (~10 ms).
+    Kept per thread because one connection must not serve two threads at once (the gap scan reads from
+    two); autocommit, so nothing carries from one question to the next. A connection that failed is closed
+    and never reused; a broken one (the server restarted) is replaced and the question asked once more.
+
+    ``binary``: results in PGWire's binary format (no number formatting in QuestDB nor parsing in psycopg;
+    the values are the same, a large result arrives about twice as fast)."""
+    cfg = get_config(alias)
+    conns = _readers.__dict__.get("conns")
+    if conns is None:
+        conns = _readers.conns = _Connections()
+    for attempt in (1, 2):
+        conn = conns.get(cfg)
+        if conn is None or conn.closed:
+            conn = conns[cfg] = connect(alias)
+        try:
+            return conn.cursor(binary=binary).execute(sql, params).fetchall()
+        except psycopg.Error as exc:  # a failed connection is never reused
+            conns.pop(cfg, None)
+            conn.close()
+            if attempt == 2 or not isinstance(exc, psycopg.OperationalError):
+                raise
+    raise AssertionError("unreachable")
 
 
 def execute(sql: str, params: Sequence[Any] | None = None, alias: str = DEFAULT_ALIAS) -> None:
@@ -129,24 +166,22 @@ def wait_for_wal(table: str, alias: str = DEFAULT_ALIAS, timeout: float = 300.0)
     A suspended table is an error, never silently waited on.
     """
     deadline = time.monotonic() + timeout
-    with connection(alias) as conn:
-        while True:
-            row = conn.execute(
-                "SELECT writerTxn, sequencerTxn, suspended FROM wal_tables() WHERE name = %s", (table,)
-            ).fetchone()
-            if row is None:
-                return
-            writer_txn, sequencer_txn, suspended = row
-            if suspended:
-                raise QuestDBError(
-                    f"QuestDB table {table!r} is SUSPENDED (WAL apply failed); inspect the server log, "
-                    f"then run: ALTER TABLE {table} RESUME WAL"
-                )
-            if writer_txn >= sequencer_txn:
-                return
-            if time.monotonic() > deadline:
-                raise QuestDBError(
-                    f"QuestDB table {table!r} has not applied its WAL after {timeout:.0f}s "
-                    f"(writer {writer_txn} < sequencer {sequencer_txn})"
-                )
-            time.sleep(0.02)
+    while True:
+        rows = query("SELECT writerTxn, sequencerTxn, suspended FROM wal_tables() WHERE name = %s", (table,),
+                     alias=alias)
+        if not rows:
+            return
+        writer_txn, sequencer_txn, suspended = rows[0]
+        if suspended:
+            raise QuestDBError(
+                f"QuestDB table {table!r} is SUSPENDED (WAL apply failed); inspect the server log, "
+                f"then run: ALTER TABLE {table} RESUME WAL"
+            )
+        if writer_txn >= sequencer_txn:
+            return
+        if time.monotonic() > deadline:
+            raise QuestDBError(
+                f"QuestDB table {table!r} has not applied its WAL after {timeout:.0f}s "
+                f"(writer {writer_txn} < sequencer {sequencer_txn})"
+            )
+        time.sleep(0.02)

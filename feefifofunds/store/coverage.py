@@ -17,26 +17,23 @@ against ``RESAMPLE_TARGETS`` first.
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
-import psycopg
 
-from feefifofunds.timeframes import as_utc
+from feefifofunds.timeframes import EPOCH, as_utc
 
 from . import client, schema
 from .config import DEFAULT_ALIAS
+from .series import SeriesKey, series_where
 
 # Coarser targets a series can be resampled to (all divide a day, so calendar alignment is midnight UTC).
 RESAMPLE_TARGETS: tuple[int, ...] = (5, 15, 30, 60, 240, 720, 1440)
 
 CANDLE_COLUMNS: tuple[str, ...] = ("time", "open", "high", "low", "close", "volume", "trade_count", "vwap")
 RESAMPLED_COLUMNS: tuple[str, ...] = ("time", "open", "high", "low", "close", "volume", "trade_count")
-
-SeriesKey = tuple[int, int, str, str]  # (asset_id, interval_minutes, quote_currency, source)
 
 
 class CoverageError(ValueError):
@@ -55,7 +52,7 @@ class SeriesCoverage:
 
     @property
     def key(self) -> SeriesKey:
-        return (self.asset_id, self.interval_minutes, self.quote_currency, self.source)
+        return SeriesKey(self.asset_id, self.interval_minutes, self.quote_currency, self.source)
 
 
 def can_resample(interval: int, target: int) -> bool:
@@ -63,31 +60,6 @@ def can_resample(interval: int, target: int) -> bool:
 
 
 # ---------------------------------------------------------------- store version and cache
-
-
-_local = threading.local()
-
-
-def _query(sql: str, params=None, *, alias: str = DEFAULT_ALIAS, binary: bool = False) -> list[tuple]:
-    """``client.query`` over one connection kept per thread and server (readers ask many small questions;
-    a new PGWire connection per question costs more than the question). Reconnects once if it broke.
-
-    ``binary``: results in PGWire's binary format (no number formatting in QuestDB nor parsing in psycopg;
-    the values are the same, a large result arrives about twice as fast)."""
-    cfg = client.get_config(alias)
-    conns = _local.__dict__.setdefault("conns", {})
-    for attempt in (1, 2):
-        conn = conns.get(cfg)
-        if conn is None or conn.closed:
-            conn = conns[cfg] = client.connect(alias)
-        try:
-            return conn.cursor(binary=binary).execute(sql, params).fetchall()
-        except psycopg.Error as exc:  # a failed connection is never reused
-            conns.pop(cfg, None)
-            conn.close()
-            if attempt == 2 or not isinstance(exc, psycopg.OperationalError):
-                raise
-    raise AssertionError("unreachable")
 
 
 def store_version(*, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE) -> str:
@@ -98,9 +70,9 @@ def store_version(*, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE) -> s
     from feefifofunds.models import ConfirmedEmptyRange
 
     cfg = client.get_config(alias)
-    wal = _query("SELECT w.writerTxn, t.id FROM wal_tables() w JOIN tables() t ON w.name = t.table_name "
-                 "WHERE w.name = %s", (table,), alias=alias)
-    rows = _query(f"SELECT count() FROM {table}", alias=alias)[0][0]
+    wal = client.query("SELECT w.writerTxn, t.id FROM wal_tables() w JOIN tables() t ON w.name = t.table_name "
+                       "WHERE w.name = %s", (table,), alias=alias)
+    rows = client.query(f"SELECT count() FROM {table}", alias=alias)[0][0]
     memory = ConfirmedEmptyRange.objects.aggregate(n=Count("id"), last=Max("id"), at=Max("confirmed_at"))
     at = memory["at"].timestamp() if memory["at"] else 0
     txn, table_id = wal[0] if wal else (0, 0)
@@ -149,7 +121,7 @@ def cached_at(key: str, compute):
 
 def _scan_coverage(alias: str, table: str, asset_id: int | None = None) -> list[SeriesCoverage]:
     where, params = ("", []) if asset_id is None else (" WHERE asset_id = %s", [int(asset_id)])
-    rows = _query(
+    rows = client.query(
         "SELECT asset_id, interval_minutes, quote_currency, source, min(time), max(time), count() "
         f"FROM {table}{where} GROUP BY asset_id, interval_minutes, quote_currency, source",
         params, alias=alias,
@@ -188,19 +160,6 @@ def sources_of(
                    if c.interval_minutes == int(interval) and c.quote_currency == quote_currency})
 
 
-def resolve_source(
-    asset_id: int, interval: int, quote_currency: str, source: str | None, *, alias: str = DEFAULT_ALIAS,
-    table: str = schema.TABLE,
-) -> str | None:
-    """The one source of a series when none was asked; None when the series has no candles."""
-    if source:
-        return source
-    found = sources_of(asset_id, interval, quote_currency, alias=alias, table=table)
-    if len(found) > 1:
-        raise CoverageError(f"the series has candles from several sources ({', '.join(found)}): choose one")
-    return found[0] if found else None
-
-
 def default_quote(series: Iterable[SeriesCoverage], interval: int, source: str | None, preferred: str) -> str:
     """No quote currency asked for: the series that exists; USD first when there are several, then the
     asset's own, then alphabetical (the one rule for the API, the dashboard and the export)."""
@@ -212,26 +171,6 @@ def default_quote(series: Iterable[SeriesCoverage], interval: int, source: str |
 
 
 # ---------------------------------------------------------------- candles
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _series_where(asset_id: int, interval: int, quote_currency: str, source: str | None,
-                  start: datetime | None, end: datetime | None, after: datetime | None) -> tuple[str, list]:
-    where = ["asset_id = %s", "interval_minutes = %s", "quote_currency = %s"]
-    params: list[object] = [int(asset_id), int(interval), quote_currency]
-    if source is not None:
-        where.append("source = %s")
-        params.append(source)
-    lower = max((t for t in (start, after) if t is not None), default=None)
-    if lower is not None:
-        where.append("time >= %s")
-        params.append(lower)
-    if end is not None:
-        where.append("time < %s")
-        params.append(end)
-    return " AND ".join(where), params
-
 
 def candles(
     asset_id: int,
@@ -259,7 +198,8 @@ def candles(
         resample = int(resample)
         if not can_resample(interval, resample):
             raise CoverageError(f"cannot resample {interval}-minute candles to {resample} minutes")
-    where, params = _series_where(asset_id, interval, quote_currency, source, start, end, after)
+    lower = max((t for t in (start, after) if t is not None), default=None)
+    where, params = series_where(asset_id, interval, quote_currency, source, start=lower, end=end)
     if resample is None:
         sql = f"SELECT {', '.join(CANDLE_COLUMNS)} FROM {table} WHERE {where} ORDER BY time LIMIT %s"
     else:
@@ -276,12 +216,12 @@ def candles(
     # time zone (datetime.replace) or a timedelta made in Python.
     columns = RESAMPLED_COLUMNS if resample is not None else CANDLE_COLUMNS
     sql = f"SELECT cast(time AS LONG) time_us, {', '.join(columns[1:])} FROM ({sql})"
-    rows = _query(sql, params, alias=alias, binary=True)
+    rows = client.query(sql, params, alias=alias, binary=True)
     since_epoch = np.array([r[0] for r in rows], dtype="timedelta64[us]").astype(object).tolist()
     if resample is None:  # the common, large case: unpacking the row is cheaper than slicing it
-        return [(_EPOCH + d, o, h, lo, c, v, n, w)
+        return [(EPOCH + d, o, h, lo, c, v, n, w)
                 for d, (_, o, h, lo, c, v, n, w) in zip(since_epoch, rows, strict=True)]
-    return [(_EPOCH + d,) + r[1:] for d, r in zip(since_epoch, rows, strict=True)]
+    return [(EPOCH + d,) + r[1:] for d, r in zip(since_epoch, rows, strict=True)]
 
 
 def series_candles(cov: SeriesCoverage, *, start: datetime | None = None, end: datetime | None = None,

@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.management import CommandError, call_command
 
-from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
+from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.store import client, schema
+from feefifofunds.store.series import SeriesKey
 from tests.web.conftest import T0, load_market, make_candles
 
 pytestmark = pytest.mark.django_db

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
+from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.models import Asset
 from feefifofunds.sources import CANDLE_SCHEMA
 from feefifofunds.store import client
+from feefifofunds.store.series import SeriesKey
 from tests.support.fake_kraken_trades import FakeKrakenTrades
 
 # A fixed "now": 2025-01-20 12:34 UTC (mid-candle for every interval up to 720).

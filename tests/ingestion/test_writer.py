@@ -4,8 +4,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from feefifofunds.ingestion.writer import PriceWriter, SeriesKey, WriteError, to_ilp_frame
+from feefifofunds.ingestion.writer import PriceWriter, WriteError, to_ilp_frame
 from feefifofunds.store import client, schema
+from feefifofunds.store.series import SeriesKey
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,14 +41,14 @@ def count(table: str) -> int:
 def test_tags_are_acknowledged_once_all_their_rows_are(table, pipeline):
     key = SeriesKey(1, 1, "USD", "kraken")
     with PriceWriter(flush_rows=100, table=table, pipeline=pipeline) as writer:
-        writer.add(candles(60, 0), key, tag="a")
+        writer.add(candles(60, 0), key, tags=["a"])
         writer.done("a")
-        writer.add(candles(30, 60 * 60), key, tag="b")
+        writer.add(candles(30, 60 * 60), key, tags=["b"])
         assert writer.acknowledged() == []  # nothing sent yet
-        writer.add(candles(30, 90 * 60), key, tag="b")  # 120 rows: the buffer goes out
-        writer.add(candles(10, 120 * 60), key, tag="b")  # b's last rows are in the next buffer
+        writer.add(candles(30, 90 * 60), key, tags=["b"])  # 120 rows: the buffer goes out
+        writer.add(candles(10, 120 * 60), key, tags=["b"])  # b's last rows are in the next buffer
         writer.done("b")
-        writer.add(candles(100, 130 * 60), key, tag="c")  # full again: a's and b's buffers are both sent
+        writer.add(candles(100, 130 * 60), key, tags=["c"])  # full again: a's and b's buffers are both sent
         writer.done("c")
         writer.flush()
         assert writer.acknowledged() == ["a", "b", "c"]
@@ -70,13 +71,13 @@ def test_a_rejected_flush_fails_only_the_tags_with_rows_in_it(table, pipeline):
         acknowledged.extend(writer.acknowledged())
 
     with PriceWriter(flush_rows=100, table=table, pipeline=pipeline) as writer:
-        call(writer.add, candles(60, 0), key, tag="a")
+        call(writer.add, candles(60, 0), key, tags=["a"])
         call(writer.done, "a")
-        call(writer.add, candles(60, 3600), key, tag="b")  # buffer 1: a, b (sent)
+        call(writer.add, candles(60, 3600), key, tags=["b"])  # buffer 1: a, b (sent)
         call(writer.done, "b")
-        call(writer.add, candles(150, 7200, vwap=True), key, tag="c")  # buffer 2: c alone, refused
+        call(writer.add, candles(150, 7200, vwap=True), key, tags=["c"])  # buffer 2: c alone, refused
         call(writer.done, "c")
-        call(writer.add, candles(50, 20000), key, tag="d")
+        call(writer.add, candles(50, 20000), key, tags=["d"])
         call(writer.done, "d")
         call(writer.flush)
         call(writer.flush)  # d's rows may still be buffered after the error: they go out now
@@ -96,9 +97,9 @@ def test_ilp_frame_is_a_view_of_the_parsed_columns():
 def test_discard_drops_only_what_was_not_handed_on(table):
     key = SeriesKey(1, 1, "USD", "kraken")
     with PriceWriter(flush_rows=100, table=table) as writer:
-        writer.add(candles(120, 0), key, tag="sent")  # full: handed to a flush
+        writer.add(candles(120, 0), key, tags=["sent"])  # full: handed to a flush
         writer.done("sent")
-        writer.add(candles(30, 120 * 60), key, tag="dropped")
+        writer.add(candles(30, 120 * 60), key, tags=["dropped"])
         writer.discard()
         writer.done("dropped")
         assert writer.flush() == 120 and writer.pending_rows == 0

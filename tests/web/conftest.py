@@ -9,10 +9,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
+from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.models import Asset, ConfirmedEmptyRange
 from feefifofunds.sources import CANDLE_SCHEMA
 from feefifofunds.store import client, schema
+from feefifofunds.store.series import SeriesKey
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

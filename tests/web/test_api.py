@@ -337,8 +337,9 @@ def test_silent_store_times_out_as_503(client, market, settings):
 
 def test_quote_defaults_to_the_series_that_exists(client, market):
     """No quote given: the asset's own (USD) when stored, else the quote currency that has candles."""
-    from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
+    from feefifofunds.ingestion.writer import PriceWriter
     from feefifofunds.models import Asset
+    from feefifofunds.store.series import SeriesKey
 
     from .conftest import make_candles
 
@@ -366,7 +367,8 @@ def test_gaps_are_paginated(client, market):
 
 def test_cache_follows_writes(client, market):
     """Coverage is cached per store version: a write (as by a cron job) is seen on the next request."""
-    from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
+    from feefifofunds.ingestion.writer import PriceWriter
+    from feefifofunds.store.series import SeriesKey
 
     from .conftest import make_candles
 

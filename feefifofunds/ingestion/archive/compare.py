@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import polars as pl
-import psycopg
 
-from feefifofunds.store import schema
-
-from ..writer import SeriesKey
-
-PRICE_COLUMNS = ("open", "high", "low", "close", "volume", "trade_count")
+from feefifofunds.store.series import PRICE_COLUMNS
 
 
 def _compare(stored: pl.DataFrame, candles: pl.DataFrame) -> tuple[int, int]:
@@ -36,15 +29,3 @@ def same_candles(stored: pl.DataFrame, candles: pl.DataFrame) -> int:
     at_same_time, differ = _compare(stored, candles)
     return at_same_time - differ
 
-
-def stored_candles(conn: psycopg.Connection, key: SeriesKey, first: int, last: int) -> pl.DataFrame:
-    """What QuestDB holds for one series between two Unix times (inclusive), ``time`` as Unix seconds."""
-    rows = conn.execute(
-        f"SELECT cast(time AS LONG) / 1000000, {', '.join(PRICE_COLUMNS)} FROM {schema.TABLE} "
-        "WHERE asset_id = %s AND interval_minutes = %s AND quote_currency = %s AND source = %s "
-        "AND time >= %s AND time <= %s",
-        (key.asset_id, key.interval_minutes, key.quote_currency, key.source,
-         datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC))).fetchall()
-    return pl.DataFrame(rows, schema={"time": pl.Int64, "open": pl.Float64, "high": pl.Float64, "low": pl.Float64,
-                                      "close": pl.Float64, "volume": pl.Float64, "trade_count": pl.Int64},
-                        orient="row")

@@ -34,10 +34,11 @@ from feefifofunds.models import Asset
 from feefifofunds.sources.kraken_archive import CHUNK_BYTES, ArchiveFile, MalformedFile
 from feefifofunds.store import client
 from feefifofunds.store.config import DEFAULT_ALIAS
+from feefifofunds.store.series import SeriesKey, stored_candles
 
-from ..writer import DEFAULT_FLUSH_ROWS, PriceWriter, SeriesKey, WriteError
+from ..writer import DEFAULT_FLUSH_ROWS, PriceWriter, WriteError
 from .archiving import fsync_default
-from .compare import changed_candles, stored_candles
+from .compare import changed_candles
 from .inputs import ArchiveInput, FinishError, LooseFiles, checked_chunks, default_staging_dir
 from .outcomes import Events, FileResult, RunStopped, RunSummary, describe_os_error
 from .sending import SOURCE, PartSender, Pending
@@ -118,7 +119,6 @@ def ingest(inputs: list[ArchiveInput], *, alias: str = DEFAULT_ALIAS, staging_di
                 summary.error = stopped = str(exc)
             finally:  # nothing may still be sending when the writer and the staging close
                 job.sender.stop(reason=stopped)
-                job.close_reader()
     except WriteError as exc:
         summary.error = str(exc)
     except client.QuestDBError as exc:
@@ -151,7 +151,6 @@ class _Job:
         self.assets: dict[str, Asset] = {}
         self.series_seen: set[SeriesKey] = set()
         self.new_assets: set[int] = set()
-        self._reader: psycopg.Connection | None = None
 
     def stage(self, f: ArchiveFile) -> bool:
         """Validate and stage one file in a single read (sent with the others of its round, done once
@@ -273,22 +272,10 @@ class _Job:
         if key.asset_id in self.new_assets and key not in self.series_seen or df.height == 0:
             return 0  # nothing can be stored for an asset created by this run
         try:
-            stored = stored_candles(self.reader(), key, df.item(0, "time"), df.item(df.height - 1, "time"))
+            stored = stored_candles(key, df.item(0, "time"), df.item(df.height - 1, "time"), alias=self.alias)
         except (client.QuestDBError, psycopg.Error) as exc:
-            self.close_reader()
             raise RunStopped(f"reading stored candles of {key} to compare: {exc}") from None
         return changed_candles(stored, df)
-
-    def reader(self) -> psycopg.Connection:
-        """One PGWire connection for the run's reads (a connection per query cost ~10 ms each)."""
-        if self._reader is None or self._reader.closed:
-            self._reader = client.connect(self.alias)
-        return self._reader
-
-    def close_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
 
     def wait_visible(self) -> None:
         try:

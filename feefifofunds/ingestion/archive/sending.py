@@ -19,9 +19,10 @@ import psycopg
 
 from feefifofunds.sources.kraken_archive import ArchiveFile, MalformedFile
 from feefifofunds.store import client
+from feefifofunds.store.series import SeriesKey, stored_candles
 
-from ..writer import PriceWriter, SeriesKey, WriteError
-from .compare import same_candles, stored_candles
+from ..writer import PriceWriter, WriteError
+from .compare import same_candles
 from .outcomes import FileResult, RunStopped
 from .staging import Staging, Window
 
@@ -42,8 +43,6 @@ class Outcomes(Protocol):
     def committed(self, pending: Pending) -> None: ...
     def fail(self, f: ArchiveFile, message: str, rows: int = 0) -> None: ...
     def reread(self, f: ArchiveFile, *, whole: bool) -> Iterator[pl.DataFrame]: ...  # whole: validated first
-    def reader(self) -> psycopg.Connection: ...
-    def close_reader(self) -> None: ...
 
 
 class PartSender:
@@ -175,10 +174,8 @@ class PartSender:
             self.writer.wait_visible()
             total = 0
             for df in self.outcomes.reread(p.result.file, whole=False):
-                stored = stored_candles(self.outcomes.reader(), p.key, df.item(0, "time"),
-                                        df.item(df.height - 1, "time"))
+                stored = stored_candles(p.key, df.item(0, "time"), df.item(df.height - 1, "time"), alias=self.alias)
                 total += same_candles(stored, df)
             return total
         except (client.QuestDBError, psycopg.Error, MalformedFile, OSError):
-            self.outcomes.close_reader()
             return 0

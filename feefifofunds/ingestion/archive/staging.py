@@ -37,7 +37,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..writer import PriceWriter, SeriesKey, WriteError
+from feefifofunds.store.series import SeriesKey
+
+from ..writer import PriceWriter, SeriesColumns, WriteError
 
 BATCH_ROWS = 65_536
 BUCKET_SECONDS = 3600  # windows are whole hours
@@ -278,7 +280,7 @@ class Staging:
             try:
                 if rows.frame.height:
                     sent += rows.frame.height
-                    writer.add_rows(rows.frame, quotes=rows.quotes, source=source, tags=rows.tags)
+                    writer.add(rows.frame, SeriesColumns(rows.quotes, source), tags=rows.tags)
             except WriteError as exc:  # a refused buffer (its files fail); the other files go on
                 if on_error is None:
                     raise

@@ -7,7 +7,7 @@ import pytest
 
 from feefifofunds.catalog import asset_tiers
 from feefifofunds.ingestion.archive import Events, FileResult, ingest_files
-from feefifofunds.ingestion.writer import PriceWriter
+from feefifofunds.ingestion.writer import PriceWriter, SeriesColumns
 from feefifofunds.models import Asset
 from feefifofunds.sources.kraken_archive import discover
 from feefifofunds.store import client
@@ -191,7 +191,7 @@ class UnserializableFor(PriceWriter):
     """The real writer and client, handed rows the client cannot serialize for one asset: ``trade_count``
     mixing integers and text (``mixed``) fails inside ``dataframe()``; all text is serialized, and the
     server then refuses the whole flush (a LONG column cannot take strings). Rows of several files sent
-    together (``add_rows``) are spoiled alike when the asset's rows are among them."""
+    together (``SeriesColumns``) are spoiled alike when the asset's rows are among them."""
 
     ticker = "ETH"
     values = "mixed"
@@ -204,15 +204,11 @@ class UnserializableFor(PriceWriter):
         bad = ["x"] * n if self.values == "text" else [1] * (n - 1) + ["x"]
         return frame.with_columns(pl.Series("trade_count", bad, dtype=pl.Object))
 
-    def add(self, candles, key, *, time_col="time", tag=None):
-        if self.spoils(pl.Series([key.asset_id]), candles.get_column(time_col)):
-            candles = self.spoil(candles)
-        return super().add(candles, key, time_col=time_col, tag=tag)
-
-    def add_rows(self, rows, *, quotes, source, tags):
-        if self.spoils(rows.get_column("asset_id"), rows.get_column("time")):
+    def add(self, rows, series, *, tags=()):
+        asset_ids = rows.get_column("asset_id") if isinstance(series, SeriesColumns) else pl.Series([series.asset_id])
+        if self.spoils(asset_ids, rows.get_column("time")):
             rows = self.spoil(rows)
-        return super().add_rows(rows, quotes=quotes, source=source, tags=tags)
+        return super().add(rows, series, tags=tags)
 
 
 class RefusedFor(UnserializableFor):
@@ -284,10 +280,11 @@ class Recording(PriceWriter):
 
     calls: list[tuple[int, int, int]] = []
 
-    def add_rows(self, rows, *, quotes, source, tags):
-        times = rows.get_column("time")
-        Recording.calls.append((times.min(), times.max(), rows.get_column("asset_id").n_unique()))
-        return super().add_rows(rows, quotes=quotes, source=source, tags=tags)
+    def add(self, rows, series, *, tags=()):
+        if isinstance(series, SeriesColumns):
+            times = rows.get_column("time")
+            Recording.calls.append((times.min(), times.max(), rows.get_column("asset_id").n_unique()))
+        return super().add(rows, series, tags=tags)
 
 
 def test_rows_of_all_files_reach_questdb_in_time_order(questdb, tmp_path):

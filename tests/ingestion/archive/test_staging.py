@@ -5,8 +5,9 @@ import polars as pl
 import pytest
 
 from feefifofunds.ingestion.archive.staging import Staging
-from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
+from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.store import client
+from feefifofunds.store.series import SeriesKey
 
 DAY = 86400
 
