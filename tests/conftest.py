@@ -20,12 +20,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def questdb_server():
-    """A real QuestDB server on free loopback ports, with a data directory of its own."""
+    """A real QuestDB server on free loopback ports, with a data directory and a Parquet import folder (its
+    copy root) of its own."""
     jar = server.ensure_jar(REPO / ".state" / "questdb" / "jars")
     root = Path(tempfile.mkdtemp(prefix="fff-questdb-"))
+    imports = root / "import"
     ports = server.Ports.free()
-    proc = server.start(root, ports, jar, heap="1g")
-    yield QuestDBConfig(host="127.0.0.1", http_port=ports.http, pg_port=ports.pg, ilp_port=ports.ilp)
+    proc = server.start(root, ports, jar, heap="1g", copy_root=imports)
+    yield QuestDBConfig(host="127.0.0.1", http_port=ports.http, pg_port=ports.pg, ilp_port=ports.ilp,
+                        import_dir=str(imports))
     server.stop(proc.pid)
     shutil.rmtree(root, ignore_errors=True)
 
@@ -82,6 +85,7 @@ def command_env(questdb_server, django_db_setup):
         QUESTDB_HTTP_PORT=str(questdb_server.http_port),
         QUESTDB_PG_PORT=str(questdb_server.pg_port),
         QUESTDB_ILP_PORT=str(questdb_server.ilp_port),
+        QUESTDB_IMPORT_DIR=questdb_server.import_dir,
         DJANGO_SETTINGS_MODULE="feefifofunds_project.settings",
     )
     return env

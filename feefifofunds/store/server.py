@@ -6,6 +6,10 @@ is needed. Version: 9.3.4, the newest release Maven Central serves (no 10.x has 
 so QWP is not available and writes use ILP over HTTP).
 
     python -m feefifofunds.store.server fetch|start|stop|status
+
+Every server started here gets a ``cairo.sql.copy.root``, the only folder its ``read_parquet()`` reads:
+``<state dir>/questdb/import`` for the local server, the one the default alias's import folder points at
+(``config.local_import_dir``), so the default install writes bulk rows through Parquet files.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from .config import local_import_dir, local_server_dir
 
 QUESTDB_VERSION = os.environ.get("QUESTDB_SERVER_VERSION", "9.3.4")
 
@@ -105,8 +111,11 @@ def commit_mode(value: str | None = None) -> str:
     return mode
 
 
-def server_env(ports: Ports, host: str = "127.0.0.1", *, mode: str | None = None) -> dict[str, str]:
+def server_env(ports: Ports, host: str = "127.0.0.1", *, mode: str | None = None,
+               copy_root: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if copy_root is not None:
+        env["QDB_CAIRO_SQL_COPY_ROOT"] = str(copy_root)
     env.update(
         QDB_CAIRO_COMMIT_MODE=commit_mode(mode),
         QDB_HTTP_BIND_TO=f"{host}:{ports.http}",
@@ -121,15 +130,22 @@ def server_env(ports: Ports, host: str = "127.0.0.1", *, mode: str | None = None
 
 
 def start(root: Path, ports: Ports, jar: Path, *, heap: str = "1g", log_path: Path | None = None,
-          timeout: float = 90.0, mode: str | None = None) -> subprocess.Popen:
-    """Start QuestDB bound to loopback with its data in ``root``; return once it answers SQL over HTTP."""
+          timeout: float = 90.0, mode: str | None = None, copy_root: Path | None = None) -> subprocess.Popen:
+    """Start QuestDB bound to loopback with its data in ``root``; return once it answers SQL over HTTP.
+
+    ``copy_root`` (default ``root/import``, QuestDB's own choice) is set as a normalized absolute path,
+    spelled as ``config`` spells import folders: absolute file names given to ``read_parquet()`` must
+    begin with it exactly.
+    """
     root.mkdir(parents=True, exist_ok=True)
+    copy_root = Path(os.path.abspath(copy_root or root / "import"))
+    copy_root.mkdir(parents=True, exist_ok=True)
     log_path = log_path or root / "server.log"
     cmd = [java_executable(), "-Xms256m", f"-Xmx{heap}", "-XX:+UseParallelGC", "-Dnoebug",
            *JAVA_25_FLAGS, "-p", str(jar), "-m", "io.questdb/io.questdb.ServerMain", "-d", str(root)]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=server_env(ports, mode=mode), start_new_session=True)
+                                env=server_env(ports, mode=mode, copy_root=copy_root), start_new_session=True)
     try:
         wait_ready(ports.http, timeout=timeout, proc=proc, log_path=log_path)
     except BaseException:
@@ -181,11 +197,6 @@ def stop(pid: int, timeout: float = 30.0) -> None:
 
 # --- command line: the local development server behind `make services` / `make stop` -----------------
 
-def _state_dir() -> Path:
-    default = Path(__file__).resolve().parents[2] / ".state"
-    return Path(os.environ.get("FEEFIFOFUNDS_STATE_DIR", default)) / "questdb"
-
-
 def _local_ports() -> Ports:
     env = os.environ
     return Ports(
@@ -211,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["fetch", "start", "stop", "status"])
     parser.add_argument("--heap", default=os.environ.get("QUESTDB_HEAP", "2g"))
     args = parser.parse_args(argv)
-    state = _state_dir()
+    state = local_server_dir(os.environ)
     pidfile = state / "server.pid"
     ports = _local_ports()
     try:
@@ -226,10 +237,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"QuestDB already answering on port {ports.http} (not started by this project)")
                 return 0
             jar = ensure_jar(state / "jars")
-            proc = start(state / "root", ports, jar, heap=args.heap, log_path=state / "server.log")
+            imports = local_import_dir(os.environ)
+            proc = start(state / "root", ports, jar, heap=args.heap, log_path=state / "server.log", copy_root=imports)
             pidfile.write_text(str(proc.pid))
             print(f"QuestDB {QUESTDB_VERSION} started (pid {proc.pid}): http://127.0.0.1:{ports.http}, "
-                  f"pgwire 127.0.0.1:{ports.pg}; data in {state / 'root'}; commit mode {commit_mode()}")
+                  f"pgwire 127.0.0.1:{ports.pg}; data in {state / 'root'}; Parquet imports from {imports}; "
+                  f"commit mode {commit_mode()}")
         elif args.action == "stop":
             pid = _running_pid(pidfile)
             if not pid:

@@ -1,11 +1,11 @@
 import pytest
 
-from feefifofunds.store.config import QuestDBConfig, QuestDBConfigError, questdb_databases_from_env
+from feefifofunds.store.config import QuestDBConfig, QuestDBConfigError, local_import_dir, questdb_databases_from_env
 
 
 def test_defaults_when_nothing_is_set():
     dbs = questdb_databases_from_env({})
-    assert dbs == {"questdb": QuestDBConfig()}
+    assert dbs == {"questdb": QuestDBConfig(import_dir=str(local_import_dir({})))}
     assert dbs["questdb"].http_port == 9000 and dbs["questdb"].pg_port == 8812 and dbs["questdb"].ilp_port == 9009
 
 
@@ -14,7 +14,8 @@ def test_default_alias_from_variables():
         {"QUESTDB_HOST": "db.local", "QUESTDB_HTTP_PORT": "19000", "QUESTDB_PG_PORT": "18812",
          "QUESTDB_ILP_PORT": "19009", "QUESTDB_USER": "u", "QUESTDB_PASSWORD": "p"}
     )
-    assert dbs["questdb"] == QuestDBConfig("db.local", 19000, 18812, 19009, "u", "p")
+    assert dbs["questdb"] == QuestDBConfig("db.local", 19000, 18812, 19009, "u", "p",
+                                           import_dir=str(local_import_dir({})))
 
 
 def test_extra_aliases():
@@ -71,3 +72,33 @@ def test_durable_commit_mode_for_the_local_server(monkeypatch):
     monkeypatch.setenv("FEEFIFOFUNDS_QUESTDB_COMMIT_MODE", "always")
     with pytest.raises(server.ServerError, match="expected one of nosync, async, sync"):
         server.server_env(ports)
+
+
+def test_the_default_alias_imports_through_the_local_servers_folder(tmp_path):
+    dbs = questdb_databases_from_env({"FEEFIFOFUNDS_STATE_DIR": str(tmp_path / "x" / ".." / "state")})
+    assert dbs["questdb"].import_dir == str(tmp_path / "state" / "questdb" / "import")
+    assert dbs["questdb"].server_import_dir == dbs["questdb"].import_dir
+    off = questdb_databases_from_env({"QUESTDB_IMPORT_DIR": ""})["questdb"]
+    assert off.import_dir == "" and off.server_import_dir == ""
+
+
+def test_import_folders_per_alias(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dbs = questdb_databases_from_env({"QUESTDB_ALIASES": "archive,other", "QUESTDB_ARCHIVE_IMPORT_DIR": "shared",
+                                      "QUESTDB_ARCHIVE_IMPORT_DIR_SERVER": "/var/lib/questdb/import"})
+    archive = dbs["archive"]
+    assert archive.import_dir == str(tmp_path / "shared")
+    assert archive.server_import_dir == "/var/lib/questdb/import"
+    assert dbs["other"].import_dir == ""  # only the default alias has a folder without being told
+
+
+def test_the_server_side_folder_must_be_absolute():
+    with pytest.raises(QuestDBConfigError, match="QUESTDB_IMPORT_DIR_SERVER='import' is not an absolute path"):
+        questdb_databases_from_env({"QUESTDB_IMPORT_DIR_SERVER": "import"})
+
+
+def test_servers_started_here_get_a_copy_root(tmp_path):
+    from feefifofunds.store import server
+
+    ports = server.Ports(1, 2, 3, 4)
+    assert server.server_env(ports, copy_root=tmp_path)["QDB_CAIRO_SQL_COPY_ROOT"] == str(tmp_path)
