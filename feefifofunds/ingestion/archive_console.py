@@ -47,6 +47,11 @@ class RichEvents(Events):
         self.total_files, self.done = total_files, 0
         self.rows = 0
 
+    def write_path(self, name: str, note: str) -> None:
+        if not self.quiet:
+            way = "Parquet files read by QuestDB" if name == "parquet" else "ILP over HTTP"
+            self.console.print(f"Write path: {way} ({note})", soft_wrap=True)
+
     def file_started(self, f: ArchiveFile) -> None:
         self.progress.update(self.task, description=f"[{self.done + 1}/{self.total_files}] {f.relative} "
                                                      f"({human_bytes(f.size)})")

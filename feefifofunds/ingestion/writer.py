@@ -1,35 +1,42 @@
-"""The one writer: every source's candles reach QuestDB through here, over one persistent ILP/HTTP sender.
+"""The one writer: every source's candles reach QuestDB through here, in acknowledged commits.
 
-ILP over HTTP makes each flush a transaction the server acknowledges (or rejects with an error), so a
-caller knows exactly which rows are safe. DEDUP on the table makes re-sending the same candles harmless.
+Two ways to the server, one buffering and acknowledgement logic (``PriceWriter``):
+
+* ``IlpTransport``: ILP over HTTP, one persistent sender; each flush is a transaction the server
+  acknowledges (or rejects with an error). Every writer uses it by default.
+* ``ParquetTransport``: the bulk path. A buffer of rows becomes one Parquet file in the store's import
+  folder, inserted by QuestDB's own Parquet reader in one atomic ``INSERT ... SELECT FROM read_parquet()``
+  and deleted once the statement has returned (``store.parquet_import``). The client writes columns in the
+  table's types instead of printing every value as text for the server to parse back.
+
+DEDUP on the table makes re-sending the same candles harmless either way.
 
 Both cores work at once: while QuestDB takes in one full buffer (a background thread waits for its
-acknowledgement; the client releases the GIL during the request), the caller parses and serializes the
-next one into a second buffer. At most one flush is in flight, so buffers are acknowledged in the order
-they were filled, and a caller learns which of its batches are safe through tags: ``add(..., tags=[t])``
-says rows of ``t`` are in the buffer, ``done(t)`` says ``t`` has no more rows, and ``acknowledged()``
-returns the tags whose every row QuestDB has acknowledged.
+acknowledgement; the client and pyarrow release the GIL meanwhile), the caller fills the next one. At most
+one flush is in flight, so buffers are acknowledged in the order they were filled, and a caller learns which
+of its batches are safe through tags: ``add(..., tags=[t])`` says rows of ``t`` are in the buffer,
+``done(t)`` says ``t`` has no more rows, and ``acknowledged()`` returns the tags whose every row QuestDB has
+acknowledged.
 """
 
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 from questdb import Sender
 
-from feefifofunds.store import client, schema
+from feefifofunds.store import client, parquet_import, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.series import SeriesKey
-
-if TYPE_CHECKING:
-    from questdb._client import Buffer
 
 # Rows per acknowledged HTTP request (about 190 bytes each on the wire, so ~95 MiB per flush; two buffers
 # exist at once). Large flushes matter: QuestDB's work per commit grows with the partitions it touches.
@@ -104,17 +111,104 @@ def to_ilp_frame(rows: pl.DataFrame, series: SeriesKey | SeriesColumns) -> pd.Da
     return pd.DataFrame(data, copy=False)
 
 
+class Transport(ABC):
+    """How a buffer of rows reaches QuestDB as one transaction; ``PriceWriter`` does everything else."""
+
+    name: str
+
+    def open(self, alias: str, table: str) -> None:
+        self.alias, self.table = alias, table
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def new_buffer(self) -> Any: ...
+
+    @abstractmethod
+    def append(self, buffer: Any, rows: pl.DataFrame, series: SeriesKey | SeriesColumns) -> None:
+        """Add rows to the buffer; raises if they cannot be written in the table's types."""
+
+    @abstractmethod
+    def commit(self, buffer: Any) -> None:
+        """Send the buffer; returns once QuestDB has committed all of it (or raises: none of it)."""
+
+    @abstractmethod
+    def clear(self, buffer: Any) -> None: ...
+
+
+class IlpTransport(Transport):
+    """ILP over HTTP: one persistent sender, one transaction per flush (a single table per buffer)."""
+
+    name = "ilp"
+
+    def open(self, alias: str, table: str) -> None:
+        super().open(alias, table)
+        self.sender: Sender = client.open_sender(alias)
+        self.sender.establish()
+
+    def close(self) -> None:
+        self.sender.close(flush=False)
+
+    def new_buffer(self) -> Any:
+        return self.sender.new_buffer()
+
+    def append(self, buffer: Any, rows: pl.DataFrame, series: SeriesKey | SeriesColumns) -> None:
+        buffer.dataframe(to_ilp_frame(rows, series), table_name=self.table, symbols=list(schema.SYMBOL_COLUMNS),
+                         at="time")
+
+    def commit(self, buffer: Any) -> None:
+        self.sender.flush(buffer, clear=False, transactional=True)
+
+    def clear(self, buffer: Any) -> None:
+        buffer.clear()
+
+
+class ParquetTransport(Transport):
+    """A buffer is a list of Arrow tables in the table's types; committing writes them as one Parquet file
+    in the import folder, inserts it atomically and deletes it (in the background thread: pyarrow and the
+    wait for QuestDB release the GIL). The folder holds at most the one file being written or inserted."""
+
+    name = "parquet"
+
+    def close(self) -> None:
+        """Nothing stays open: each commit opens its own PGWire connection for the INSERT."""
+
+    def new_buffer(self) -> Any:
+        return []
+
+    def append(self, buffer: Any, rows: pl.DataFrame, series: SeriesKey | SeriesColumns) -> None:
+        if isinstance(series, SeriesKey):  # one series: its key as columns, like a window's rows
+            rows = rows.with_columns(pl.lit(series.asset_id, pl.Int32).alias("asset_id"),
+                                     pl.lit(series.interval_minutes, pl.Int32).alias("interval_minutes"),
+                                     pl.lit(0, pl.Int16).alias("quote_code"))
+            series = SeriesColumns([series.quote_currency], series.source)
+        if not rows.get_column("time").dtype.is_integer():
+            rows = rows.with_columns(pl.col("time").dt.epoch("s"))
+        buffer.append(parquet_import.window_table(rows, series.quotes, series.source))
+
+    def commit(self, buffer: Any) -> None:
+        parquet_import.import_rows(self.alias, pa.concat_tables(buffer, promote_options="permissive"),
+                                   table=self.table)
+
+    def clear(self, buffer: Any) -> None:
+        buffer.clear()
+
+
+TRANSPORTS: dict[str, type[Transport]] = {t.name: t for t in (IlpTransport, ParquetTransport)}
+
+
 @dataclass
 class _Batch:
-    """One ILP buffer and what the caller needs to know once QuestDB has answered for it."""
+    """One buffer and what the caller needs to know once QuestDB has answered for it."""
 
-    buffer: Buffer
+    buffer: Any
     rows: int = 0
     holds: dict[Hashable, None] = field(default_factory=dict)  # tags with rows in this buffer (ordered)
     completes: list[Hashable] = field(default_factory=list)  # tags whose last row is here or earlier
 
-    def reset(self) -> None:
-        self.buffer.clear()
+    def reset(self, transport: Transport) -> None:
+        transport.clear(self.buffer)
         self.rows = 0
         self.holds.clear()
         self.completes.clear()
@@ -123,21 +217,23 @@ class _Batch:
 class PriceWriter:
     """Buffers candles of many series and sends them in acknowledged flushes, overlapping with the caller.
 
-    ``add()`` serializes into the current buffer; once it holds ``flush_rows`` rows it is handed to a
+    ``add()`` puts rows into the current buffer; once it holds ``flush_rows`` rows it is handed to a
     background flush (after the previous one is acknowledged) and filling goes on in the other buffer.
     ``flush()`` returns once QuestDB has acknowledged everything added so far. ``pipeline=False`` flushes
-    in the caller's thread instead. Use as a context manager: one connection per run.
+    in the caller's thread instead. ``transport``: "ilp" (default) or "parquet" (``TRANSPORTS``). Use as a
+    context manager: one connection per run.
     """
 
     def __init__(self, alias: str = DEFAULT_ALIAS, *, flush_rows: int = DEFAULT_FLUSH_ROWS, table: str = schema.TABLE,
-                 pipeline: bool = True):
+                 pipeline: bool = True, transport: str = IlpTransport.name):
         self.alias = alias
         self.table = table
         self.flush_rows = flush_rows
         self.pipeline = pipeline
+        self.transport: Transport = TRANSPORTS[transport]()
         self.pending_rows = 0  # added, not yet acknowledged
         self.rows_acknowledged = 0
-        self._sender: Sender | None = None
+        self._open = False
         self._current: _Batch | None = None
         self._spare: _Batch | None = None
         self._inflight: tuple[_Batch, Future | None] | None = None
@@ -150,15 +246,16 @@ class PriceWriter:
             client.ping(self.alias)
         except client.QuestDBError as exc:
             raise WriteError(f"cannot open an ILP/HTTP connection: {exc}") from None
-        self._sender = client.open_sender(self.alias)
-        self._sender.establish()
-        self._current, self._spare = _Batch(self._sender.new_buffer()), _Batch(self._sender.new_buffer())
+        self.transport.open(self.alias, self.table)
+        self._open = True
+        self._current = _Batch(self.transport.new_buffer())
+        self._spare = _Batch(self.transport.new_buffer())
         if self.pipeline:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="questdb-flush")
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self._sender is None:
+        if not self._open:
             return
         try:
             if exc_info[0] is None:
@@ -172,8 +269,8 @@ class PriceWriter:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
-            sender, self._sender = self._sender, None
-            sender.close(flush=False)
+            self._open = False
+            self.transport.close()
 
     def add(self, rows: pl.DataFrame, series: SeriesKey | SeriesColumns, *,
             tags: Iterable[Hashable] = ()) -> bool:
@@ -185,13 +282,12 @@ class PriceWriter:
         """
         if rows.height == 0:
             return False
-        if self._sender is None or self._current is None:
+        if not self._open or self._current is None:
             raise WriteError("PriceWriter used outside its `with` block")
         tags = tuple(tags)
         batch = self._current
         try:
-            batch.buffer.dataframe(to_ilp_frame(rows, series), table_name=self.table,
-                                   symbols=list(schema.SYMBOL_COLUMNS), at="time")
+            self.transport.append(batch.buffer, rows, series)
         except Exception as exc:
             self._failed.update(tags)
             about = f" for {series}" if isinstance(series, SeriesKey) else ""
@@ -233,7 +329,7 @@ class PriceWriter:
         if self._current is not None:
             self.pending_rows -= self._current.rows
             self._failed.update(self._current.holds)
-            self._current.reset()
+            self._current.reset(self.transport)
 
     def write(self, candles: pl.DataFrame, key: SeriesKey) -> int:
         """Buffer and flush at once: returns after every row is acknowledged."""
@@ -247,20 +343,16 @@ class PriceWriter:
 
     # --- the two buffers ---------------------------------------------------------------------------------
 
-    def _flush_buffer(self, buffer: Buffer) -> None:
-        # One table per buffer, so the server commits all of it or none of it.
-        self._sender.flush(buffer, clear=False, transactional=True)
-
     def _send(self) -> None:
         """Hand the current buffer on (after the previous flush is acknowledged); fill the other one."""
         self._collect()
         batch = self._current
         if self._pool is not None:
-            self._inflight = (batch, self._pool.submit(self._flush_buffer, batch.buffer))
+            self._inflight = (batch, self._pool.submit(self.transport.commit, batch.buffer))
         else:
             self._inflight = (batch, None)
             try:
-                self._flush_buffer(batch.buffer)
+                self.transport.commit(batch.buffer)
             except Exception as exc:  # kept for _collect to report, like a background failure
                 self._inflight = (batch, _failed(exc))
         self._current, self._spare = self._spare, None
@@ -283,7 +375,7 @@ class PriceWriter:
         tags = tuple(dict.fromkeys([*batch.holds, *batch.completes]))
         if error is not None:
             self._failed.update(tags)
-        batch.reset()
+        batch.reset(self.transport)
         self._spare = batch
         if error is not None:
             raise WriteError(f"QuestDB rejected a write to {self.table!r}: {error}", tags)

@@ -113,8 +113,9 @@ def test_tier_and_intervals_options(questdb, tmp_path):
     assert list(Asset.objects.values_list("ticker", flat=True)) == ["BTC"]
 
 
-def test_killed_run_then_rerun_ends_with_exactly_the_source_data(questdb, tmp_path, command_env):
-    """SIGKILL in the middle of the job, run again: nothing missing, nothing duplicated."""
+@pytest.mark.parametrize("write_path", ["parquet", "ilp"])
+def test_killed_run_then_rerun_ends_with_exactly_the_source_data(questdb, tmp_path, command_env, write_path):
+    """SIGKILL in the middle of the job, run again: nothing missing, nothing duplicated, no import file left."""
     data = tmp_path / "data"
     expected = 0
     pairs = ["XBTUSD", "ETHUSD", "ADAUSD", "SOLUSD", "XRPUSD", "DOTUSD", "LINKUSD", "BATUSD", "XMRUSD", "LTCUSD",
@@ -125,7 +126,9 @@ def test_killed_run_then_rerun_ends_with_exactly_the_source_data(questdb, tmp_pa
         expected += len(lines)
     snapshot = {p.name: p.read_text() for p in data.glob("*.csv")}
     # Small flushes, so files are acknowledged (and moved) one after another while the job runs.
-    env = dict(command_env, FEEFIFOFUNDS_FLUSH_ROWS="20000")
+    import_dir = Path(command_env["QUESTDB_IMPORT_DIR"])
+    base = dict(command_env, QUESTDB_IMPORT_DIR="" if write_path == "ilp" else str(import_dir))  # "": no folder
+    env = dict(base, FEEFIFOFUNDS_FLUSH_ROWS="20000", FEEFIFOFUNDS_PARQUET_ROWS="20000")
     proc = subprocess.Popen([sys.executable, "manage.py", "ingest_sequential", "--data-dir", str(data), "--yes"],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ingested = tmp_path / "ingested" / "ohlcv"
@@ -136,9 +139,11 @@ def test_killed_run_then_rerun_ends_with_exactly_the_source_data(questdb, tmp_pa
     proc.wait(timeout=30)
     moved = {p.name for p in ingested.glob("*.csv")}
     assert 0 < len(moved) < len(pairs), "the kill should land in the middle of the run"
-    rerun = manage(command_env, "--data-dir", str(data), "--yes")
+    rerun = manage(base, "--data-dir", str(data), "--yes")
     assert rerun.returncode == 0, rerun.stderr
+    assert ("Write path: Parquet" if write_path == "parquet" else "Write path: ILP over HTTP") in rerun.stdout
     assert count() == expected
+    assert not list(import_dir.glob("fff-*"))
     assert {p.name: p.read_text() for p in ingested.glob("*.csv")} == snapshot
     assert not (tmp_path / ".data.staging").exists()  # the killed run's scratch copy is gone too
     most = client.query("SELECT max(c) FROM (SELECT time, asset_id, count() c FROM assetprice "

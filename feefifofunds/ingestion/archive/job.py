@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import polars as pl
@@ -32,7 +33,7 @@ from django.db import DatabaseError
 from feefifofunds.catalog import ensure_kraken_assets
 from feefifofunds.models import Asset
 from feefifofunds.sources.kraken_archive import CHUNK_BYTES, ArchiveFile, MalformedFile
-from feefifofunds.store import client
+from feefifofunds.store import client, parquet_import
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.series import SeriesKey, stored_candles
 
@@ -44,6 +45,8 @@ from .outcomes import Events, FileResult, RunStopped, RunSummary, describe_os_er
 from .sending import SOURCE, PartSender, Pending
 from .staging import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_ROWS, Staging
 
+# Rows per Parquet file on the bulk path (QuestDB's work per row falls with the commit's size).
+PARQUET_FLUSH_ROWS = int(os.environ.get("FEEFIFOFUNDS_PARQUET_ROWS", 1_000_000))
 # Staged rows handed to the background sender at once (when it is free): large enough that most rows of
 # a run go out in time order, small enough that QuestDB starts working while the rest is read.
 DEFAULT_PART_ROWS = int(os.environ.get("FEEFIFOFUNDS_PART_ROWS", 1_000_000))
@@ -80,14 +83,16 @@ def rounds(ordered: list[ArchiveFile]) -> list[list[ArchiveFile]]:
 
 def ingest(inputs: list[ArchiveInput], *, alias: str = DEFAULT_ALIAS, staging_dir: Path | None = None,
            staging_max_bytes: int = DEFAULT_MAX_BYTES, part_rows: int = DEFAULT_PART_ROWS,
-           stop_on_error: bool = False, events: Events | None = None, flush_rows: int = DEFAULT_FLUSH_ROWS,
+           stop_on_error: bool = False, events: Events | None = None, flush_rows: int | None = None,
            chunk_bytes: int = CHUNK_BYTES, now: Callable[[], float] = time.monotonic,
-           writer_class: type[PriceWriter] = PriceWriter) -> RunSummary:
+           writer_class: type[PriceWriter] = PriceWriter, write_path: str | None = None) -> RunSummary:
     """Validate, stage, write in time order and finish every file of ``inputs``, round by round; never
     raises for a file or QuestDB problem: the summary tells (``summary.error`` when the run had to stop).
     ``staging_dir`` (default: beside the first input) holds the scratch copy; the caller holds the lock of
     the inputs' folder, so no other run uses it. Once ``staging_max_bytes`` are staged, what is staged is
-    sent before staging goes on (disk stays bounded; order holds within each part)."""
+    sent before staging goes on (disk stays bounded; order holds within each part). ``write_path``: "parquet"
+    (bulk writes through QuestDB's Parquet reader), "ilp", or None: Parquet when the store can read its
+    import folder (``choose_write_path``). ``flush_rows``: rows per commit (default: the path's own)."""
     events = events or Events()
     summary = RunSummary()
     started = now()
@@ -97,10 +102,18 @@ def ingest(inputs: list[ArchiveInput], *, alias: str = DEFAULT_ALIAS, staging_di
     if staging_dir is None:
         staging_dir = default_staging_dir(inputs[0].root) if inputs else Path(".")
     try:
-        with (writer_class(alias, flush_rows=flush_rows) as writer,
-              Staging(staging_dir, max_bytes=staging_max_bytes) as staging):
+        summary.write_path, note = choose_write_path(alias) if write_path is None else (write_path, "as asked")
+        events.write_path(summary.write_path, note)
+        if flush_rows is None:
+            flush_rows = PARQUET_FLUSH_ROWS if summary.write_path == "parquet" else DEFAULT_FLUSH_ROWS
+        with ExitStack() as stack:
+            writer = stack.enter_context(writer_class(alias, flush_rows=flush_rows, transport=summary.write_path))
+            retry_writer = writer if writer.transport.name == "ilp" else \
+                stack.enter_context(writer_class(alias, flush_rows=flush_rows))
+            staging = stack.enter_context(Staging(staging_dir, max_bytes=staging_max_bytes))
             job = _Job(origin, writer, staging, alias=alias, events=events, summary=summary,
-                       chunk_bytes=chunk_bytes, window_rows=min(DEFAULT_WINDOW_ROWS, flush_rows), part_rows=part_rows)
+                       chunk_bytes=chunk_bytes, window_rows=min(DEFAULT_WINDOW_ROWS, flush_rows), part_rows=part_rows,
+                       retry_writer=retry_writer)
             stopped = None
             try:
                 for i, group in enumerate(rounds(ordered)):
@@ -129,6 +142,17 @@ def ingest(inputs: list[ArchiveInput], *, alias: str = DEFAULT_ALIAS, staging_di
     return summary
 
 
+def choose_write_path(alias: str) -> tuple[str, str]:
+    """Parquet when QuestDB reads the alias's import folder (a probe that inserts nothing), else ILP; with
+    the reason. Import files a killed run left are removed first (the caller holds the store lock)."""
+    parquet_import.remove_leftovers(alias)
+    problem = parquet_import.probe(alias)
+    if problem is None:
+        folder = parquet_import.import_folder(alias)
+        return "parquet", f"QuestDB reads Parquet files from {folder.local if folder else '?'}"
+    return "ilp", problem
+
+
 def ingest_files(files: list[ArchiveFile], *, ingested_dir: Path, fsync: bool | None = None,
                  **options) -> RunSummary:
     """``ingest`` for loose files of one data directory (moved to ``ingested_dir`` when done)."""
@@ -143,11 +167,11 @@ class _Job:
 
     def __init__(self, origin: dict[ArchiveFile, ArchiveInput], writer: PriceWriter, staging: Staging, *,
                  alias: str, events: Events, summary: RunSummary, chunk_bytes: int, window_rows: int,
-                 part_rows: int):
+                 part_rows: int, retry_writer: PriceWriter):
         self.origin, self.writer, self.staging, self.alias = origin, writer, staging, alias
         self.events, self.summary, self.chunk_bytes = events, summary, chunk_bytes
         self.sender = PartSender(writer, staging, self, alias=alias, window_rows=window_rows, part_rows=part_rows,
-                                 on_written=events.rows_written)
+                                 on_written=events.rows_written, retry_writer=retry_writer)
         self.assets: dict[str, Asset] = {}
         self.series_seen: set[SeriesKey] = set()
         self.new_assets: set[int] = set()

@@ -27,6 +27,7 @@ class RunSummary:
     assets_created: int = 0
     error: str = ""  # the run stopped: QuestDB or the catalog failed (the operation is named)
     planned: int = 0
+    write_path: str = ""  # "parquet" or "ilp"
 
     def by_status(self, status: str) -> list[FileResult]:
         return [r for r in self.results if r.status == status]
@@ -55,6 +56,7 @@ class RunSummary:
 class Events:
     """Progress hooks; the command renders them, tests may ignore them."""
 
+    def write_path(self, name: str, note: str) -> None: ...  # once, at the start: "parquet" or "ilp", and why
     def file_started(self, f: ArchiveFile) -> None: ...
     def rows_sent(self, f: ArchiveFile, rows: int, nbytes: int) -> None: ...  # read and staged
     def rows_written(self, rows: int, nbytes: int) -> None: ...  # sent and acknowledged (nbytes: their share)

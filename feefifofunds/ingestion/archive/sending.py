@@ -51,8 +51,11 @@ class PartSender:
     or when the staging is full (disk stays bounded)."""
 
     def __init__(self, writer: PriceWriter, staging: Staging, outcomes: Outcomes, *, alias: str, window_rows: int,
-                 part_rows: int, on_written=None):
+                 part_rows: int, on_written=None, retry_writer: PriceWriter | None = None):
         self.writer, self.staging, self.outcomes, self.alias = writer, staging, outcomes, alias
+        # Files of a refused bulk write are sent again over ILP: a fault of the Parquet reader is then told
+        # apart from a fault in the data (the ILP path retries with its own writer).
+        self.retry_writer = retry_writer or writer
         self.window_rows, self.part_rows = window_rows, part_rows
         self.on_written = on_written or (lambda rows, nbytes: None)
         self.pending: list[Pending] = []
@@ -154,10 +157,10 @@ class PartSender:
             f = p.result.file
             try:
                 for df in self.outcomes.reread(f, whole=True):  # a file changed meanwhile cannot slip through
-                    self.writer.add(df, p.key)
-                    self.writer.flush()
+                    self.retry_writer.add(df, p.key)
+                    self.retry_writer.flush()
             except (WriteError, MalformedFile, OSError) as again:
-                self.writer.discard()
+                self.retry_writer.discard()
                 stored = self.rows_in_store(p)
                 note = f" ({stored:,} of its rows are stored)" if stored else ""
                 message = str(again) if isinstance(again, MalformedFile) else f"{f.path}: {again}"

@@ -1,5 +1,6 @@
 """The archive job against the real QuestDB and PostgreSQL."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -10,7 +11,7 @@ from feefifofunds.ingestion.archive import Events, FileResult, ingest_files
 from feefifofunds.ingestion.writer import PriceWriter, SeriesColumns
 from feefifofunds.models import Asset
 from feefifofunds.sources.kraken_archive import discover
-from feefifofunds.store import client
+from feefifofunds.store import client, parquet_import
 from tests.support.archive import candle_lines, copy_real_samples, write_file
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +33,9 @@ def csv_rows(path: Path) -> list[tuple]:
     return rows
 
 
+PATHS = pytest.mark.parametrize("write_path", ["parquet", "ilp"])
+
+
 def run(data_dir: Path, *, tiers: set[str] | None = None, intervals: set[int] | None = None, **kw):
     files = discover(data_dir, intervals=intervals).files
     if tiers:
@@ -40,10 +44,11 @@ def run(data_dir: Path, *, tiers: set[str] | None = None, intervals: set[int] | 
     return ingest_files(files, ingested_dir=data_dir.parent / "ingested" / "ohlcv", **kw)
 
 
-def test_exact_round_trip_of_real_samples(questdb, tmp_path):
+@PATHS
+def test_exact_round_trip_of_real_samples(questdb, tmp_path, write_path):
     data = tmp_path / "data"
     originals = {p.name: csv_rows(p) for p in copy_real_samples(data)}
-    summary = run(data)
+    summary = run(data, write_path=write_path)
     assert len(summary.by_status("ingested")) == 4 and not summary.failed
     assert summary.rows == sum(len(r) for r in originals.values())
     for name, ticker in (("XBTUSD_1440.csv", "BTC"), ("ETHUSD_1440.csv", "ETH"), ("ADAUSD_1440.csv", "ADA"),
@@ -52,13 +57,14 @@ def test_exact_round_trip_of_real_samples(questdb, tmp_path):
         assert (tmp_path / "ingested" / "ohlcv" / name).exists() and not (data / name).exists()
 
 
-def test_reingest_is_idempotent(questdb, tmp_path):
+@PATHS
+def test_reingest_is_idempotent(questdb, tmp_path, write_path):
     data = tmp_path / "data"
     copy_real_samples(data)
-    run(data)
+    run(data, write_path=write_path)
     before = {t: stored(t, "USD", 1440) for t in ("BTC", "ETH", "ADA", "XMR")}
     copy_real_samples(data)  # the same candles again, e.g. an overlapping quarterly update
-    summary = run(data)
+    summary = run(data, write_path=write_path)
     assert summary.rows == sum(len(v) for v in before.values())
     assert {t: stored(t, "USD", 1440) for t in before} == before
     assert client.query("SELECT count() FROM assetprice")[0][0] == sum(len(v) for v in before.values())
@@ -106,12 +112,13 @@ BAD_LINES = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_LINES))
-def test_malformed_file_is_not_written_nor_deleted(questdb, tmp_path, case):
+@PATHS
+def test_malformed_file_is_not_written_nor_deleted(questdb, tmp_path, case, write_path):
     data = tmp_path / "data"
     good = write_file(data / "ETHUSD_60.csv", candle_lines(60, 10))
     lines = candle_lines(60, 10, start=1_690_000_000)
     bad = write_file(data / "XBTUSD_60.csv", [*lines[:6], BAD_LINES[case], *lines[6:]])
-    summary = run(data)
+    summary = run(data, write_path=write_path)
     [failed] = summary.failed
     assert failed.file.path == bad and "line 7" in failed.error and str(bad) in failed.error
     assert bad.exists() and bad.read_text().count("\n") == 11
@@ -218,11 +225,12 @@ class RefusedFor(UnserializableFor):
 @pytest.mark.parametrize(("writer_class", "error"), [(UnserializableFor, "Failed to serialize"),
                                                      (RefusedFor, "not acknowledged")],
                          ids=["cannot-be-serialized", "refused-by-the-server"])
-def test_a_file_whose_rows_fail_fails_alone(questdb, tmp_path, writer_class, error):
+@PATHS
+def test_a_file_whose_rows_fail_fails_alone(questdb, tmp_path, writer_class, error, write_path):
     data = tmp_path / "data"
     for pair in ("ADAUSD", "ETHUSD", "XBTUSD"):
         write_file(data / f"{pair}_60.csv", candle_lines(60, 10))
-    summary = run(data, writer_class=writer_class)
+    summary = run(data, write_path=write_path, writer_class=writer_class)
     assert sorted((r.file.pair, r.status, r.rows) for r in summary.results) == [
         ("ADAUSD", "ingested", 10), ("ETHUSD", "failed", 0), ("XBTUSD", "ingested", 10)]
     assert error in summary.failed[0].error and summary.rows == 20
@@ -231,7 +239,8 @@ def test_a_file_whose_rows_fail_fails_alone(questdb, tmp_path, writer_class, err
     assert (data / "ETHUSD_60.csv").exists() and not (data / "ADAUSD_60.csv").exists()
 
 
-def test_a_large_file_failing_midway_drops_only_its_own_rows(questdb, tmp_path):
+@PATHS
+def test_a_large_file_failing_midway_drops_only_its_own_rows(questdb, tmp_path, write_path):
     """Written in several calls, it starts on an empty buffer; what was acknowledged is counted as written."""
 
     class LateFailure(UnserializableFor):
@@ -243,7 +252,7 @@ def test_a_large_file_failing_midway_drops_only_its_own_rows(questdb, tmp_path):
     data = tmp_path / "data"
     write_file(data / "ADAUSD_1.csv", candle_lines(1, 300))
     write_file(data / "XBTUSD_1.csv", candle_lines(1, 12_000))
-    summary = run(data, writer_class=LateFailure, chunk_bytes=64 * 1024, flush_rows=3000)
+    summary = run(data, write_path=write_path, writer_class=LateFailure, chunk_bytes=64 * 1024, flush_rows=3000)
     ada, btc = summary.results
     assert (ada.status, ada.rows) == ("ingested", 300)
     assert btc.status == "failed" and 0 < btc.rows < 12_000 and f"{btc.rows:,} of its rows are stored" in btc.error
@@ -262,13 +271,14 @@ def test_a_file_gone_before_it_is_read_is_reported(questdb, tmp_path):
     assert summary.ok and "disappeared" in summary.results[0].error
 
 
-def test_files_of_one_series_apply_oldest_first_and_report_changes(questdb, tmp_path):
+@PATHS
+def test_files_of_one_series_apply_oldest_first_and_report_changes(questdb, tmp_path, write_path):
     data = tmp_path / "data"
     archive_lines = candle_lines(60, 48)
     update = [line.replace(",121.0,", ",121.5,") for line in candle_lines(60, 72)[40:]]  # one candle differs
     write_file(data / "XBTUSD_60.csv", update)  # the update's path sorts first: the order comes from times
     write_file(data / "master_q4" / "XBTUSD_60.csv", archive_lines)
-    summary = run(data)
+    summary = run(data, write_path=write_path)
     assert [str(r.file.relative) for r in summary.results] == ["master_q4/XBTUSD_60.csv", "XBTUSD_60.csv"]
     assert [r.changed for r in summary.results] == [0, 1]
     rows = stored("BTC", "USD", 60)
@@ -342,3 +352,74 @@ def test_parts_sent_while_the_next_files_are_staged(questdb, tmp_path):
         assert stored(ticker, "USD", 5) == csv_rows(tmp_path / "ingested" / "ohlcv" / f"{pair}_5.csv")
     client.wait_for_wal("assetprice")
     assert client.query("SELECT count() FROM assetprice")[0][0] == summary.rows
+
+
+def import_files() -> list[Path]:
+    folder = parquet_import.import_folder()
+    return sorted(folder.local.glob("fff-*.parquet")) if folder else []
+
+
+def test_parquet_is_the_default_path_and_leaves_no_import_file(questdb, tmp_path):
+    data = tmp_path / "data"
+    copy_real_samples(data)
+    summary = run(data)
+    assert summary.ok and summary.write_path == "parquet" and summary.rows == 1200
+    assert import_files() == []
+
+
+def test_without_an_import_folder_the_server_reads_the_job_writes_over_ilp(questdb, tmp_path, monkeypatch):
+    from django.conf import settings
+
+    elsewhere = tmp_path / "not-the-copy-root"
+    elsewhere.mkdir()
+    config = settings.QUESTDB_DATABASES["questdb"]
+    monkeypatch.setitem(settings.QUESTDB_DATABASES, "questdb", replace(config, import_dir=str(elsewhere)))
+    notes = []
+
+    class Noted(Events):
+        def write_path(self, name, note):
+            notes.append((name, note))
+
+    data = tmp_path / "data"
+    copy_real_samples(data)
+    summary = run(data, events=Noted())
+    assert summary.ok and summary.write_path == "ilp" and summary.rows == 1200
+    [(name, note)] = notes
+    assert name == "ilp" and "cannot read" in note and str(elsewhere) in note
+    assert list(elsewhere.iterdir()) == []  # the probe file is gone too
+    monkeypatch.setitem(settings.QUESTDB_DATABASES, "questdb", replace(config, import_dir=""))
+    assert parquet_import.probe() is not None and run(data).write_path == "ilp"
+
+
+def test_a_fault_of_the_parquet_reader_is_retried_over_ilp(questdb, tmp_path, monkeypatch):
+    """QuestDB cannot read the file (cut short on disk): every file of it is sent again alone over ILP,
+    so a reader fault fails no file; a fault in the data still fails its own file (see above)."""
+    real = parquet_import.insert_parquet
+    cut = []
+
+    def cut_short(alias, name, table=parquet_import.schema.TABLE):
+        path = parquet_import.import_folder(alias).local / name
+        path.write_bytes(path.read_bytes()[:100])
+        cut.append(name)
+        return real(alias, name, table)
+
+    monkeypatch.setattr(parquet_import, "insert_parquet", cut_short)
+    data = tmp_path / "data"
+    originals = {p.name: csv_rows(p) for p in copy_real_samples(data)}
+    summary = run(data, write_path="parquet")
+    assert cut and summary.ok and summary.rows == 1200 and len(summary.by_status("ingested")) == 4
+    assert stored("BTC", "USD", 1440) == originals["XBTUSD_1440.csv"]
+    assert import_files() == []
+
+
+def test_a_killed_runs_import_file_is_removed_by_the_next_run(questdb, tmp_path):
+    folder = parquet_import.import_folder()
+    leftover = folder.local / folder.new_name()
+    leftover.write_bytes(b"PAR1 cut short by a kill")
+    foreign = folder.local / "someone-elses.parquet"
+    foreign.write_bytes(b"not ours")
+    data = tmp_path / "data"
+    copy_real_samples(data)
+    assert run(data).ok
+    assert not leftover.exists() and foreign.exists()
+    foreign.unlink()
