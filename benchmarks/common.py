@@ -60,7 +60,8 @@ def measure(server_pid: int):
 
 
 def start_questdb(root: Path, *, sync: bool = False) -> tuple[subprocess.Popen, server.Ports]:
-    """A fresh QuestDB on free loopback ports; ``sync``: durable commits (QDB_CAIRO_COMMIT_MODE=sync)."""
+    """A fresh QuestDB on free loopback ports, its copy root ``root/import`` (``import_dir_of``); ``sync``:
+    durable commits (QDB_CAIRO_COMMIT_MODE=sync)."""
     if sync:
         os.environ["QDB_CAIRO_COMMIT_MODE"] = "sync"
     else:
@@ -71,13 +72,45 @@ def start_questdb(root: Path, *, sync: bool = False) -> tuple[subprocess.Popen, 
     return proc, ports
 
 
-def env_for(ports: server.Ports, catalog: Path) -> dict[str, str]:
+def import_dir_of(root: Path) -> Path:
+    return Path(os.path.abspath(root / "import"))
+
+
+def env_for(ports: server.Ports, catalog: Path, *, import_dir: Path | None = None) -> dict[str, str]:
+    """The commands' environment for a throwaway server; ``import_dir``: its copy root (the Parquet path),
+    None: no import folder (the ILP path)."""
     env = dict(os.environ)
     env.update(DJANGO_SETTINGS_MODULE="feefifofunds_project.settings", DATABASE_URL=f"sqlite:///{catalog}",
                QUESTDB_HOST="127.0.0.1", QUESTDB_HTTP_PORT=str(ports.http), QUESTDB_PG_PORT=str(ports.pg),
-               QUESTDB_ILP_PORT=str(ports.ilp), FEEFIFOFUNDS_LOCK_DIR=str(catalog.parent / "locks"))
+               QUESTDB_ILP_PORT=str(ports.ilp), FEEFIFOFUNDS_LOCK_DIR=str(catalog.parent / "locks"),
+               QUESTDB_IMPORT_DIR=str(import_dir) if import_dir else "")
     env.pop("KRAKEN_INGESTED_DIR", None)
+    env.pop("QUESTDB_IMPORT_DIR_SERVER", None)
     return env
+
+
+@dataclass
+class ChildRun:
+    """A command run as a child process, with its own CPU and peak memory (``os.wait4``)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    cpu: float
+    peak_mib: float
+
+
+def run_child(cmd: list[str], env: dict[str, str]) -> ChildRun:
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return ChildRun(proc.returncode, out.read(), err.read(), usage.ru_utime + usage.ru_stime,
+                        usage.ru_maxrss / 1024)
 
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -1,15 +1,18 @@
 """Benchmark of the main job: `ingest_sequential` on a synthetic archive (>= 5 million rows).
 
-Starts a throwaway QuestDB (fresh data directory, free loopback ports) and a throwaway SQLite catalog, so
-every run measures the same thing. Prints:
-  - end to end: the command from start until every row is visible in QuestDB (rows/s),
-  - reference (a): one ``Sender.row()`` call per candle over ILP/HTTP, on the same files (time-boxed),
-  - reference (b): parsing the CSVs alone (polars, chunked, validated, as the job does),
-  - peak memory (max RSS) of the ingest process,
-  - the CPU of the ingest process and of QuestDB per row, and the machine's load while measuring.
+Starts a throwaway QuestDB (fresh data directory, free loopback ports, its copy root for Parquet imports)
+and a fresh SQLite catalog per run, so every run measures the same thing. Prints, on the same files:
+  - end to end through the Parquet path and through the ILP path (the command from start until every row
+    is visible in QuestDB: rows/s), each with the CPU of the ingest process and of QuestDB per row, the
+    cores busy and the ingest process's peak memory (``--rounds`` alternates them),
+  - peer (n): the naive Parquet import (all files parsed, sorted by time, cut into 1 M-row Parquet files,
+    each inserted with ``INSERT ... SELECT FROM read_parquet()`` in turn, nothing overlapped),
+  - peer (a): one ``Sender.row()`` call per candle over ILP/HTTP (time-boxed),
+  - peer (b): parsing the CSVs alone (polars, chunked, validated, as the job does),
+  - the machine's load while measuring.
 
-    .venv/bin/python benchmarks/ingest_bench.py [--rows-target 5000000] [--row-loop-seconds 60] [--sync]
-        [--partition-by MONTH] [--questdb-root DIR] [--keep]
+    .venv/bin/python benchmarks/ingest_bench.py [--rows-target 5000000] [--rounds 1] [--row-loop-seconds 60]
+        [--sync] [--partition-by MONTH] [--questdb-root DIR] [--keep]
 
 ``--rows-target 300000 --row-loop-seconds 0`` is a quick check; ``--sync`` measures durable commits
 (QDB_CAIRO_COMMIT_MODE=sync).
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import resource
+import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +30,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, count_rows, env_for, loadavg, measure, set_layout, start_questdb
+from common import (
+    REPO,
+    count_rows,
+    env_for,
+    import_dir_of,
+    loadavg,
+    pg,
+    process_cpu,
+    run_child,
+    set_layout,
+    start_questdb,
+)
 
 from feefifofunds.samples import Spec, generate
 from feefifofunds.store import server
@@ -89,83 +103,159 @@ def row_loop(files: list[Path], ports: server.Ports, seconds: float) -> tuple[in
     return rows, time.perf_counter() - started
 
 
+def naive_parquet(files: list[Path], ports: server.Ports, server_pid: int, import_dir: Path,
+                  chunk_rows: int = 1_000_000) -> tuple[int, float, float, float]:
+    """The peer of the Parquet path: parse every file, sort all rows by time, write 1 M-row Parquet files
+    into the copy root and insert each in turn, nothing overlapped (into a table of the same schema and
+    DEDUP). Returns rows, seconds until visible, and the client's and the server's CPU seconds."""
+    import polars as pl
+
+    from feefifofunds.sources import kraken_archive as archive
+    from feefifofunds.store import parquet_import, schema
+
+    table = "assetprice_naive"
+    with pg(ports) as conn:
+        conn.execute(schema.create_table_sql(table))
+        conn.execute(f"ALTER TABLE {table} DEDUP ENABLE UPSERT KEYS({', '.join(schema.DEDUP_KEYS)})")
+    c0, s0, t0 = time.process_time(), process_cpu(server_pid), time.perf_counter()
+    frames = []
+    for asset_id, f in enumerate(files, 1):
+        pair, interval = f.stem.rsplit("_", 1)
+        df = pl.concat([chunk for _, chunk, _ in archive.iter_chunks(f)])
+        frames.append(df.with_columns(pl.lit(asset_id, pl.Int32).alias("asset_id"),
+                                      pl.lit(int(interval), pl.Int32).alias("interval_minutes"),
+                                      pl.lit(0, pl.Int16).alias("quote_code")))
+    rows = pl.concat(frames).sort("time")
+    with pg(ports) as conn:
+        for at in range(0, rows.height, chunk_rows):
+            path = import_dir / f"naive-{at}.parquet"
+            parquet_import.write_parquet(parquet_import.window_table(rows.slice(at, chunk_rows), ["USD"], "kraken"),
+                                         path)
+            conn.execute(parquet_import.insert_sql(str(path), table))
+            path.unlink()
+        wait_visible(conn, table)
+    return rows.height, time.perf_counter() - t0, time.process_time() - c0, process_cpu(server_pid) - s0
+
+
+def wait_visible(conn, table: str) -> None:
+    while True:
+        writer_txn, sequencer_txn = conn.execute(
+            "SELECT writerTxn, sequencerTxn FROM wal_tables() WHERE name = %s", (table,)).fetchone()
+        if writer_txn >= sequencer_txn:
+            return
+        time.sleep(0.05)
+
+
+def job_run(label: str, source: Path, work: Path, ports: server.Ports, server_pid: int, import_dir: Path | None,
+            total_rows: int, partition_by: str | None) -> float:
+    """One ``ingest_sequential`` of the whole archive into an empty table, a fresh catalog; prints its
+    figures and returns rows/s."""
+    data, ingested = work / "archive" / "data", work / "archive" / "ingested"
+    shutil.rmtree(data.parent, ignore_errors=True)
+    data.mkdir(parents=True)
+    for f in source.glob("*.csv"):
+        os.link(f, data / f.name)
+    with pg(ports) as conn:
+        conn.execute("DROP TABLE IF EXISTS assetprice")
+    catalog = work / f"catalog-{label}-{time.time_ns()}.sqlite3"
+    env = env_for(ports, catalog, import_dir=import_dir)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=REPO, env=env, check=True)
+    if partition_by:
+        set_layout(ports, partition_by)
+    s0, t0 = process_cpu(server_pid), time.perf_counter()
+    run = run_child([sys.executable, "manage.py", "ingest_sequential", "--data-dir", str(data), "--yes"], env)
+    wall, server_cpu = time.perf_counter() - t0, process_cpu(server_pid) - s0  # returns once rows are visible
+    if run.returncode != 0:
+        raise SystemExit(f"{label}: ingest_sequential failed ({run.returncode}):\n{run.stdout[-3000:]}\n"
+                         f"{run.stderr[-3000:]}")
+    expected = "Parquet files" if import_dir else "ILP over HTTP"
+    assert f"Write path: {expected}" in run.stdout, run.stdout[:2000]
+    stored = count_rows(ports)
+    assert stored == total_rows, (stored, total_rows)
+    rate = total_rows / wall
+    print(f"{label:<22} {rate:>12,.0f} rows/s  ({wall:.2f} s; client {run.cpu / total_rows * 1e6:.2f} us/row, "
+          f"server {server_cpu / total_rows * 1e6:.2f} us/row, {(run.cpu + server_cpu) / wall:.2f} cores busy, "
+          f"peak {run.peak_mib:,.0f} MiB, load {loadavg()})", flush=True)
+    shutil.rmtree(ingested, ignore_errors=True)
+    return rate
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows-target", type=int, default=5_000_000)
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each path, in alternation")
     parser.add_argument("--row-loop-seconds", type=float, default=60)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--sync", action="store_true", help="durable commits (QDB_CAIRO_COMMIT_MODE=sync)")
     parser.add_argument("--partition-by", help="re-create assetprice with this partitioning (compare layouts)")
     parser.add_argument("--no-big-file", action="store_true", help="leave out the 2 M-row file")
+    parser.add_argument("--paths", default="parquet,ilp", help="write paths to run (default: parquet,ilp)")
     parser.add_argument("--questdb-root", type=Path,
                         help="QuestDB data directory (default: inside the temporary directory, on disk); e.g. "
                              "/dev/shm/fff-bench to see how much of the time is the disk")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fff-bench-"))
-    data = work / "archive" / "data"
+    source = work / "source"
     bases = []
     total_rows = files = 0
     t0 = time.perf_counter()
     i = 0
     while total_rows < args.rows_target:  # add pairs until the archive is big enough
         base = f"BX{i:03d}"
-        f, r = generate(data, bases=(base,), quotes=("USD",), specs=BENCH_SPECS, seed=i)
+        f, r = generate(source, bases=(base,), quotes=("USD",), specs=BENCH_SPECS, seed=i)
         bases.append(base)
         files, total_rows, i = files + f, total_rows + r, i + 1
     # One large file (about 2 million 1-minute candles, >100 MiB) shows that memory stays bounded per file.
     if not args.no_big_file:
-        f, r = generate(data, bases=("BIGXBT",), quotes=("USD",), specs=(Spec(1, 1400),), seed=999)
+        f, r = generate(source, bases=("BIGXBT",), quotes=("USD",), specs=(Spec(1, 1400),), seed=999)
         bases.append("BIGXBT")
         files, total_rows = files + f, total_rows + r
-    size = sum(p.stat().st_size for p in data.glob("*.csv"))
+    size = sum(p.stat().st_size for p in source.glob("*.csv"))
     print(f"archive: {files} files, {total_rows:,} rows, {size / 2**20:,.0f} MiB over {len(bases)} pairs "
           f"x {len(BENCH_SPECS)} intervals (generated in {time.perf_counter() - t0:.1f} s)", flush=True)
-    all_files = sorted(data.glob("*.csv"))
+    all_files = sorted(source.glob("*.csv"))
 
     parsed, parse_s = parse_only(all_files)
     assert parsed == total_rows
     print(f"(b) parse only:        {parsed / parse_s:>12,.0f} rows/s  ({parse_s:.2f} s)", flush=True)
 
     qroot = args.questdb_root or work / "questdb"
+    import_dir = import_dir_of(qroot)
     print(f"QuestDB {server.QUESTDB_VERSION} data directory: {qroot}, "
           f"{'sync (durable)' if args.sync else 'default'} commit mode", flush=True)
     proc, ports = start_questdb(qroot, sync=args.sync)
     try:
-        env = env_for(ports, work / "catalog.sqlite3")
-        subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=REPO, env=env,
-                       check=True)
-        if args.partition_by:
-            set_layout(ports, args.partition_by)
-        with measure(proc.pid) as reading:
-            run = subprocess.run([sys.executable, "manage.py", "ingest_sequential", "--data-dir", str(data),
-                                  "--yes"], cwd=REPO, env=env, capture_output=True, text=True)
-        elapsed = reading.wall  # the command returns once every row is visible
-        if run.returncode != 0:
-            print(run.stdout[-3000:], run.stderr[-3000:])
-            return 1
-        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        stored = count_rows(ports)
-        assert stored == total_rows, (stored, total_rows)
-        e2e = total_rows / elapsed
-        print(f"end to end:            {e2e:>12,.0f} rows/s  ({elapsed:.2f} s, {stored:,} rows visible)")
-        print(f"CPU:                   {reading.per_row(total_rows)}")
-        print(f"peak memory (ingest):  {peak_mib:>12,.0f} MiB")
-        if args.row_loop_seconds <= 0:
-            return 0
+        rates: dict[str, list[float]] = {}
+        paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+        for _ in range(args.rounds):
+            for path in paths:
+                rate = job_run(f"end to end, {path}:", source, work, ports, proc.pid,
+                               import_dir if path == "parquet" else None, total_rows, args.partition_by)
+                rates.setdefault(path, []).append(rate)
+        best = {path: max(r) for path, r in rates.items()}
 
-        restored = work / "archive" / "ingested" / "ohlcv"
-        # Same order as the job (coarse intervals first), so both meet the same partition layout.
-        ordered = sorted(restored.glob("*.csv"), key=lambda p: (-int(p.stem.rsplit("_", 1)[1]), p.name))
-        loop_rows, loop_s = row_loop(ordered, ports, args.row_loop_seconds)
-        loop_rate = loop_rows / loop_s
-        print(f"(a) Sender.row() loop: {loop_rate:>12,.0f} rows/s  ({loop_rows:,} rows in {loop_s:.1f} s, "
-              f"load {loadavg()})")
-        print(f"ratios: end-to-end / row loop = {e2e / loop_rate:.1f}x; end-to-end / parse-only = "
-              f"{e2e / (parsed / parse_s):.2f}")
-        print(f"targets: >= 1,000,000 rows/s end to end [{'met' if e2e >= 1e6 else 'NOT met'}], "
-              f">= 10x row loop [{'met' if e2e >= 10 * loop_rate else 'NOT met'}], "
-              f"peak < 1 GiB [{'met' if peak_mib < 1024 else 'NOT met'}]")
+        naive_rows, naive_s, naive_client, naive_server = naive_parquet(all_files, ports, proc.pid, import_dir)
+        assert naive_rows == total_rows
+        naive = naive_rows / naive_s
+        print(f"(n) naive Parquet:     {naive:>12,.0f} rows/s  ({naive_s:.2f} s; client "
+              f"{naive_client / naive_rows * 1e6:.2f} us/row, server {naive_server / naive_rows * 1e6:.2f} us/row, "
+              f"load {loadavg()})", flush=True)
+        loop_rate = 0.0
+        if args.row_loop_seconds > 0:
+            # Same order as the job (coarse intervals first), so both meet the same partition layout.
+            ordered = sorted(all_files, key=lambda p: (-int(p.stem.rsplit("_", 1)[1]), p.name))
+            loop_rows, loop_s = row_loop(ordered, ports, args.row_loop_seconds)
+            loop_rate = loop_rows / loop_s
+            print(f"(a) Sender.row() loop: {loop_rate:>12,.0f} rows/s  ({loop_rows:,} rows in {loop_s:.1f} s, "
+                  f"load {loadavg()})")
+        if "parquet" in best:
+            e2e = best["parquet"]
+            vs_ilp = f", {e2e / best['ilp']:.2f}x the ILP path" if "ilp" in best else ""
+            vs_loop = f", {e2e / loop_rate:.1f}x the row loop" if loop_rate else ""
+            print(f"Parquet path: {e2e / naive:.2f}x the naive Parquet import{vs_ilp}{vs_loop}")
+            print(f"targets: >= 1,000,000 rows/s end to end [{'met' if e2e >= 1e6 else 'NOT met'}], "
+                  f">= 1.4x the naive Parquet import [{'met' if e2e >= 1.4 * naive else 'NOT met'}]")
     finally:
         server.stop(proc.pid)
         if not args.keep:
