@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from feefifofunds.console import make_console, summary
+from feefifofunds.cli.console import make_console, summary
 from feefifofunds.store.config import DEFAULT_ALIAS
 
 from . import api_loader

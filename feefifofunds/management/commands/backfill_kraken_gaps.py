@@ -15,7 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from feefifofunds.console import add_confirm_arguments, confirm, locked, make_console, summary
+from feefifofunds.cli.console import add_confirm_arguments, confirm, locked, make_console, summary
 from feefifofunds.gaps.backfill import failures
 from feefifofunds.gaps.plan import METHODS
 from feefifofunds.gaps.report import (
@@ -94,7 +94,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         report_only = options["dry_run"] or options["show_unfillable_only"]
         # Only a run that may write takes the store lock; a report reads and may run beside a writer.
-        with nullcontext() if report_only else locked(options["database"], self.stderr):
+        with nullcontext() if report_only else locked(options["database"]):
             with KrakenRestSource.from_settings() as source:
                 self._run(options, report_only, source)
 

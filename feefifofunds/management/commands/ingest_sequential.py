@@ -11,7 +11,7 @@ from django.db import DatabaseError
 from rich.console import Console
 
 from feefifofunds.catalog import asset_tiers
-from feefifofunds.console import add_confirm_arguments, confirm, locked, make_console
+from feefifofunds.cli.console import add_confirm_arguments, confirm, locked, make_console
 from feefifofunds.ingestion.archive_console import RichEvents, discovery_table, human_bytes, one_line, summary_table
 from feefifofunds.ingestion.sequential import (
     RunSummary,
@@ -67,7 +67,7 @@ class Command(BaseCommand):
             raise CommandError(f"--data-dir {data_dir}: not a directory")
         try:
             # One run at a time per store and per data directory.
-            with locked(database, self.stderr, data_dir=data_dir, command="ingest_sequential"):
+            with locked(database, data_dir=data_dir, command="ingest_sequential"):
                 summary = self.run(console, quiet=quiet, tier=tier, intervals=intervals,
                                    intervals_set=intervals_set, yes=yes, database=database, data_dir=data_dir,
                                    stop_on_error=stop_on_error, fsync=fsync_default() if fsync is None else fsync)
