@@ -2,9 +2,9 @@ from contextlib import nullcontext
 
 from django.core.management.base import BaseCommand, CommandError
 
+from feefifofunds.cli.api import run_command
 from feefifofunds.cli.console import locked
 from feefifofunds.ingestion import api_loader
-from feefifofunds.ingestion.api_console import run_command
 from feefifofunds.ingestion.api_loader import LoadError
 from feefifofunds.ingestion.writer import WriteError
 from feefifofunds.store.client import QuestDBError
