@@ -435,7 +435,7 @@ class FillProgress:
     def __exit__(self, *exc_info) -> None:
         self.bar.stop()
 
-    def series(self, series_key, series_gaps, error) -> None:
+    def series(self, series_key: tuple[int, str, int], series_gaps: list[Gap], error: str | None) -> None:
         label = self.found.labels.get(series_key[0])
         name = label.ticker if label else f"#{series_key[0]}"
         state = f"[red]failed: {error}[/red]" if error else "[green]fetched[/green]"
