@@ -47,6 +47,11 @@ class Plan:
     classified: dict[Gap, ClassifiedGap] = field(default_factory=dict)
 
     @property
+    def to_fill(self) -> int:
+        """Gaps this run fills: the OHLC ones and those of the walks it starts."""
+        return len(self.ohlc) + sum(len(p.span.gaps) for p in self.trades)
+
+    @property
     def ohlc_requests(self) -> int:
         return len({c.gap.series for c in self.ohlc})
 

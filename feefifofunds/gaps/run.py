@@ -17,12 +17,11 @@ from feefifofunds.sources.kraken_rest import KrakenRestSource
 from feefifofunds.sources.kraken_trades import KrakenTradesSource
 from feefifofunds.store import client, schema
 
-from .backfill import FillResult, backfill
+from .backfill import FillResult, backfill, failures
 from .classify import classify
 from .detection import Gap, detect_gaps, list_series, split_confirmed_empty
 from .plan import AUTO, Plan, make_plan
-from .report import AssetLabel
-from .scope import Scope
+from .scope import AssetLabel, Scope
 from .trades_fill import Budget, SpanResult, estimate_trades, fill_span, forget_stale_progress
 from .trailing import span_gap, trailing_gaps
 
@@ -111,6 +110,11 @@ def _delisted(source: KrakenRestSource, trailing: list[Gap],
 class Outcome:
     ohlc: list[FillResult]
     walks: list[SpanResult]
+
+    @property
+    def failed(self) -> list[FillResult | SpanResult]:
+        """The OHLC fills and the walks that failed (the command's exit decision)."""
+        return failures(self.ohlc) + [w for w in self.walks if w.error]
 
 
 def execute(plan: Plan, labels: dict[int, AssetLabel], source: KrakenRestSource, budget: Budget, *, alias: str,

@@ -8,11 +8,18 @@ from dataclasses import dataclass, field
 from feefifofunds.models import Asset
 from feefifofunds.tiers import tier_of
 
-from .report import AssetLabel
-
 
 class ScopeError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class AssetLabel:
+    """How an asset is named in a gap run's report, CSV and progress lines."""
+
+    ticker: str
+    tier: str
+    quote_currency: str = "USD"  # the asset's usual quote: other quotes are shown as TICKER/QUOTE
 
 
 def effective_tier(asset: Asset) -> str:

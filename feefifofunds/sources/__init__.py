@@ -99,7 +99,7 @@ class SourceError(Exception):
 class Source(ABC):
     """An API source: a range fetch over one HTTP session (closed by ``with`` or ``close()``)."""
 
-    name: ClassVar[str]  # stored in assetprice.source and used as the registry key
+    name: ClassVar[str]  # stored in assetprice.source; the registry key too (but see the registry)
     intervals: ClassVar[tuple[int, ...]]  # the candle intervals (minutes) this source can give
     intervals_help: ClassVar[str]  # the same, for ``--help``
 

@@ -12,7 +12,6 @@ per commit, "could not mmap" past ~8,000 of them) while months hold the millions
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from datetime import datetime
 
@@ -186,7 +185,7 @@ def rebuild(alias: str, partition_by: str, *, table: str = TABLE, batch_rows: in
 def for_migration(op: Callable[[str], None]) -> Callable[[str], None]:
     """Run a QuestDB step of a migration holding the store lock; failures become a clear CommandError.
 
-    A busy lock (another run writing prices) prints its message and exits 75, like the writing commands.
+    A busy lock (another run writing prices) is a CommandError with exit code 75, as in the writing commands.
     """
 
     @functools.wraps(op)
@@ -197,8 +196,7 @@ def for_migration(op: Callable[[str], None]) -> Callable[[str], None]:
             with store_lock(alias):
                 op(alias)
         except LockBusy as exc:
-            sys.stderr.write(f"{exc}\n")
-            raise SystemExit(LOCKED_EXIT_CODE) from None
+            raise CommandError(str(exc), returncode=LOCKED_EXIT_CODE) from None
         except QuestDBError as exc:
             raise CommandError(f"QuestDB migration step {op.__name__} failed: {exc}") from None
         except psycopg.Error as exc:

@@ -8,6 +8,7 @@ from feefifofunds.ingestion import api_loader
 from feefifofunds.sources import CandleRequest, GroupedDailySource, PagedSource, Source, SourceError
 from feefifofunds.sources.finnhub import FinnhubSource
 from feefifofunds.sources.kraken_rest import KrakenRestSource
+from feefifofunds.sources.kraken_trades import KrakenTradesSource
 from feefifofunds.sources.massive import MassiveSource
 from feefifofunds.sources.registry import SOURCES, source_class
 from tests.support.fake_kraken import FakeKraken
@@ -16,8 +17,10 @@ NOW = datetime(2025, 1, 20, 12, 34, tzinfo=UTC)
 
 
 def test_registry_by_name():
-    assert SOURCES == {"massive": MassiveSource, "finnhub": FinnhubSource, "kraken": KrakenRestSource}
-    assert all(cls.name == name for name, cls in SOURCES.items())
+    assert SOURCES == {"massive": MassiveSource, "finnhub": FinnhubSource, "kraken": KrakenRestSource,
+                       "kraken_trades": KrakenTradesSource}
+    assert all(cls.name == name for name, cls in SOURCES.items() if name != "kraken_trades")
+    assert KrakenTradesSource.name == "kraken"  # candles from trades are stored as Kraken's, one series
     with pytest.raises(SourceError, match="unknown source 'nope'"):
         source_class("nope")
 

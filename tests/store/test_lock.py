@@ -7,13 +7,16 @@ import sys
 import time
 
 import pytest
+from django.core.management.base import CommandError
 
-from feefifofunds.store import lock
+from feefifofunds.store import lock, schema
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from feefifofunds.store import lock
+from django.core.management.base import CommandError
+
+from feefifofunds.store import lock, schema
 with lock.data_dir_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)
@@ -57,3 +60,10 @@ def test_different_keys_do_not_block_each_other(tmp_path, lock_dir):
     (tmp_path / "b").mkdir()
     with lock.data_dir_lock(tmp_path / "a"), lock.data_dir_lock(tmp_path / "b"):
         pass
+
+
+def test_a_migration_step_on_a_busy_store_is_a_command_error_with_exit_75(lock_dir):
+    with lock.store_lock("questdb"):
+        with pytest.raises(CommandError, match="the price store .* is in use by pid") as caught:
+            schema.for_migration(lambda alias: None)("questdb")
+    assert caught.value.returncode == lock.LOCKED_EXIT_CODE

@@ -1,7 +1,7 @@
 import pytest
 
 from feefifofunds.store.client import QuestDBError, parse_build
-from feefifofunds.store.version import check_build, render
+from feefifofunds.store.version import check_build
 
 
 @pytest.mark.parametrize(
@@ -25,9 +25,3 @@ def test_version_text_is_not_a_questdb_version():
                                            ("QuestDB 6.9.9", False), ("QuestDB 10.0.0", True)])
 def test_dedup_threshold(build, ok):
     assert check_build(f"Build Information: {build}, JDK 17").supports_dedup is ok
-
-
-def test_render_too_old():
-    text = render(check_build("Build Information: QuestDB 7.2.1, JDK 11"))
-    assert "📊 QuestDB Version: 7.2.1" in text and "❌ DEDUP support: NO" in text
-    assert "too old" in text

@@ -146,7 +146,10 @@ def choose_write_path(alias: str) -> tuple[str, str]:
     """Parquet when QuestDB reads the alias's import folder (a probe that inserts nothing), else ILP; with
     the reason. Import files a killed run left are removed first (the caller holds the store lock)."""
     parquet_import.remove_leftovers(alias)
-    problem = parquet_import.probe(alias)
+    try:
+        problem = parquet_import.probe(alias)
+    except client.QuestDBError as exc:  # SQL unreachable: ILP may still answer; the run says what fails
+        problem = f"the Parquet probe could not ask QuestDB: {exc}"
     if problem is None:
         folder = parquet_import.import_folder(alias)
         return "parquet", f"QuestDB reads Parquet files from {folder.local if folder else '?'}"

@@ -1,8 +1,8 @@
 """Detect gaps in Kraken candle series (between stored candles and after the last one) and fill them: from the
 OHLC endpoint where it still holds them, from Kraken's trade history beyond, within a budget per run.
 
-The work is in ``feefifofunds.gaps`` (``run.survey`` then ``run.execute``); this command parses options, shows
-the plan, asks before filling and renders.
+The work is in ``feefifofunds.gaps`` (``run.survey`` then ``run.execute``), what it prints in
+``feefifofunds.cli.gaps``; this command parses options, asks before filling and decides the exit code.
 """
 
 from __future__ import annotations
@@ -13,20 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from feefifofunds.console import add_confirm_arguments, confirm, locked, make_console, summary
-from feefifofunds.gaps.backfill import failures
+from feefifofunds.cli import gaps as show
+from feefifofunds.cli.console import add_confirm_arguments, confirm, locked, make_console
 from feefifofunds.gaps.plan import METHODS
-from feefifofunds.gaps.report import (
-    one_line,
-    render_plan,
-    render_report,
-    render_results,
-    render_walks,
-    write_unfillable_csv,
-)
-from feefifofunds.gaps.run import SurveyError, execute, survey
+from feefifofunds.gaps.run import Outcome, Survey, SurveyError, execute, survey
 from feefifofunds.gaps.scope import ScopeError, resolve_scope
 from feefifofunds.gaps.trades_fill import Budget
 from feefifofunds.sources import SourceError
@@ -94,85 +85,51 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         report_only = options["dry_run"] or options["show_unfillable_only"]
         # Only a run that may write takes the store lock; a report reads and may run beside a writer.
-        with nullcontext() if report_only else locked(options["database"], self.stderr):
+        with nullcontext() if report_only else locked(options["database"]):
             with KrakenRestSource.from_settings() as source:
-                self._run(options, report_only, source)
+                console = make_console(self.stdout, options["verbosity"])
+                rate = setting("KRAKEN_API_RATE_PER_SECOND", 1.0, float)
+                limits = {"rate_per_second": rate, "max_requests": options["max_requests"],
+                          "max_minutes": options["max_minutes"]}
+                budget = Budget(options["max_requests"], options["max_minutes"])
+                found = self._survey(source, options, rate)
+                show.render_survey(console, found, show_unfillable_only=options["show_unfillable_only"])
+                if options["export_unfillable"]:
+                    show.export_unfillable(console, Path(options["export_unfillable"]), found)
+                if report_only:
+                    show.render_report_only(console, self.stdout, found, dry_run=options["dry_run"], **limits)
+                    return
+                if not found.plan.to_fill:
+                    show.render_nothing_to_fill(console, self.stdout, found)
+                    return
+                show.render_plan(console, found.plan, **limits)
+                if not confirm(f"Proceed with backfilling {found.plan.to_fill:,} gaps? [y/N]: ",
+                               yes=options["yes"], stdin=options.get("stdin"), stdout=self.stdout,
+                               refusal=f"refusing to backfill {found.plan.to_fill} gaps without confirmation"):
+                    show.render_cancelled(console)
+                    return
+                budget.used = source.requests  # the pair lookup of the survey counts too
+                outcome = self._fill(console, found, source, budget, options)
+                show.render_outcome(console, self.stdout, found, outcome, requests_made=budget.used,
+                                    max_requests=options["max_requests"])
+        if outcome.failed:
+            total = len(outcome.ohlc) + len(outcome.walks)
+            raise CommandError(f"{len(outcome.failed)} of {total} gap fills failed (listed above)")
 
-    def _run(self, options, report_only: bool, source: KrakenRestSource) -> None:
-        console = make_console(self.stdout, options["verbosity"])
-        now = options.get("now") or datetime.now(UTC)
-        alias = options["database"]
-        rate = setting("KRAKEN_API_RATE_PER_SECOND", 1.0, float)
-        budget = Budget(options["max_requests"], options["max_minutes"])
+    def _survey(self, source: KrakenRestSource, options, rate: float) -> Survey:
         try:
             scope = resolve_scope(options["tier"], options["asset"])
-            found = survey(scope, source, now=now, alias=alias, interval=options["interval"], quote=options["quote"],
-                           since=options["since"], method=options["method"], max_requests=options["max_requests"],
-                           max_minutes=options["max_minutes"], rate_per_second=rate)
+            return survey(scope, source, now=options.get("now") or datetime.now(UTC), alias=options["database"],
+                          interval=options["interval"], quote=options["quote"], since=options["since"],
+                          method=options["method"], max_requests=options["max_requests"],
+                          max_minutes=options["max_minutes"], rate_per_second=rate)
         except (ScopeError, SurveyError, QuestDBError) as exc:
             raise CommandError(str(exc)) from None
-        plan, labels = found.plan, found.labels
-        render_report(console, plan, found.confirmed_empty, labels, assets_scanned=found.assets_scanned,
-                      series_scanned=found.series_scanned, show_unfillable_only=options["show_unfillable_only"],
-                      no_data=found.no_data)
-        if found.pair_status_error:
-            console.print(f"[yellow]Kraken's pair list could not be read ({found.pair_status_error}): delisted "
-                          f"pairs are not told apart.[/yellow]", markup=True)
 
-        if options["export_unfillable"]:
-            path = Path(options["export_unfillable"])
-            try:
-                with path.open("w", newline="", encoding="utf-8") as fh:
-                    n = write_unfillable_csv(fh, plan.unfillable_gaps(), labels)
-            except OSError as exc:
-                raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
-            console.print(f"Exported {n:,} unfillable {'gap' if n == 1 else 'gaps'} to {path}", markup=False)
-
-        to_fill = len(plan.ohlc) + sum(len(p.span.gaps) for p in plan.trades)
-        if report_only:
-            if options["dry_run"]:
-                render_plan(console, plan, rate_per_second=rate, max_requests=options["max_requests"],
-                            max_minutes=options["max_minutes"])
-            console.print("Dry run: nothing was backfilled." if options["dry_run"] else
-                          "Report only (--show-unfillable-only): nothing was backfilled.")
-            summary(console, self.stdout, one_line(plan, found.confirmed_empty, None))
-            return
-        if not to_fill:
-            console.print("Nothing to backfill.")
-            summary(console, self.stdout, one_line(plan, found.confirmed_empty, []))
-            return
-        render_plan(console, plan, rate_per_second=rate, max_requests=options["max_requests"],
-                    max_minutes=options["max_minutes"])
-        if not confirm(f"Proceed with backfilling {to_fill:,} gaps? [y/N]: ",
-                       yes=options["yes"], stdin=options.get("stdin"), stdout=self.stdout,
-                       refusal=f"refusing to backfill {to_fill} gaps without confirmation"):
-            console.print("Backfill cancelled: nothing was written.")
-            return
-
-        def progress(series_key, series_gaps, error):
-            label = labels.get(series_key[0])
-            name = label.ticker if label else f"#{series_key[0]}"
-            state = f"[red]failed: {error}[/red]" if error else "[green]fetched[/green]"
-            console.print(f"  {name}/{series_key[1]} {series_key[2]} min ({len(series_gaps)} gaps): {state}")
-
-        console.print(f"Backfilling {to_fill:,} gaps from Kraken...")
-        budget.used = source.requests  # the pair lookup of the survey counts too
-        bar = Progress(TextColumn("[bold]trades"), BarColumn(), MofNCompleteColumn(), TextColumn("requests"),
-                       TimeElapsedColumn(), console=console, disable=not console.is_terminal, transient=True)
-        task = bar.add_task("trades", total=min(options["max_requests"], plan.trades_requests) or None)
+    def _fill(self, console, found: Survey, source: KrakenRestSource, budget: Budget, options) -> Outcome:
         try:
-            with bar:
-                outcome = execute(plan, labels, source, budget, alias=alias, on_series=progress,
-                                  on_page=lambda w: bar.update(task, completed=budget.used))
+            with show.FillProgress(console, found, budget, max_requests=options["max_requests"]) as progress:
+                return execute(found.plan, found.labels, source, budget, alias=options["database"],
+                               on_series=progress.series, on_page=progress.page)
         except (QuestDBError, SourceError) as exc:
             raise CommandError(f"backfill stopped: {exc}") from None
-        if outcome.ohlc:
-            render_results(console, outcome.ohlc, labels)
-        if outcome.walks:
-            render_walks(console, outcome.walks, labels)
-        console.print(f"Requests made: {budget.used:,} of {options['max_requests']:,} allowed.")
-        summary(console, self.stdout, one_line(plan, found.confirmed_empty, outcome.ohlc, outcome.walks))
-        failed = failures(outcome.ohlc) + [w for w in outcome.walks if w.error]
-        if failed:
-            total = len(outcome.ohlc) + len(outcome.walks)
-            raise CommandError(f"{len(failed)} of {total} gap fills failed (listed above)")

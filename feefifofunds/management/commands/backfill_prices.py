@@ -3,9 +3,9 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from feefifofunds.console import locked
+from feefifofunds.cli.api import run_command
+from feefifofunds.cli.console import locked
 from feefifofunds.ingestion import api_loader
-from feefifofunds.ingestion.api_console import run_command
 from feefifofunds.ingestion.api_loader import LoadError
 from feefifofunds.ingestion.writer import WriteError
 from feefifofunds.models import Asset
@@ -51,7 +51,7 @@ class Command(BaseCommand):
     def handle(self, *args, source, ticker, all_assets, days, start, end, category, grouped, interval, dry_run,
                database, verbosity, **options):
         try:
-            with nullcontext() if dry_run else locked(database, self.stderr):  # a dry run writes nothing
+            with nullcontext() if dry_run else locked(database):  # a dry run writes nothing
                 result = run_command(self.stdout, source_name=source, ticker=ticker, all_assets=all_assets,
                                      category=category, days=days, start=start, end=end,
                                      interval_minutes=interval, grouped=grouped, dry_run=dry_run, alias=database,

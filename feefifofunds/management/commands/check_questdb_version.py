@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from feefifofunds.cli.version import heading, render
 from feefifofunds.store import client
 from feefifofunds.store.config import DEFAULT_ALIAS
-from feefifofunds.store.version import RULE, check_build, render
+from feefifofunds.store.version import check_build
 
 
 class Command(BaseCommand):
@@ -17,7 +18,7 @@ class Command(BaseCommand):
             build = client.server_build(database)
             check = check_build(build)
         except client.QuestDBError as exc:
-            self.stdout.write(f"🔍 Checking QuestDB Version\n{RULE}\n")
+            self.stdout.write(heading())
             raise CommandError(f"❌ {exc}\n   Is QuestDB running? Start one with: make services") from None
         self.stdout.write(render(check))
         if not check.supports_dedup:

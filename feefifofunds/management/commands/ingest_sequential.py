@@ -1,6 +1,6 @@
 """Ingest Kraken's OHLCVT archive (CSV files) into QuestDB: the main job.
 
-The work is ``feefifofunds.ingestion.archive``; the rendering ``feefifofunds.ingestion.archive_console``.
+The work is ``feefifofunds.ingestion.archive``; what it prints is ``feefifofunds.cli.archive``.
 """
 
 from pathlib import Path
@@ -11,7 +11,15 @@ from django.db import DatabaseError
 from rich.console import Console
 
 from feefifofunds.catalog import asset_tiers
-from feefifofunds.console import add_confirm_arguments, confirm, locked, make_console
+from feefifofunds.cli.archive import (
+    RichEvents,
+    render_failed,
+    render_files,
+    render_header,
+    render_nothing_to_ingest,
+    render_summary,
+)
+from feefifofunds.cli.console import add_confirm_arguments, confirm, locked, make_console
 from feefifofunds.ingestion.archive import (
     LooseFiles,
     RunSummary,
@@ -20,7 +28,6 @@ from feefifofunds.ingestion.archive import (
     fsync_default,
     ingest,
 )
-from feefifofunds.ingestion.archive_console import RichEvents, discovery_table, human_bytes, one_line, summary_table
 from feefifofunds.sources.kraken_archive import discover
 from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.config import DEFAULT_ALIAS
@@ -67,7 +74,7 @@ class Command(BaseCommand):
             raise CommandError(f"--data-dir {data_dir}: not a directory")
         try:
             # One run at a time per store and per data directory.
-            with locked(database, self.stderr, data_dir=data_dir, command="ingest_sequential"):
+            with locked(database, data_dir=data_dir, command="ingest_sequential"):
                 summary = self.run(console, quiet=quiet, tier=tier, intervals=intervals,
                                    intervals_set=intervals_set, yes=yes, database=database, data_dir=data_dir,
                                    stop_on_error=stop_on_error, fsync=fsync_default() if fsync is None else fsync)
@@ -75,10 +82,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if summary is None:
             return
-        if summary.failed:
-            console.print("[bold red]Failed files[/] (left in place; rows stored only where said):")
-            for r in summary.failed:
-                console.print(f"  ✗ {r.error}", soft_wrap=True)
+        render_failed(console, summary)
         if summary.error:
             raise CommandError(f"the run stopped: {summary.error}")
         if summary.failed:
@@ -100,20 +104,14 @@ class Command(BaseCommand):
         ingested_dir = Path(settings.KRAKEN_INGESTED_DIR) if settings.KRAKEN_INGESTED_DIR \
             else default_ingested_dir(data_dir)
         if not quiet:
-            console.rule("Kraken OHLCVT ingestion")
-            console.print(f"Data directory: {data_dir}   tier: {tier}   intervals: "
-                          f"{intervals or 'all'}   QuestDB alias: {database}")
-            for s in found.skipped:
-                console.print(f"  skipped {s.path.relative_to(data_dir)}: {s.reason}")
+            render_header(console, data_dir=data_dir, tier=tier, intervals=intervals, database=database,
+                          skipped=found.skipped)
         if not files:
-            summary = RunSummary(skipped=found.skipped)
-            console.print("No OHLCVT files to ingest." if not quiet else one_line(summary))
+            render_nothing_to_ingest(console, found.skipped, quiet=quiet)
             return None
         loose = LooseFiles(files, data_dir, ingested_dir, fsync=fsync)
         if not quiet:
-            console.print(discovery_table(files, tiers))
-            console.print(f"{len(files):,} files, {human_bytes(sum(f.size for f in files))}, "
-                          f"about {loose.estimate_rows():,} rows. Ingested files move to {ingested_dir}")
+            render_files(console, files, tiers, rows=loose.estimate_rows(), ingested_dir=ingested_dir)
         if not confirm(f"Proceed with ingesting {len(files):,} files? [y/N]: ", yes=yes, stdout=self.stdout,
                        refusal=f"refusing to ingest {len(files):,} files without confirmation"):
             raise CommandError("aborted: nothing was ingested")
@@ -123,5 +121,5 @@ class Command(BaseCommand):
             summary = ingest([loose], alias=database, staging_dir=default_staging_dir(data_dir),
                              stop_on_error=stop_on_error, events=events)
         summary.skipped = found.skipped
-        console.print(one_line(summary) if quiet else summary_table(summary))
+        render_summary(console, summary, quiet=quiet)
         return summary

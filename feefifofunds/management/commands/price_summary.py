@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
-from rich.console import Console
-from rich.table import Table
 
+from feefifofunds.cli.console import make_console
+from feefifofunds.cli.coverage import render_coverage
 from feefifofunds.models import Asset
 from feefifofunds.store import client
 from feefifofunds.store.config import DEFAULT_ALIAS
@@ -24,18 +24,4 @@ class Command(BaseCommand):
             series = [s for s in series_coverage(alias=database) if s.asset_id in by_id]
         except client.QuestDBError as exc:
             raise CommandError(str(exc)) from None
-        console = Console(file=self.stdout, width=None if self.stdout.isatty() else 120)
-        table = Table(title="Stored candles")
-        for col, justify in (("asset", "left"), ("tier", "left"), ("quote", "left"), ("interval", "right"),
-                             ("source", "left"), ("candles", "right"), ("first", "left"), ("last", "left")):
-            table.add_column(col, justify=justify)
-        total = 0
-        for s in series:
-            asset = by_id.get(s.asset_id)
-            if asset is None:
-                continue
-            total += s.candles
-            table.add_row(asset.ticker, asset.tier or "-", s.quote_currency, f"{s.interval_minutes} min", s.source,
-                          f"{s.candles:,}", f"{s.first:%Y-%m-%d %H:%M}", f"{s.last:%Y-%m-%d %H:%M}")
-        console.print(table)
-        console.print(f"{len(series)} series, {total:,} candles, {len(by_id)} assets in the catalog")
+        render_coverage(make_console(self.stdout), series, by_id)

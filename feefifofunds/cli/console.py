@@ -7,7 +7,8 @@
   ``--noinput`` as synonyms) skips the question; without a terminal and without ``--yes`` the command refuses
   rather than guessing an answer.
 - ``locked(alias)``: the store lock for a price-writing command, taken once at command level; a busy lock
-  prints who holds it and exits with ``LOCKED_EXIT_CODE`` (75, "try again later"), not a failure's 1.
+  is a ``CommandError`` naming who holds it, with exit code ``LOCKED_EXIT_CODE`` (75, "try again later")
+  instead of a failure's 1.
 """
 
 from __future__ import annotations
@@ -83,9 +84,9 @@ def confirm(question: str, *, yes: bool, stdin: TextIO | None = None, stdout=Non
 
 
 @contextmanager
-def locked(alias: str, stderr=None, *, data_dir: Path | None = None, command: str = "") -> Iterator[None]:
-    """Hold the store lock of ``alias`` (and the lock of ``data_dir`` when given) for the block; busy: the
-    holder on stderr, then exit 75."""
+def locked(alias: str, *, data_dir: Path | None = None, command: str = "") -> Iterator[None]:
+    """Hold the store lock of ``alias`` (and the lock of ``data_dir`` when given) for the block; busy: a
+    ``CommandError`` naming the holder, exit code 75."""
     with ExitStack() as stack:
         try:
             stack.enter_context(writing(alias, data_dir))
@@ -93,6 +94,5 @@ def locked(alias: str, stderr=None, *, data_dir: Path | None = None, command: st
             raise CommandError(str(exc)) from None
         except LockBusy as exc:
             prefix = f"{command}: not started: " if command else ""
-            _plain(stderr if stderr is not None else sys.stderr).write(f"{prefix}{exc}\n")
-            raise SystemExit(LOCKED_EXIT_CODE) from None
+            raise CommandError(f"{prefix}{exc}", returncode=LOCKED_EXIT_CODE) from None
         yield

@@ -1,4 +1,5 @@
-"""The gap report (rich), the unfillable-gaps CSV, and the backfill results, in the reference's layout.
+"""What ``backfill_kraken_gaps`` prints (rich) and exports: the gap report, the plan, the fill's progress and
+results, the unfillable-gaps CSV, in the reference's layout.
 
 Large reports stay readable: each series block shows its counts and its first ``max_per_series`` gaps, then
 "… and N more". Dates are ``YYYY-MM-DD`` for daily candles, ``YYYY-MM-DD HH:MM`` (UTC) otherwise; the CSV
@@ -10,20 +11,25 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import IO
 
+from django.core.management.base import CommandError
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from feefifofunds.gaps.backfill import CONFIRMED_EMPTY, FAILED, FILLED, NOT_FILLED, PARTLY_FILLED, FillResult
+from feefifofunds.gaps.classify import REASON_NO_API_INTERVAL, ClassifiedGap
+from feefifofunds.gaps.detection import Gap
+from feefifofunds.gaps.plan import REASON_OVER_BUDGET, Plan, PlannedSpan, reason_text
+from feefifofunds.gaps.run import Outcome, Survey
+from feefifofunds.gaps.scope import AssetLabel
+from feefifofunds.gaps.trades_fill import Budget, SpanResult
 from feefifofunds.sources.kraken_rest import MAX_CANDLES
 
-from .backfill import CONFIRMED_EMPTY, FAILED, FILLED, NOT_FILLED, PARTLY_FILLED, FillResult
-from .classify import REASON_NO_API_INTERVAL, ClassifiedGap
-from .detection import Gap
-from .plan import REASON_OVER_BUDGET, Plan, PlannedSpan, reason_text
-from .trades_fill import SpanResult
+from .console import summary
 
 HEAVY = "═" * 59
 LIGHT = "─" * 59
@@ -31,13 +37,6 @@ CSV_COLUMNS = ("asset_ticker", "tier", "interval_minutes", "gap_start", "gap_end
                "candles_from_today", "overflow_candles", "quote_currency")
 KRAKEN_CSV_URL = "https://www.kraken.com/features/api#ohlc-data"
 DEFAULT_MAX_PER_SERIES = 5
-
-
-@dataclass(frozen=True)
-class AssetLabel:
-    ticker: str
-    tier: str
-    quote_currency: str = "USD"  # the asset's usual quote: other quotes are shown as TICKER/QUOTE
 
 
 def fmt_time(dt: datetime, interval_minutes: int) -> str:
@@ -371,3 +370,87 @@ def render_results(console: Console, results: Sequence[FillResult], assets: Mapp
             g = r.gap
             console.print(f"  ✗ {escape(series_title(g, assets))} {fmt_time(g.start, g.interval_minutes)} → "
                           f"{fmt_time(g.end, g.interval_minutes)}: {escape(r.message)}")
+
+
+# The command's steps, in the order it takes them.
+
+
+def render_survey(console: Console, found: Survey, *, show_unfillable_only: bool) -> None:
+    """The report of what the survey found; a warning when delisted pairs could not be told apart."""
+    render_report(console, found.plan, found.confirmed_empty, found.labels, assets_scanned=found.assets_scanned,
+                  series_scanned=found.series_scanned, show_unfillable_only=show_unfillable_only,
+                  no_data=found.no_data)
+    if found.pair_status_error:
+        console.print(f"[yellow]Kraken's pair list could not be read ({found.pair_status_error}): delisted "
+                      f"pairs are not told apart.[/yellow]", markup=True)
+
+
+def export_unfillable(console: Console, path: Path, found: Survey) -> None:
+    """``--export-unfillable``: the CSV written and said; a file that cannot be written stops the command."""
+    try:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            n = write_unfillable_csv(fh, found.plan.unfillable_gaps(), found.labels)
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+    console.print(f"Exported {n:,} unfillable {'gap' if n == 1 else 'gaps'} to {path}", markup=False)
+
+
+def render_report_only(console: Console, stream, found: Survey, *, dry_run: bool, rate_per_second: float,
+                       max_requests: int, max_minutes: float) -> None:
+    """The end of ``--dry-run`` (with the plan it would carry out) and of ``--show-unfillable-only``."""
+    if dry_run:
+        render_plan(console, found.plan, rate_per_second=rate_per_second, max_requests=max_requests,
+                    max_minutes=max_minutes)
+    console.print("Dry run: nothing was backfilled." if dry_run else
+                  "Report only (--show-unfillable-only): nothing was backfilled.")
+    summary(console, stream, one_line(found.plan, found.confirmed_empty, None))
+
+
+def render_nothing_to_fill(console: Console, stream, found: Survey) -> None:
+    console.print("Nothing to backfill.")
+    summary(console, stream, one_line(found.plan, found.confirmed_empty, []))
+
+
+def render_cancelled(console: Console) -> None:
+    console.print("Backfill cancelled: nothing was written.")
+
+
+class FillProgress:
+    """The fill as it goes: a line per OHLC series fetched and, on a terminal, a bar of the requests over trades.
+
+    ``series`` and ``page`` are ``run.execute``'s ``on_series`` and ``on_page`` hooks.
+    """
+
+    def __init__(self, console: Console, found: Survey, budget: Budget, *, max_requests: int):
+        self.console, self.found, self.budget = console, found, budget
+        self.bar = Progress(TextColumn("[bold]trades"), BarColumn(), MofNCompleteColumn(), TextColumn("requests"),
+                            TimeElapsedColumn(), console=console, disable=not console.is_terminal, transient=True)
+        self.task = self.bar.add_task("trades", total=min(max_requests, found.plan.trades_requests) or None)
+
+    def __enter__(self) -> FillProgress:
+        self.console.print(f"Backfilling {self.found.plan.to_fill:,} gaps from Kraken...")
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.bar.stop()
+
+    def series(self, series_key: tuple[int, str, int], series_gaps: list[Gap], error: str | None) -> None:
+        label = self.found.labels.get(series_key[0])
+        name = label.ticker if label else f"#{series_key[0]}"
+        state = f"[red]failed: {error}[/red]" if error else "[green]fetched[/green]"
+        self.console.print(f"  {name}/{series_key[1]} {series_key[2]} min ({len(series_gaps)} gaps): {state}")
+
+    def page(self, walk: SpanResult) -> None:
+        self.bar.update(self.task, completed=self.budget.used)
+
+
+def render_outcome(console: Console, stream, found: Survey, outcome: Outcome, *, requests_made: int,
+                   max_requests: int) -> None:
+    """What the fill did: the OHLC results, the walks over trades, the requests spent."""
+    if outcome.ohlc:
+        render_results(console, outcome.ohlc, found.labels)
+    if outcome.walks:
+        render_walks(console, outcome.walks, found.labels)
+    console.print(f"Requests made: {requests_made:,} of {max_requests:,} allowed.")
+    summary(console, stream, one_line(found.plan, found.confirmed_empty, outcome.ohlc, outcome.walks))

@@ -1,10 +1,12 @@
-"""Rendering the archive job for the terminal (rich): discovery table, live progress, summary, one line.
+"""What ``ingest_sequential`` prints (rich): the run's header, discovery table, live progress, summary, one line.
 
-The console itself (plain text off a terminal, quiet at ``--verbosity 0``) is ``feefifofunds.console``; the
-API loaders' rendering is ``api_console``, the gap backfill's ``gaps.report``.
+``RichEvents`` draws the archive job's ``Events`` (``feefifofunds.ingestion.archive``): a live bar on a
+terminal, one line per file otherwise (readable in CI and cron logs).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (
@@ -17,9 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from feefifofunds.sources.kraken_archive import ArchiveFile
-
-from .archive import Events, FileResult, RunSummary
+from feefifofunds.ingestion.archive import Events, FileResult, RunSummary
+from feefifofunds.sources.kraken_archive import ArchiveFile, SkippedFile
 
 
 def human_bytes(n: float) -> str:
@@ -100,6 +101,7 @@ def discovery_table(files: list[ArchiveFile], tiers: dict[str, str]) -> Table:
         table.add_row(name, f"{len(members):,}", human_bytes(sum(m.size for m in members)))
     return table
 
+
 def one_line(summary: RunSummary) -> str:
     parts = [f"{len(summary.by_status('ingested')):,} files ingested", f"{summary.rows:,} rows written",
              f"{summary.changed:,} stored candles changed", f"{len(summary.failed):,} failed",
@@ -112,6 +114,7 @@ def one_line(summary: RunSummary) -> str:
         parts.append(f"{summary.not_processed:,} not processed")
     return "ingest_sequential: " + ", ".join(parts) + f" in {summary.elapsed:,.1f} s" + \
         (f"; STOPPED: {summary.error}" if summary.error else "")
+
 
 def summary_table(summary: RunSummary) -> Table:
     table = Table(title="Summary", show_header=False)
@@ -131,3 +134,36 @@ def summary_table(summary: RunSummary) -> Table:
     if summary.error:
         table.add_row("run stopped", summary.error)
     return table
+
+
+def render_header(console: Console, *, data_dir: Path, tier: str, intervals: str | None, database: str,
+                  skipped: list[SkippedFile]) -> None:
+    """What the run looks at, and the files of the data directory it leaves alone (and why)."""
+    console.rule("Kraken OHLCVT ingestion")
+    console.print(f"Data directory: {data_dir}   tier: {tier}   intervals: "
+                  f"{intervals or 'all'}   QuestDB alias: {database}")
+    for s in skipped:
+        console.print(f"  skipped {s.path.relative_to(data_dir)}: {s.reason}")
+
+
+def render_nothing_to_ingest(console: Console, skipped: list[SkippedFile], *, quiet: bool) -> None:
+    console.print("No OHLCVT files to ingest." if not quiet else one_line(RunSummary(skipped=skipped)))
+
+
+def render_files(console: Console, files: list[ArchiveFile], tiers: dict[str, str], *, rows: int,
+                 ingested_dir: Path) -> None:
+    """The files the run will ingest (shown before it asks to go ahead)."""
+    console.print(discovery_table(files, tiers))
+    console.print(f"{len(files):,} files, {human_bytes(sum(f.size for f in files))}, "
+                  f"about {rows:,} rows. Ingested files move to {ingested_dir}")
+
+
+def render_summary(console: Console, summary: RunSummary, *, quiet: bool) -> None:
+    console.print(one_line(summary) if quiet else summary_table(summary))
+
+
+def render_failed(console: Console, summary: RunSummary) -> None:
+    if summary.failed:
+        console.print("[bold red]Failed files[/] (left in place; rows stored only where said):")
+        for r in summary.failed:
+            console.print(f"  ✗ {r.error}", soft_wrap=True)

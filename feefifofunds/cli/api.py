@@ -1,6 +1,7 @@
-"""Rendering API loads for the terminal (rich): progress with percentage and ETA, preview, summary.
+"""What ``load_prices`` and ``backfill_prices`` print (rich): progress with percentage and ETA, preview, summary.
 
-The console itself (plain text off a terminal, quiet at ``--verbosity 0``) is ``feefifofunds.console``.
+``run_command`` is what both commands do between parsing and the exit decision: the loader's checks, the
+load (``feefifofunds.ingestion.api_loader``) with its progress drawn, then the result rendered.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from feefifofunds.console import make_console, summary
+from feefifofunds.ingestion import api_loader
+from feefifofunds.ingestion.api_loader import PREVIEW_ROWS, LoadError, ProgressSink, RunResult
 from feefifofunds.store.config import DEFAULT_ALIAS
 
-from . import api_loader
-from .api_loader import PREVIEW_ROWS, LoadError, ProgressSink, RunResult
+from .console import make_console, summary
 
 
 class RichProgress(ProgressSink):

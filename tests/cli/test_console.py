@@ -4,7 +4,8 @@ from io import StringIO
 import pytest
 from django.core.management.base import CommandError, OutputWrapper
 
-from feefifofunds.console import add_confirm_arguments, confirm, locked, make_console, summary
+from feefifofunds.cli.console import add_confirm_arguments, confirm, locked, make_console, summary
+from feefifofunds.store.lock import LOCKED_EXIT_CODE, store_lock
 
 
 class Terminal(StringIO):
@@ -47,3 +48,12 @@ def test_locked_unknown_alias_is_a_command_error(settings):
     with pytest.raises(CommandError, match="unknown QuestDB alias 'nope'"):
         with locked("nope"):
             pass
+
+
+def test_locked_busy_is_a_command_error_with_exit_75(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEEFIFOFUNDS_LOCK_DIR", str(tmp_path / "locks"))
+    with store_lock("questdb"):
+        with pytest.raises(CommandError, match="^ingest_sequential: not started: the price store") as caught:
+            with locked("questdb", command="ingest_sequential"):
+                pass
+    assert caught.value.returncode == LOCKED_EXIT_CODE == 75
