@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -26,6 +26,7 @@ from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
 from feefifofunds.sources import CandleRequest, MultiIntervalSource, SourceError
 from feefifofunds.sources.kraken_trades import PAGE_SIZE
 from feefifofunds.store import client, schema
+from feefifofunds.timeframes import naive_utc
 
 from .detection import Gap, index_runs, record_confirmed_empty
 
@@ -98,7 +99,7 @@ def estimate_trades(span: TradesSpan, *, alias: str, table: str = schema.TABLE) 
         f"""SELECT interval_minutes, cast(time AS LONG) / 1000000, trade_count FROM {table}
             WHERE asset_id = %s AND quote_currency = %s AND source = 'kraken' AND trade_count IS NOT NULL
               AND interval_minutes >= 60 AND time > %s AND time < %s""",
-        (span.asset_id, span.quote_currency, _naive(span.start - timedelta(minutes=longest)), _naive(span.end)),
+        (span.asset_id, span.quote_currency, naive_utc(span.start - timedelta(minutes=longest)), naive_utc(span.end)),
         alias=alias)
     covered: dict[int, float] = defaultdict(float)
     trades: dict[int, float] = defaultdict(float)
@@ -115,7 +116,7 @@ def estimate_trades(span: TradesSpan, *, alias: str, table: str = schema.TABLE) 
                 SELECT time, trade_count, interval_minutes FROM {table}
                 WHERE asset_id = %s AND quote_currency = %s AND source = 'kraken' AND interval_minutes = %s
                   AND time < %s ORDER BY time DESC LIMIT 100)""",
-        (span.asset_id, span.quote_currency, span.intervals[-1], _naive(span.start)), alias=alias)
+        (span.asset_id, span.quote_currency, span.intervals[-1], naive_utc(span.start)), alias=alias)
     total, first, last, interval = before[0] if before else (None, None, None, None)
     if total is None or first is None:
         return None
@@ -139,16 +140,12 @@ class SpanResult:
     error: str = ""
 
 
-def _naive(dt: datetime) -> datetime:
-    return dt.astimezone(UTC).replace(tzinfo=None)
-
-
 def _stored_times(gap: Gap, *, alias: str, table: str) -> set[int]:
     """Unix seconds of the gap's candles stored since it was detected (none, unless a write came between)."""
     rows = client.query(
         f"""SELECT cast(time AS LONG) FROM {table} WHERE asset_id = %s AND quote_currency = %s AND source = 'kraken'
             AND interval_minutes = %s AND time >= %s AND time <= %s""",
-        (gap.asset_id, gap.quote_currency, gap.interval_minutes, _naive(gap.start), _naive(gap.end)), alias=alias)
+        (gap.asset_id, gap.quote_currency, gap.interval_minutes, naive_utc(gap.start), naive_utc(gap.end)), alias=alias)
     return {int(us) // MICROS for (us,) in rows}
 
 
@@ -256,7 +253,3 @@ def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer
         if progress.cursor is None:
             result.done = True
             return result
-
-
-def seconds_at_rate(requests: int, rate_per_second: float) -> timedelta:
-    return timedelta(seconds=requests / rate_per_second) if rate_per_second > 0 else timedelta(0)
