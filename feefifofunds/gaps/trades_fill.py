@@ -28,7 +28,7 @@ from feefifofunds.sources.kraken_trades import PAGE_SIZE
 from feefifofunds.store import client, schema
 from feefifofunds.timeframes import naive_utc
 
-from .detection import Gap, index_runs, record_confirmed_empty
+from .detection import Gap, empty_runs, record_confirmed_empty
 
 MICROS = 1_000_000
 
@@ -225,9 +225,8 @@ def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer
         for gap in span.gaps:
             minutes = gap.interval_minutes
             page = pages[minutes]
-            lo, until = int(page.covered_from.timestamp()), int(page.covered_until.timestamp())
-            if until <= gap.start.timestamp() or lo > gap.end.timestamp():
-                continue
+            if page.covered_until <= gap.start or page.covered_from > gap.end:
+                continue  # this page covered none of the gap
             if gap not in stored:
                 stored[gap] = _stored_times(gap, alias=alias, table=table)
             ts = pl.col("time")
@@ -238,13 +237,9 @@ def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer
                 writer.add(candles, SeriesKey(gap.asset_id, minutes, gap.quote_currency, source.name))
                 result.written[gap] += candles.height
             have = set(candles.get_column("time").dt.epoch("s").to_list()) | stored[gap]
-            step, first = minutes * 60, int(gap.start.timestamp())
-            # The gap's candle indexes inside [lo, until): only the newly covered stretch is looked at.
-            a, b = max(0, -(-(lo - first) // step)), min(gap.missing_candles, -(-(until - first) // step))
-            idx = [i for i in range(a, b) if first + i * step not in have]
-            empties.extend(Gap(gap.asset_id, gap.quote_currency, minutes, gap.start + i * gap.step,
-                               gap.start + j * gap.step, j - i + 1) for i, j in index_runs(idx))
-            result.empty[gap] += len(idx)
+            runs = empty_runs(gap, page.covered_from, page.covered_until, have)
+            empties.extend(runs)
+            result.empty[gap] += sum(r.missing_candles for r in runs)
         writer.flush()  # acknowledged before the cursor moves on: a kill loses no written candle
         record_confirmed_empty(empties)
         progress.save(pages[span.intervals[0]].cursor, max(p.covered_until for p in pages.values()))
