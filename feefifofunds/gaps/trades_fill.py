@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
-from feefifofunds.sources import CandleRequest, MultiIntervalSource, SourceError
+from feefifofunds.sources import CandleRequest, MultiIntervalSource, Source, SourceError
+from feefifofunds.sources.http import ApiClient
 from feefifofunds.sources.kraken_trades import PAGE_SIZE
 from feefifofunds.store import client, schema
 from feefifofunds.timeframes import naive_utc
@@ -35,16 +36,29 @@ MICROS = 1_000_000
 
 @dataclass
 class Budget:
-    """What one run may spend: HTTP requests and wall-clock minutes (so a cron run always ends)."""
+    """What one run may spend: HTTP requests and wall-clock minutes (so a cron run always ends).
+
+    The requests spent are counted here only: every request of the sources the budget is spent on
+    (``spend_on``), from the moment each was added, once per HTTP client (the Trades source makes its
+    requests on the REST source's client)."""
 
     max_requests: int
     max_minutes: float
     clock: Callable[[], float] = time.monotonic
-    used: int = 0
     started: float = field(default=0.0)
+    _clients: list[tuple[ApiClient, int]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self.started = self.clock()
+
+    def spend_on(self, source: Source) -> None:
+        """Count ``source``'s requests from now on (a client already counted is not counted twice)."""
+        if not any(client is source.client for client, _ in self._clients):
+            self._clients.append((source.client, source.client.requests))
+
+    @property
+    def used(self) -> int:
+        return sum(client.requests - start for client, start in self._clients)
 
     def exhausted(self) -> str:
         """Why no further request may be made ("" while one may)."""
@@ -203,6 +217,7 @@ def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer
     The caller owns the store lock, the source's session and the writer; candles are stored under
     ``source.name``."""
     result = SpanResult(span)
+    budget.spend_on(source)
     stored: dict[Gap, set[int]] = {}
     progress = _Progress.load(span)
     while True:
@@ -212,15 +227,14 @@ def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer
         request = CandleRequest(ticker=ticker, quote_currency=span.quote_currency,
                                 interval_minutes=span.intervals[0], start=span.start, end=span.end,
                                 cursor=progress.cursor)
-        before = source.requests
+        before = budget.used
         try:
             pages = source.fetch_pages(request, span.intervals, max_requests=1)
         except SourceError as exc:
             result.error = str(exc)
             return result
         finally:
-            budget.used += source.requests - before
-            result.requests += source.requests - before
+            result.requests += budget.used - before
         empties: list[Gap] = []
         for gap in span.gaps:
             minutes = gap.interval_minutes

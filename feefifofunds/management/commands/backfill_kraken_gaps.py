@@ -104,6 +104,7 @@ class Command(BaseCommand):
         alias = options["database"]
         rate = setting("KRAKEN_API_RATE_PER_SECOND", 1.0, float)
         budget = Budget(options["max_requests"], options["max_minutes"])
+        budget.spend_on(source)  # the survey's pair lookup counts too
         try:
             scope = resolve_scope(options["tier"], options["asset"])
             found = survey(scope, source, now=now, alias=alias, interval=options["interval"], quote=options["quote"],
@@ -156,7 +157,6 @@ class Command(BaseCommand):
             console.print(f"  {name}/{series_key[1]} {series_key[2]} min ({len(series_gaps)} gaps): {state}")
 
         console.print(f"Backfilling {to_fill:,} gaps from Kraken...")
-        budget.used = source.requests  # the pair lookup of the survey counts too
         bar = Progress(TextColumn("[bold]trades"), BarColumn(), MofNCompleteColumn(), TextColumn("requests"),
                        TimeElapsedColumn(), console=console, disable=not console.is_terminal, transient=True)
         task = bar.add_task("trades", total=min(options["max_requests"], plan.trades_requests) or None)
