@@ -30,7 +30,6 @@ from feefifofunds.gaps.run import SurveyError, execute, survey
 from feefifofunds.gaps.scope import ScopeError, resolve_scope
 from feefifofunds.gaps.trades_fill import Budget
 from feefifofunds.sources import SourceError
-from feefifofunds.sources.http import setting
 from feefifofunds.sources.kraken_rest import KrakenRestSource
 from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.config import DEFAULT_ALIAS
@@ -102,7 +101,7 @@ class Command(BaseCommand):
         console = make_console(self.stdout, options["verbosity"])
         now = options.get("now") or datetime.now(UTC)
         alias = options["database"]
-        rate = setting("KRAKEN_API_RATE_PER_SECOND", 1.0, float)
+        rate = source.rate_per_second
         budget = Budget(options["max_requests"], options["max_minutes"])
         budget.spend_on(source)  # the survey's pair lookup counts too
         try:
