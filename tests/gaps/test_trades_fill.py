@@ -14,8 +14,8 @@ from feefifofunds.models import TradesProgress
 from feefifofunds.sources.kraken_rest import KrakenRestSource
 from feefifofunds.sources.kraken_trades import KrakenTradesSource
 from feefifofunds.store import client
-from tests.gaps.conftest import grid, make_asset, write_series
 from tests.support.fake_kraken_trades import FakeKrakenTrades, make_trades
+from tests.support.kraken_gaps import grid, make_asset, write_series
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,7 @@ import pytest
 
 from feefifofunds.store import client as store
 from feefifofunds.store import schema
-
-from .conftest import T0
+from tests.support.market import T0, make_candles
 
 pytestmark = pytest.mark.django_db
 
@@ -340,8 +339,6 @@ def test_quote_defaults_to_the_series_that_exists(client, market):
     from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
     from feefifofunds.models import Asset
 
-    from .conftest import make_candles
-
     xrp = Asset.objects.create(ticker="XRP", name="Ripple", category="CRYPTO", tier="TIER2")
     with PriceWriter("questdb") as writer:
         writer.add(make_candles(T0, 60, 5, seed=9, base=0.5), SeriesKey(xrp.pk, 60, "EUR", "kraken"))
@@ -367,8 +364,6 @@ def test_gaps_are_paginated(client, market):
 def test_cache_follows_writes(client, market):
     """Coverage is cached per store version: a write (as by a cron job) is seen on the next request."""
     from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
-
-    from .conftest import make_candles
 
     before = {c["interval_minutes"]: c for c in get(client, "/api/assets/ETH")[1]["coverage"]}
     assert before == {}

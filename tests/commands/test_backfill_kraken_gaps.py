@@ -1,3 +1,6 @@
+"""backfill_kraken_gaps against the real QuestDB and a fake Kraken: the report, the prompt, OHLC fills, the
+confirmed-empty memory, retries and failures, filters and the exit paths."""
+
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -8,8 +11,10 @@ from django.core.management import CommandError, call_command
 
 from feefifofunds.models import ConfirmedEmptyRange
 from feefifofunds.store import client
-from tests.gaps.conftest import NOW, make_asset, write_series
+from tests.support import kraken_gaps
+from tests.support.kraken_gaps import NOW, make_asset, write_series
 
+fake_kraken = kraken_gaps.fake_kraken  # a fixture
 pytestmark = pytest.mark.django_db
 
 DAY = timedelta(days=1)

@@ -1,4 +1,5 @@
-"""Shared helpers for the gap tests: candle series written into the real QuestDB, a fake Kraken, a fixed now."""
+"""Helpers for the gap tests: candle series written into the real QuestDB, catalog assets, a fixed now, and a
+fake Kraken wired into settings (``fake_kraken``, a fixture: import it by name)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from feefifofunds.ingestion.writer import PriceWriter, SeriesKey
 from feefifofunds.models import Asset
 from feefifofunds.sources import CANDLE_SCHEMA
 from feefifofunds.store import client
-from tests.support.fake_kraken_trades import FakeKrakenTrades
+
+from .fake_kraken_trades import FakeKrakenTrades
 
 # A fixed "now": 2025-01-20 12:34 UTC (mid-candle for every interval up to 720).
 NOW = datetime(2025, 1, 20, 12, 34, tzinfo=UTC)

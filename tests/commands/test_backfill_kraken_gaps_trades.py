@@ -16,9 +16,11 @@ from django.core.management import call_command
 from feefifofunds.gaps.detection import detect_gaps, split_confirmed_empty
 from feefifofunds.models import TradesProgress
 from feefifofunds.store import client
-from tests.gaps.conftest import NOW, grid, make_asset, write_series
+from tests.support import kraken_gaps
 from tests.support.fake_kraken_trades import make_trades
+from tests.support.kraken_gaps import NOW, grid, make_asset, write_series
 
+fake_kraken = kraken_gaps.fake_kraken  # a fixture
 pytestmark = pytest.mark.django_db
 
 HOUR = timedelta(hours=1)
