@@ -11,19 +11,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 import polars as pl
 
 from feefifofunds.ingestion.writer import PriceWriter, WriteError
-from feefifofunds.sources import CandlePage, CandleRequest, PagedSource, SourceError
+from feefifofunds.sources import CandleRequest, PagedSource, SourceError
 from feefifofunds.store import client, schema
 from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.series import SeriesKey
 
 from .classify import ClassifiedGap
-from .detection import Gap, detect_gaps, index_runs, record_confirmed_empty, split_confirmed_empty
+from .detection import Gap, detect_gaps, empty_runs, record_confirmed_empty, split_confirmed_empty
 
 FILLED = "filled"
 PARTLY_FILLED = "partly filled"
@@ -47,16 +46,6 @@ def _series_groups(gaps: Iterable[Gap]) -> dict[tuple[int, str, int], list[Gap]]
     for gap in gaps:
         groups[gap.series].append(gap)
     return groups
-
-
-def _empty_runs(gap: Gap, present: set[datetime], page: CandlePage) -> list[Gap]:
-    """The gap's candle times the answer covered but held no candle for, as runs."""
-    if page.covered_from is None or page.covered_until is None:
-        return []  # nothing came back: no way to tell what the answer covered
-    lo, hi = page.covered_from, page.covered_until
-    idx = [i for i, t in enumerate(gap.times()) if lo <= t < hi and t not in present]
-    return [Gap(gap.asset_id, gap.quote_currency, gap.interval_minutes, gap.start + a * gap.step,
-                gap.start + b * gap.step, b - a + 1) for a, b in index_runs(idx)]
 
 
 def _overlap(gap: Gap, other: Gap) -> int:
@@ -99,8 +88,8 @@ def backfill(gaps: Iterable[ClassifiedGap | Gap], tickers: Mapping[int, str], so
                     candles = page.candles.filter((ts >= gap.start) & (ts <= gap.end))
                     if candles.height:
                         writer.add(candles, key)
-                    present = set(candles.get_column("time").to_list())
-                    runs = _empty_runs(gap, present, page)
+                    present = set(candles.get_column("time").dt.epoch("s").to_list())
+                    runs = empty_runs(gap, page.covered_from, page.covered_until, present)
                     results[gap].written = candles.height
                     results[gap].confirmed_empty = sum(r.missing_candles for r in runs)
                     empties.extend(runs)

@@ -13,7 +13,7 @@ apart the ranges a backfill already confirmed empty with Kraken (``ConfirmedEmpt
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -189,6 +189,21 @@ def index_runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
         else:
             runs.append((i, i))
     return runs
+
+
+def empty_runs(gap: Gap, covered_from: datetime | None, covered_until: datetime | None,
+               present: Collection[int]) -> list[Gap]:
+    """The gap's candle times in ``[covered_from, covered_until)`` without a candle in ``present`` (epoch
+    seconds), as runs: what a source's answer proves empty (nobody traded). Both bounds None: the answer
+    covered nothing. Only the covered stretch is looked at, so a long gap costs what the answer covered."""
+    if covered_from is None or covered_until is None:
+        return []
+    step, seconds, first = gap.step, gap.interval_minutes * 60, int(gap.start.timestamp())
+    a = max(0, -((gap.start - covered_from) // step))  # the first candle at or after covered_from
+    b = min(gap.missing_candles, -((gap.start - covered_until) // step))  # the first at or after covered_until
+    idx = [i for i in range(a, b) if first + i * seconds not in present]
+    return [Gap(gap.asset_id, gap.quote_currency, gap.interval_minutes, gap.start + i * step, gap.start + j * step,
+                j - i + 1) for i, j in index_runs(idx)]
 
 
 def subtract_ranges(gap: Gap, ranges: Iterable[tuple[datetime, datetime]]) -> tuple[list[Gap], list[Gap]]:

@@ -59,10 +59,6 @@ class Plan:
     def trades_requests(self) -> int:
         return sum(p.requests or 0 for p in self.trades)
 
-    @property
-    def unknown_spans(self) -> int:
-        return sum(1 for p in self.trades if p.requests is None)
-
     def duration(self, rate_per_second: float) -> timedelta | None:
         """Time at the rate limit for the requests expected (None without a rate limit)."""
         if rate_per_second <= 0:

@@ -123,9 +123,8 @@ def execute(plan: Plan, labels: dict[int, AssetLabel], source: KrakenRestSource,
     """OHLC gaps first (one request per series), then the walks over trades until the budget is spent."""
     tickers = {k: v.ticker for k, v in labels.items()}
     forget_stale_progress([p.span for p in plan.trades + plan.over_budget], labels)
-    before = source.requests
+    budget.spend_on(source)
     ohlc = backfill(plan.ohlc, tickers, source, alias=alias, table=table, on_series=on_series) if plan.ohlc else []
-    budget.used += source.requests - before
     walks: list[SpanResult] = []
     if plan.trades:
         trades = KrakenTradesSource(source)

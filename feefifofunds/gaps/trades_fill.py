@@ -18,34 +18,48 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 
 from feefifofunds.ingestion.writer import PriceWriter
-from feefifofunds.sources import CandleRequest, MultiIntervalSource, SourceError
+from feefifofunds.sources import CandleRequest, MultiIntervalSource, Source, SourceError
+from feefifofunds.sources.http import ApiClient
 from feefifofunds.sources.kraken_trades import PAGE_SIZE
 from feefifofunds.store import client, schema
 from feefifofunds.store.series import SeriesKey, stored_times
-from feefifofunds.timeframes import epoch_micros
+from feefifofunds.timeframes import epoch_micros, naive_utc
 
-from .detection import Gap, index_runs, record_confirmed_empty
+from .detection import Gap, empty_runs, record_confirmed_empty
 
 MICROS = 1_000_000
 
 
 @dataclass
 class Budget:
-    """What one run may spend: HTTP requests and wall-clock minutes (so a cron run always ends)."""
+    """What one run may spend: HTTP requests and wall-clock minutes (so a cron run always ends).
+
+    The requests spent are counted here only: every request of the sources the budget is spent on
+    (``spend_on``), from the moment each was added, once per HTTP client (the Trades source makes its
+    requests on the REST source's client)."""
 
     max_requests: int
     max_minutes: float
     clock: Callable[[], float] = time.monotonic
-    used: int = 0
     started: float = field(default=0.0)
+    _clients: list[tuple[ApiClient, int]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self.started = self.clock()
+
+    def spend_on(self, source: Source) -> None:
+        """Count ``source``'s requests from now on (a client already counted is not counted twice)."""
+        if not any(client is source.client for client, _ in self._clients):
+            self._clients.append((source.client, source.client.requests))
+
+    @property
+    def used(self) -> int:
+        return sum(client.requests - start for client, start in self._clients)
 
     def exhausted(self) -> str:
         """Why no further request may be made ("" while one may)."""
@@ -100,7 +114,7 @@ def estimate_trades(span: TradesSpan, *, alias: str, table: str = schema.TABLE) 
         f"""SELECT interval_minutes, cast(time AS LONG) / 1000000, trade_count FROM {table}
             WHERE asset_id = %s AND quote_currency = %s AND source = 'kraken' AND trade_count IS NOT NULL
               AND interval_minutes >= 60 AND time > %s AND time < %s""",
-        (span.asset_id, span.quote_currency, _naive(span.start - timedelta(minutes=longest)), _naive(span.end)),
+        (span.asset_id, span.quote_currency, naive_utc(span.start - timedelta(minutes=longest)), naive_utc(span.end)),
         alias=alias)
     covered: dict[int, float] = defaultdict(float)
     trades: dict[int, float] = defaultdict(float)
@@ -117,7 +131,7 @@ def estimate_trades(span: TradesSpan, *, alias: str, table: str = schema.TABLE) 
                 SELECT time, trade_count, interval_minutes FROM {table}
                 WHERE asset_id = %s AND quote_currency = %s AND source = 'kraken' AND interval_minutes = %s
                   AND time < %s ORDER BY time DESC LIMIT 100)""",
-        (span.asset_id, span.quote_currency, span.intervals[-1], _naive(span.start)), alias=alias)
+        (span.asset_id, span.quote_currency, span.intervals[-1], naive_utc(span.start)), alias=alias)
     total, first, last, interval = before[0] if before else (None, None, None, None)
     if total is None or first is None:
         return None
@@ -139,10 +153,6 @@ class SpanResult:
     done: bool = False
     stopped: str = ""  # the budget's reason, when the walk was cut short
     error: str = ""
-
-
-def _naive(dt: datetime) -> datetime:
-    return dt.astimezone(UTC).replace(tzinfo=None)
 
 
 def _stored_times(gap: Gap, *, alias: str, table: str) -> set[int]:
@@ -206,6 +216,7 @@ def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer
     The caller owns the store lock, the source's session and the writer; candles are stored under
     ``source.name``."""
     result = SpanResult(span)
+    budget.spend_on(source)
     stored: dict[Gap, set[int]] = {}
     progress = _Progress.load(span)
     while True:
@@ -215,22 +226,20 @@ def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer
         request = CandleRequest(ticker=ticker, quote_currency=span.quote_currency,
                                 interval_minutes=span.intervals[0], start=span.start, end=span.end,
                                 cursor=progress.cursor)
-        before = source.requests
+        before = budget.used
         try:
             pages = source.fetch_pages(request, span.intervals, max_requests=1)
         except SourceError as exc:
             result.error = str(exc)
             return result
         finally:
-            budget.used += source.requests - before
-            result.requests += source.requests - before
+            result.requests += budget.used - before
         empties: list[Gap] = []
         for gap in span.gaps:
             minutes = gap.interval_minutes
             page = pages[minutes]
-            lo, until = int(page.covered_from.timestamp()), int(page.covered_until.timestamp())
-            if until <= gap.start.timestamp() or lo > gap.end.timestamp():
-                continue
+            if page.covered_until <= gap.start or page.covered_from > gap.end:
+                continue  # this page covered none of the gap
             if gap not in stored:
                 stored[gap] = _stored_times(gap, alias=alias, table=table)
             ts = pl.col("time")
@@ -241,13 +250,9 @@ def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer
                 writer.add(candles, SeriesKey(gap.asset_id, minutes, gap.quote_currency, source.name))
                 result.written[gap] += candles.height
             have = set(candles.get_column("time").dt.epoch("s").to_list()) | stored[gap]
-            step, first = minutes * 60, int(gap.start.timestamp())
-            # The gap's candle indexes inside [lo, until): only the newly covered stretch is looked at.
-            a, b = max(0, -(-(lo - first) // step)), min(gap.missing_candles, -(-(until - first) // step))
-            idx = [i for i in range(a, b) if first + i * step not in have]
-            empties.extend(Gap(gap.asset_id, gap.quote_currency, minutes, gap.start + i * gap.step,
-                               gap.start + j * gap.step, j - i + 1) for i, j in index_runs(idx))
-            result.empty[gap] += len(idx)
+            runs = empty_runs(gap, page.covered_from, page.covered_until, have)
+            empties.extend(runs)
+            result.empty[gap] += sum(r.missing_candles for r in runs)
         writer.flush()  # acknowledged before the cursor moves on: a kill loses no written candle
         record_confirmed_empty(empties)
         progress.save(pages[span.intervals[0]].cursor, max(p.covered_until for p in pages.values()))
@@ -256,7 +261,3 @@ def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer
         if progress.cursor is None:
             result.done = True
             return result
-
-
-def seconds_at_rate(requests: int, rate_per_second: float) -> timedelta:
-    return timedelta(seconds=requests / rate_per_second) if rate_per_second > 0 else timedelta(0)

@@ -12,17 +12,15 @@ The interface says what the API sources really offer; callers use these verbs an
   fails first thing when a key is missing.
 - ``PagedSource`` (capability, Kraken REST): ``fetch_page(request)`` returns a ``CandlePage``: the candles,
   the span the answer *covered* (a candle time in it without a candle is proven empty: nobody traded) and a
-  ``cursor`` to resume from. The gap backfill needs this.
+  ``cursor`` to resume from. The OHLC gap backfill needs this.
+- ``MultiIntervalSource`` (capability, Kraken Trades): ``fetch_pages(request, intervals)`` reads a bounded
+  number of pages of one walk over the raw trades, from ``CandleRequest.cursor`` on, and returns one
+  ``CandlePage`` per interval, all covering the same span, with the cursor to resume from. The trades gap
+  fill needs this (one download fills the gaps of every interval).
 - ``GroupedDailySource`` (capability, Massive): every ticker's daily candle of one market in one call.
 
 A capability is declared by inheriting its class, and callers test it with ``isinstance`` against that
 declared class (never by probing for a method). Sources are found by name in ``feefifofunds.sources.registry``.
-
-Fitting the Kraken Trades source (next): trades are paged by a cursor, and one pass over them gives candles for
-several intervals. It will be a ``PagedSource`` whose ``fetch_page`` honours ``CandleRequest.cursor`` (resume a
-long fetch where the saved cursor says) and returns ``CandlePage.cursor``; the several-intervals part is a
-further capability, e.g. ``fetch_pages(request, intervals) -> dict[int, CandlePage]`` (one ``CandlePage`` per
-interval, all covering the same span), declared the same way.
 
 The bulk archive import (``ingest_sequential``) is not a ``Source``: it reads files, stages them and writes in
 time order (``feefifofunds.ingestion.archive``).
@@ -60,7 +58,8 @@ def empty_candles() -> pl.DataFrame:
 class CandleRequest:
     """What a caller asks a source for; ``start`` inclusive, ``end`` exclusive, both UTC.
 
-    ``cursor``: resume a paged fetch from a cursor an earlier ``CandlePage`` gave (``PagedSource`` only).
+    ``cursor``: resume a paged fetch from a cursor an earlier ``CandlePage`` gave (``PagedSource`` and
+    ``MultiIntervalSource`` only).
     """
 
     ticker: str
@@ -74,7 +73,7 @@ class CandleRequest:
 
 @dataclass(frozen=True)
 class CandlePage:
-    """One answer of a ``PagedSource``.
+    """One answer of a ``PagedSource`` (or, per interval, of a ``MultiIntervalSource``).
 
     ``candles``: finished candles in the request's range (CANDLE_SCHEMA). ``covered_from`` (inclusive) and
     ``covered_until`` (exclusive) bound what the answer speaks for: a candle time in that span without a

@@ -89,8 +89,9 @@ class KrakenRestSource(PagedSource):
             return value if value is not None else setting(name, default, cast)
 
         self.base_url = (base_url or setting("KRAKEN_API_URL", "https://api.kraken.com")).rstrip("/")
-        rate = option(rate_per_second, "KRAKEN_API_RATE_PER_SECOND", 1.0, float)
-        self.limiter = RateLimiter.per_second(rate) if rate > 0 else None
+        # Requests per second (0: no limit); the gap plan reckons its time with the same figure.
+        self.rate_per_second: float = option(rate_per_second, "KRAKEN_API_RATE_PER_SECOND", 1.0, float)
+        self.limiter = RateLimiter.per_second(self.rate_per_second) if self.rate_per_second > 0 else None
         self.max_attempts = max_attempts or setting("KRAKEN_API_MAX_ATTEMPTS", 5, int)
         super().__init__(ApiClient(
             "Kraken", self.base_url, headers={"User-Agent": "feefifofunds-gap-backfill"}, limiter=self.limiter,

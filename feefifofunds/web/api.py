@@ -31,7 +31,6 @@ from .params import (
     check_query,
     error_from_pydantic,
     get_asset,
-    parse_time,  # noqa: F401 (used by export_prices)
 )
 
 api = NinjaAPI(

@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.store import client, schema
 from feefifofunds.store.series import SeriesKey
-from tests.web.conftest import T0, load_market, make_candles
+from tests.support.market import T0, load_market, make_candles
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ import pytest
 
 from feefifofunds.gaps.detection import Gap, detect_gaps, list_series, split_confirmed_empty, subtract_ranges
 from feefifofunds.models import ConfirmedEmptyRange
-from tests.gaps.conftest import grid, make_asset, write_series
+from tests.support.kraken_gaps import grid, make_asset, write_series
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from feefifofunds.models import TradesProgress
 from feefifofunds.sources.kraken_rest import KrakenRestSource
 from feefifofunds.sources.kraken_trades import KrakenTradesSource
 from feefifofunds.store import client
-from tests.gaps.conftest import grid, make_asset, write_series
 from tests.support.fake_kraken_trades import FakeKrakenTrades, make_trades
+from tests.support.kraken_gaps import grid, make_asset, stored, write_series
 
 pytestmark = pytest.mark.django_db
 
@@ -47,13 +47,6 @@ def store(questdb):
 def source(fake) -> KrakenTradesSource:
     return KrakenTradesSource(KrakenRestSource(fake.url, rate_per_second=0, backoff_seconds=0.01, timeout=2.0),
                               clock=lambda: fake.now.timestamp())
-
-
-def stored(asset_id: int, interval: int) -> dict[int, tuple]:
-    rows = client.query("SELECT cast(time AS LONG) / 1000000, open, high, low, close, volume, trade_count, vwap "
-                        "FROM assetprice WHERE asset_id = %s AND interval_minutes = %s ORDER BY time",
-                        (asset_id, interval))
-    return {int(r[0]): tuple(r[1:]) for r in rows}
 
 
 def run_fill(fake, budget: Budget) -> list:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright import sync_api
 
-from .conftest import load_market
+from tests.support.market import load_market
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]

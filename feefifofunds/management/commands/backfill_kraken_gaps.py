@@ -21,7 +21,6 @@ from feefifofunds.gaps.run import Outcome, Survey, SurveyError, execute, survey
 from feefifofunds.gaps.scope import ScopeError, resolve_scope
 from feefifofunds.gaps.trades_fill import Budget
 from feefifofunds.sources import SourceError
-from feefifofunds.sources.http import setting
 from feefifofunds.sources.kraken_rest import KrakenRestSource
 from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.config import DEFAULT_ALIAS
@@ -88,10 +87,11 @@ class Command(BaseCommand):
         with nullcontext() if report_only else locked(options["database"]):
             with KrakenRestSource.from_settings() as source:
                 console = make_console(self.stdout, options["verbosity"])
-                rate = setting("KRAKEN_API_RATE_PER_SECOND", 1.0, float)
+                rate = source.rate_per_second
                 limits = {"rate_per_second": rate, "max_requests": options["max_requests"],
                           "max_minutes": options["max_minutes"]}
                 budget = Budget(options["max_requests"], options["max_minutes"])
+                budget.spend_on(source)  # the survey's pair lookup counts too
                 found = self._survey(source, options, rate)
                 show.render_survey(console, found, show_unfillable_only=options["show_unfillable_only"])
                 if options["export_unfillable"]:
@@ -108,7 +108,6 @@ class Command(BaseCommand):
                                refusal=f"refusing to backfill {found.plan.to_fill} gaps without confirmation"):
                     show.render_cancelled(console)
                     return
-                budget.used = source.requests  # the pair lookup of the survey counts too
                 outcome = self._fill(console, found, source, budget, options)
                 show.render_outcome(console, self.stdout, found, outcome, requests_made=budget.used,
                                     max_requests=options["max_requests"])

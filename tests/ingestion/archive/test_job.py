@@ -3,16 +3,15 @@
 from dataclasses import replace
 from pathlib import Path
 
-import polars as pl
 import pytest
 
-from feefifofunds.catalog import asset_tiers
 from feefifofunds.ingestion.archive import Events, FileResult, ingest_files
 from feefifofunds.ingestion.writer import PriceWriter, SeriesColumns
 from feefifofunds.models import Asset
 from feefifofunds.sources.kraken_archive import discover
 from feefifofunds.store import client, parquet_import
 from tests.support.archive import candle_lines, copy_real_samples, write_file
+from tests.support.archive_job import UnserializableFor, run
 
 pytestmark = pytest.mark.django_db
 
@@ -34,14 +33,6 @@ def csv_rows(path: Path) -> list[tuple]:
 
 
 PATHS = pytest.mark.parametrize("write_path", ["parquet", "ilp"])
-
-
-def run(data_dir: Path, *, tiers: set[str] | None = None, intervals: set[int] | None = None, **kw):
-    files = discover(data_dir, intervals=intervals).files
-    if tiers:
-        known = asset_tiers({f.base for f in files})
-        files = [f for f in files if known[f.base] in tiers]
-    return ingest_files(files, ingested_dir=data_dir.parent / "ingested" / "ohlcv", **kw)
 
 
 @PATHS
@@ -192,30 +183,6 @@ def test_stop_on_error(questdb, tmp_path):
     assert (data / "BBBUSD_60.csv").exists()
     summary = run(data)
     assert [r.status for r in summary.results] == ["failed", "ingested"]
-
-
-class UnserializableFor(PriceWriter):
-    """The real writer and client, handed rows the client cannot serialize for one asset: ``trade_count``
-    mixing integers and text (``mixed``) fails inside ``dataframe()``; all text is serialized, and the
-    server then refuses the whole flush (a LONG column cannot take strings). Rows of several files sent
-    together (``SeriesColumns``) are spoiled alike when the asset's rows are among them."""
-
-    ticker = "ETH"
-    values = "mixed"
-
-    def spoils(self, asset_ids: pl.Series, times: pl.Series) -> bool:
-        return Asset.objects.filter(pk__in=asset_ids.unique().to_list(), ticker=self.ticker).exists()
-
-    def spoil(self, frame: pl.DataFrame) -> pl.DataFrame:
-        n = frame.height
-        bad = ["x"] * n if self.values == "text" else [1] * (n - 1) + ["x"]
-        return frame.with_columns(pl.Series("trade_count", bad, dtype=pl.Object))
-
-    def add(self, rows, series, *, tags=()):
-        asset_ids = rows.get_column("asset_id") if isinstance(series, SeriesColumns) else pl.Series([series.asset_id])
-        if self.spoils(asset_ids, rows.get_column("time")):
-            rows = self.spoil(rows)
-        return super().add(rows, series, tags=tags)
 
 
 class RefusedFor(UnserializableFor):

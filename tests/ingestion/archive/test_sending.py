@@ -5,8 +5,8 @@ import pytest
 
 from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.store import client
-from tests.ingestion.archive.test_job import UnserializableFor, run
 from tests.support.archive import candle_lines, write_file
+from tests.support.archive_job import UnserializableFor, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PAIRS = ("ADAUSD", "DOTUSD", "ETHUSD", "LINKUSD", "SOLUSD", "XBTUSD")

@@ -7,36 +7,21 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
-from io import StringIO
+from datetime import UTC, datetime
 
 import pytest
-from django.core.management import call_command
 
 from feefifofunds.gaps.detection import detect_gaps, split_confirmed_empty
 from feefifofunds.models import TradesProgress
-from feefifofunds.store import client
-from tests.gaps.conftest import NOW, grid, make_asset, write_series
+from tests.support import kraken_gaps
 from tests.support.fake_kraken_trades import make_trades
+from tests.support.kraken_gaps import HOUR, NOW, grid, make_asset, run, stored, write_series
 
+fake_kraken = kraken_gaps.fake_kraken  # a fixture
 pytestmark = pytest.mark.django_db
 
-HOUR = timedelta(hours=1)
 T = int(NOW.timestamp())
 LAST_HOUR = datetime(2025, 1, 20, 11, tzinfo=UTC)  # the last finished hour at NOW (12:34)
-
-
-def run(*args) -> str:
-    out = StringIO()
-    call_command("backfill_kraken_gaps", *args, stdout=out, now=NOW)
-    return out.getvalue()
-
-
-def stored(asset_id: int, interval: int) -> dict[int, tuple]:
-    rows = client.query("SELECT cast(time AS LONG) / 1000000, open, high, low, close, volume, trade_count, vwap "
-                        "FROM assetprice WHERE asset_id = %s AND interval_minutes = %s ORDER BY time",
-                        (asset_id, interval))
-    return {int(r[0]): tuple(r[1:]) for r in rows}
 
 
 def assert_candle(got: tuple, expected: tuple) -> None:

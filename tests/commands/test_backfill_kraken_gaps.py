@@ -1,6 +1,10 @@
+"""backfill_kraken_gaps against the real QuestDB and a fake Kraken: the prompt, OHLC fills, the confirmed-empty
+memory, the OHLC window's edge, retries and failures, filters and the exit paths. What it prints and plans is
+tested in tests/gaps/test_report.py and tests/gaps/test_plan.py."""
+
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
@@ -8,148 +12,16 @@ from django.core.management import CommandError, call_command
 
 from feefifofunds.models import ConfirmedEmptyRange
 from feefifofunds.store import client
-from tests.gaps.conftest import NOW, make_asset, write_series
+from tests.support import kraken_gaps
+from tests.support.kraken_gaps import CURRENT_HOUR, DAY, HOUR, NOW, TODAY, hours, make_asset, rows, run, write_series
 
+fake_kraken, market = kraken_gaps.fake_kraken, kraken_gaps.market  # fixtures
 pytestmark = pytest.mark.django_db
-
-DAY = timedelta(days=1)
-HOUR = timedelta(hours=1)
-TODAY = datetime(2025, 1, 20, tzinfo=UTC)
-CURRENT_HOUR = datetime(2025, 1, 20, 12, tzinfo=UTC)
 
 
 class Terminal(StringIO):
     def isatty(self):
         return True
-
-
-def run(*args, stdin=None) -> str:
-    out = StringIO()
-    call_command("backfill_kraken_gaps", *args, stdout=out, now=NOW, stdin=stdin)
-    return out.getvalue()
-
-
-def days(first: datetime, last: datetime) -> list[datetime]:
-    return [first + i * DAY for i in range((last - first) // DAY + 1)]
-
-
-def hours(first: datetime, last: datetime) -> list[datetime]:
-    return [first + i * HOUR for i in range((last - first) // HOUR + 1)]
-
-
-def rows(asset_id=None) -> int:
-    where = f" WHERE asset_id = {asset_id}" if asset_id else ""
-    return client.query(f"SELECT count() FROM assetprice{where}")[0][0]
-
-
-@pytest.fixture
-def market(questdb, fake_kraken):
-    """BTC daily with a recent gap, SOL daily with an old one, ETH hourly with a recent and an old gap."""
-    btc, eth, sol = make_asset("BTC"), make_asset("ETH"), make_asset("SOL")
-    btc_missing = days(datetime(2024, 11, 1, tzinfo=UTC), datetime(2024, 11, 3, tzinfo=UTC))
-    write_series(btc.pk, 1440, [d for d in days(datetime(2024, 10, 1, tzinfo=UTC), TODAY - DAY)
-                                if d not in btc_missing])
-    sol_missing = days(datetime(2022, 3, 1, tzinfo=UTC), datetime(2022, 3, 15, tzinfo=UTC))
-    write_series(sol.pk, 1440, [d for d in days(datetime(2022, 2, 20, tzinfo=UTC), datetime(2022, 3, 25, tzinfo=UTC))
-                                if d not in sol_missing])
-    eth_missing = set(hours(datetime(2025, 1, 10, 8, tzinfo=UTC), datetime(2025, 1, 10, 13, tzinfo=UTC)))
-    eth_old_missing = set(hours(datetime(2024, 10, 5, tzinfo=UTC), datetime(2024, 10, 10, 23, tzinfo=UTC)))
-    write_series(eth.pk, 60, [h for h in hours(datetime(2024, 10, 1, tzinfo=UTC), CURRENT_HOUR - HOUR)
-                              if h not in eth_missing | eth_old_missing])
-    # Kraken has every candle of the recent window.
-    fake_kraken.add_candles("XBTUSD", 1440, days(TODAY - 800 * DAY, TODAY))
-    fake_kraken.add_candles("ETHUSD", 60, hours(CURRENT_HOUR - 800 * HOUR, CURRENT_HOUR))
-    return {"BTC": btc, "ETH": eth, "SOL": sol}
-
-
-def test_report_layout_and_dry_run_writes_nothing(market, fake_kraken):
-    before = rows()
-    out = run("--dry-run")
-    lines = out.splitlines()
-    assert lines[:5] == ["═" * 59, "Kraken Gap Detection Report", "═" * 59, "",
-                         "Scanning 3 assets (3 series) for gaps..."]
-    expected_fillable = [
-        "📊 API-FILLABLE GAPS (within 720-candle limit)",
-        "BTC (TIER1) - 1440 min interval:",
-        "  ✓ 2024-11-01 → 2024-11-03 (3 days, 3 candles)",
-        "    └─ 81 candles from today (limit: 720) ✓",
-        "ETH (TIER1) - 60 min interval:",
-        "  ✓ 2025-01-10 08:00 → 2025-01-10 13:00 (6 hours, 6 candles)",
-        "    └─ 245 candles from today (limit: 720) ✓",
-        "Summary: 2 fillable gaps, 9 total candles to fetch",
-    ]
-    expected_trades = [
-        "🔁 TRADES-FILLABLE GAPS (beyond the OHLC window: candles rebuilt from Kraken's trade history)",
-        "ETH (TIER1) - 60 min interval:",
-        "  ✓ 2024-10-05 00:00 → 2024-10-10 23:00 (6 days, 144 candles)",
-        "    └─ 2,581 candles from today: from trades ✓",
-        "SOL (TIER1) - 1440 min interval:",
-        "  ✓ 2022-03-01 → 2022-03-15 (15 days, 15 candles)",
-        "    └─ 1,057 candles from today: from trades ✓",
-        "Summary: 2 gaps in 2 walks over trades, about 4 requests",
-    ]
-    expected_trailing = [
-        "⏩ TRAILING GAPS (after the last stored candle, up to the last finished one)",
-        "SOL (TIER1) - 1440 min interval:",
-        "  → 2022-03-26 → 2025-01-19 (1,031 days, 1,031 candles)",
-        "    └─ from trades ✓",
-        "Summary: 1 trailing gap, 1,031 candles to bring the store up to date",
-    ]
-    expected_unfillable = ["❌ UNFILLABLE GAPS (not filled by this run)", "No unfillable gaps.",
-                           "Summary: 0 unfillable gaps"]
-    expected_plan = [
-        "PLAN",
-        "  OHLC:   2 gaps, 2 requests",
-        "  Trades: 3 gaps in 3 walks, about 7 requests",
-    ]
-    content = [line for line in lines if line and not set(line) <= {"─", "═"}]
-    starts = []
-    for block in (expected_fillable, expected_trades, expected_trailing, expected_unfillable, expected_plan):
-        start = content.index(block[0])
-        assert content[start:start + len(block)] == block
-        starts.append(start)
-    assert starts == sorted(starts)
-    assert "Dry run: nothing was backfilled." in out and "Proceed" not in out
-    # A report reads only: Kraken's pair list (to tell delisted pairs apart), nothing written.
-    assert [r.path for r in fake_kraken.requests] == ["/0/public/AssetPairs"]
-    assert rows() == before and not ConfirmedEmptyRange.objects.exists()
-
-
-def test_export_unfillable_byte_for_byte(market, tmp_path):
-    path = tmp_path / "gaps.csv"
-    # A budget of 3 requests: the pair list and the two OHLC answers; every walk over trades is left over.
-    out = run("--dry-run", "--max-requests", "3", "--export-unfillable", str(path))
-    assert path.read_bytes() == (
-        b"asset_ticker,tier,interval_minutes,gap_start,gap_end,missing_candles,candles_from_today,overflow_candles,"
-        b"quote_currency\n"
-        b"ETH,TIER1,60,2024-10-05T00:00,2024-10-10T23:00,144,2581,1861,USD\n"
-        b"SOL,TIER1,1440,2022-03-01,2022-03-15,15,1057,337,USD\n"
-        b"SOL,TIER1,1440,2022-03-26,2025-01-19,1031,1032,312,USD\n"
-    )
-    assert f"Exported 3 unfillable gaps to {path}" in out
-    assert "Left for a later run (over budget): 3 gaps" in out
-
-
-def test_export_with_ohlc_only_and_quote_filter(market, tmp_path, fake_kraken):
-    eur = make_asset("XRP", quote="EUR")
-    write_series(eur.pk, 1440, [datetime(2022, 1, 1, tzinfo=UTC), datetime(2022, 1, 5, tzinfo=UTC)], quote="EUR")
-    path = tmp_path / "eur.csv"
-    out = run("--dry-run", "--method", "ohlc", "--quote", "eur", "--export-unfillable", str(path))
-    assert path.read_text().splitlines()[1:] == [
-        "XRP,TIER1,1440,2022-01-02,2022-01-04,3,1115,395,EUR",  # bare ticker, quote at the end
-        "XRP,TIER1,1440,2022-01-06,2025-01-19,1110,1111,391,EUR",
-    ]
-    assert "BTC" not in out and "TOO OLD by 395 candles (395 days) for OHLC: use --method auto or trades" in out
-
-
-def test_show_unfillable_only(market, fake_kraken):
-    out = run("--show-unfillable-only", "--max-requests", "3")
-    assert "API-FILLABLE" not in out and "TRADES-FILLABLE" not in out and "UNFILLABLE GAPS" in out
-    assert "SOL (TIER1) - 1440 min interval: 2 gaps, 1,046 candles" in out
-    assert "over this run's budget (--max-requests / --max-minutes): a later run picks it up" in out
-    assert "BTC (TIER1)" not in out and "Proceed" not in out
-    assert fake_kraken.calls("OHLC") == [] and fake_kraken.calls("Trades") == []
-    assert "No unfillable gaps." in run("--show-unfillable-only")
 
 
 def test_prompt_no_then_yes(market, fake_kraken):
@@ -257,20 +129,6 @@ def test_unknown_pair_fails_its_gap_and_the_run_goes_on(market, fake_kraken):
     assert not ConfirmedEmptyRange.objects.filter(asset=nope).exists()
 
 
-def test_720_minute_interval_is_filled_from_trades(questdb, fake_kraken):
-    btc = make_asset("BTC")
-    twelve = timedelta(hours=12)
-    write_series(btc.pk, 720, [CURRENT_HOUR - 10 * twelve, CURRENT_HOUR - 6 * twelve, CURRENT_HOUR - twelve])
-    out = run("--dry-run", "--method", "ohlc")
-    assert "  ✗ 2025-01-16 00:00 → 2025-01-17 00:00 (36 hours, 3 candles)" in out
-    assert ("    └─ 720-minute candles are not offered by Kraken's OHLC endpoint (use --method auto or trades) ✗"
-            in out)
-    out = run("--dry-run")
-    assert "    └─ 10 candles from today: from trades ✓" in out
-    out = run("--yes")
-    assert "0 written, 3 confirmed empty" in out and fake_kraken.calls("OHLC") == []
-
-
 def test_filters(market, fake_kraken):
     ada = make_asset("ADA", tier="")  # tier from the tier lists: TIER1
     link = make_asset("LINK", tier="TIER2")
@@ -296,14 +154,6 @@ def test_filters(market, fake_kraken):
         run("--asset", "XYZ")
     with pytest.raises(CommandError, match="invalid choice"):
         run("--tier", "TIER9")
-
-
-def test_large_reports_stay_short(questdb):
-    btc = make_asset("BTC")
-    write_series(btc.pk, 60, hours(CURRENT_HOUR - 100 * HOUR, CURRENT_HOUR - HOUR)[::2])  # 49 one-hour gaps
-    out = run("--dry-run")
-    assert "BTC (TIER1) - 60 min interval: 49 gaps, 49 candles" in out
-    assert out.count("  ✓ ") == 5 and "  … and 44 more gaps (44 candles)" in out
 
 
 @pytest.mark.django_db(transaction=True)
