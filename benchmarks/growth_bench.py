@@ -2,13 +2,15 @@
 
 120 pairs x 7 intervals (30 days of 1-minute, 120 days of 5-minute, 1 year of 15-minute, 2 years hourly,
 4 years 4-hour, 6 years 12-hour, 8 years daily candles), ingested by ``ingest_sequential`` in 4 runs of 30
-pairs into a fresh QuestDB: rows/s per run (until visible) and the CPU of client and server per row. Then a
-quarterly update (one more quarter of every series, overlapping the store by 3 days), then reads in the
-grown store: the API's candle query for one page of 10,000 1-minute candles and for a whole month
-(43,200), gap detection over every series, and an export of one 1-minute series.
+pairs into a fresh QuestDB: rows/s per run (until visible), the CPU of client and server per row and the
+cores busy. Then a quarterly update (one more quarter of every series, overlapping the store by 3 days).
+The whole sequence runs once per write path (``--paths``: Parquet, then ILP, each into a fresh QuestDB and
+catalog, on the same files). Then reads in the first path's grown store: the API's candle query for one
+page of 10,000 1-minute candles and for a whole month (43,200), gap detection over every series, and an
+export of one 1-minute series.
 
     .venv/bin/python benchmarks/growth_bench.py [--scale 1.0] [--pairs-per-run 30] [--runs 4]
-        [--partition-by MONTH] [--sync] [--keep]
+        [--paths parquet,ilp] [--partition-by MONTH] [--sync] [--keep]
 
 ``--scale 0.05`` shortens every series to 5% of its days, for a quick check.
 """
@@ -25,7 +27,7 @@ import time
 from datetime import UTC, timedelta
 from pathlib import Path
 
-from common import REPO, env_for, loadavg, manage, measure, set_layout, start_questdb
+from common import REPO, env_for, import_dir_of, loadavg, manage, measure, set_layout, start_questdb
 
 from feefifofunds.samples import Spec, generate
 from feefifofunds.store import server
@@ -49,7 +51,14 @@ def make_pairs(out: Path, first: int, count: int, specs, end: int, seed: int) ->
     return files, rows
 
 
-def ingest(env, data: Path, proc, label: str, rows: int) -> float:
+def ingest(env, source: Path, proc, label: str, rows: int) -> float:
+    """One ``ingest_sequential`` of a copy (hard links) of ``source``."""
+    data = source.parent / "data"
+    shutil.rmtree(source.parent / "ingested", ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    for f in source.glob("*.csv"):
+        os.link(f, data / f.name)
     with measure(proc.pid) as reading:
         manage(env, "ingest_sequential", "--data-dir", str(data), "--yes")
     rate = rows / reading.wall
@@ -103,6 +112,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of every series' days")
     parser.add_argument("--pairs-per-run", type=int, default=30)
     parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--paths", default="parquet,ilp", help="write paths to run (default: parquet,ilp)")
     parser.add_argument("--partition-by", help="re-create assetprice with this partitioning first (compare layouts)")
     parser.add_argument("--sync", action="store_true", help="durable commits (QDB_CAIRO_COMMIT_MODE=sync)")
     parser.add_argument("--keep", action="store_true")
@@ -112,32 +122,41 @@ def main() -> int:
     specs = scaled(SPECS, args.scale)
     runs = []
     for r in range(args.runs):
-        data = work / f"run{r + 1}" / "data"
+        data = work / f"run{r + 1}" / "source"
         files, rows = make_pairs(data, r * args.pairs_per_run, args.pairs_per_run, specs, END, seed=1000)
         runs.append((data, rows))
     pairs = args.runs * args.pairs_per_run
     quarter_specs = scaled(tuple(Spec(s.interval_minutes, QUARTER_DAYS + OVERLAP_DAYS) for s in SPECS), args.scale)
-    quarter = work / "quarter" / "data"
+    quarter = work / "quarter" / "source"
     _, quarter_rows = make_pairs(quarter, 0, pairs, quarter_specs, END + QUARTER_DAYS * 86400, seed=5000)
     print(f"growth: {pairs} pairs x {len(specs)} intervals, {sum(r for _, r in runs):,} rows in {args.runs} runs; "
           f"quarterly update {quarter_rows:,} rows (scale {args.scale}, {'sync' if args.sync else 'default'} "
           f"commit mode)", flush=True)
 
-    proc, ports = start_questdb(work / "questdb", sync=args.sync)
     try:
-        env = env_for(ports, work / "catalog.sqlite3")
-        manage(env, "migrate", "--no-input", "-v", "0")
-        if args.partition_by:
-            set_layout(ports, args.partition_by)
-        rates = [ingest(env, data, proc, f"run {i + 1}", rows) for i, (data, rows) in enumerate(runs)]
-        print(f"growth: last run / first run = {rates[-1] / rates[0]:.2f} (target >= 0.8); every run >= 1 M rows/s: "
-              f"{'met' if min(rates) >= 1e6 else 'NOT met'}")
-        first_import = sum(r for _, r in runs) / sum(r / rate for (_, r), rate in zip(runs, rates, strict=True))
-        update = ingest(env, quarter, proc, "quarterly update", quarter_rows)
-        print(f"quarterly update / first import = {update / first_import:.2f} (target >= 1.0)")
-        read_side(env, work)
+        paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+        for n, path in enumerate(paths):
+            root = work / f"questdb-{path}"
+            proc, ports = start_questdb(root, sync=args.sync)
+            try:
+                env = env_for(ports, work / f"catalog-{path}.sqlite3",
+                              import_dir=import_dir_of(root) if path == "parquet" else None)
+                manage(env, "migrate", "--no-input", "-v", "0")
+                if args.partition_by:
+                    set_layout(ports, args.partition_by)
+                rates = [ingest(env, data, proc, f"{path}: run {i + 1}", rows) for i, (data, rows) in enumerate(runs)]
+                print(f"{path}: last run / first run = {rates[-1] / rates[0]:.2f} (target >= 0.8); every run >= 1 M "
+                      f"rows/s: {'met' if min(rates) >= 1e6 else 'NOT met'}")
+                first_import = sum(r for _, r in runs) / sum(r / rate for (_, r), rate in zip(runs, rates, strict=True))
+                update = ingest(env, quarter, proc, f"{path}: quarterly update", quarter_rows)
+                print(f"{path}: quarterly update / first import = {update / first_import:.2f} (target >= 1.0)",
+                      flush=True)
+                if n == 0:
+                    read_side(env, work)
+            finally:
+                server.stop(proc.pid)
+                shutil.rmtree(root, ignore_errors=True)
     finally:
-        server.stop(proc.pid)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     return 0
