@@ -82,6 +82,31 @@ def test_reinsert_keeps_the_count_and_later_values_win(questdb):
     assert {(r[6], r[9]) for r in got} == {(99.5, None)}
 
 
+def test_parquet_and_ilp_commits_apply_in_commit_order(questdb):
+    rows = window(50)
+
+    def ilp(close: float) -> None:
+        frame = rows.with_columns(close=pl.lit(close), time=pl.from_epoch("time"),
+                                  quote_currency=pl.col("quote_code").replace_strict([0, 1], QUOTES),
+                                  source=pl.lit("kraken")).drop("quote_code").to_pandas()
+        with client.open_sender(questdb) as sender:
+            sender.dataframe(frame, table_name=schema.TABLE, symbols=["quote_currency", "source"], at="time")
+            sender.flush()
+
+    def parquet(close: float) -> None:
+        table = parquet_import.window_table(rows.with_columns(close=pl.lit(close)), QUOTES, "kraken")
+        parquet_import.import_rows(questdb, table)
+
+    ilp(1.0)
+    parquet(2.0)
+    assert {r[6] for r in stored()} == {2.0}
+    ilp(3.0)
+    parquet(4.0)
+    ilp(5.0)
+    got = stored()
+    assert len(got) == 50 and {r[6] for r in got} == {5.0}
+
+
 def test_a_refused_file_raises_with_questdbs_message_and_is_deleted(questdb):
     table = parquet_import.window_table(window(20), QUOTES, "kraken")
     with pytest.raises(ParquetImportError) as refused:
