@@ -1,6 +1,7 @@
 """The Parquet write path on the real QuestDB of the fixtures (its copy root is the default alias's import
 folder): round trip, DEDUP, refusals, the probe, leftovers."""
 
+import os
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from feefifofunds.store import client, parquet_import, schema
+from feefifofunds.store.config import local_import_dir
 from feefifofunds.store.parquet_import import ParquetImportError
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -80,6 +82,31 @@ def test_reinsert_keeps_the_count_and_later_values_win(questdb):
     assert {(r[6], r[9]) for r in got} == {(99.5, None)}
 
 
+def test_parquet_and_ilp_commits_apply_in_commit_order(questdb):
+    rows = window(50)
+
+    def ilp(close: float) -> None:
+        frame = rows.with_columns(close=pl.lit(close), time=pl.from_epoch("time"),
+                                  quote_currency=pl.col("quote_code").replace_strict([0, 1], QUOTES),
+                                  source=pl.lit("kraken")).drop("quote_code").to_pandas()
+        with client.open_sender(questdb) as sender:
+            sender.dataframe(frame, table_name=schema.TABLE, symbols=["quote_currency", "source"], at="time")
+            sender.flush()
+
+    def parquet(close: float) -> None:
+        table = parquet_import.window_table(rows.with_columns(close=pl.lit(close)), QUOTES, "kraken")
+        parquet_import.import_rows(questdb, table)
+
+    ilp(1.0)
+    parquet(2.0)
+    assert {r[6] for r in stored()} == {2.0}
+    ilp(3.0)
+    parquet(4.0)
+    ilp(5.0)
+    got = stored()
+    assert len(got) == 50 and {r[6] for r in got} == {5.0}
+
+
 def test_a_refused_file_raises_with_questdbs_message_and_is_deleted(questdb):
     table = parquet_import.window_table(window(20), QUOTES, "kraken")
     with pytest.raises(ParquetImportError) as refused:
@@ -133,6 +160,22 @@ def test_probe_says_when_the_server_cannot_see_the_folder(questdb, alias_with, q
     assert list(tmp_path.iterdir()) == []
 
 
+def test_probe_tells_to_restart_a_local_server_started_without_the_folder(questdb, alias_with, monkeypatch,
+                                                                          tmp_path):
+    # The local server's import folder, which the running server (like one started before it had a copy
+    # root there) does not read.
+    monkeypatch.setenv("FEEFIFOFUNDS_STATE_DIR", str(tmp_path))
+    folder = local_import_dir(os.environ)
+    folder.mkdir(parents=True)
+    sentence = parquet_import.probe(alias_with(import_dir=str(folder)))
+    assert sentence and sentence.endswith("restart the local QuestDB so that it reads this folder: "
+                                          "make stop && make services")
+    folder.rmdir()
+    assert parquet_import.probe(alias_with(import_dir=str(folder))) == (
+        f"the Parquet import folder {folder} does not exist; restart the local QuestDB so that it reads this "
+        "folder: make stop && make services")
+
+
 def test_probe_says_when_the_server_path_is_wrong(questdb, alias_with, questdb_server):
     alias = alias_with(import_dir=questdb_server.import_dir, import_dir_server="/nowhere/import")
     sentence = parquet_import.probe(alias)
@@ -165,3 +208,10 @@ def test_remove_leftovers_removes_only_this_servers_import_files(questdb, alias_
             path.unlink(missing_ok=True)
     assert parquet_import.remove_leftovers(alias_with(import_dir="")) == 0
     assert parquet_import.remove_leftovers(alias_with(import_dir=str(tmp_path / "gone"))) == 0
+
+
+def test_the_files_have_the_tables_columns(questdb):
+    arrow = {"TIMESTAMP": pa.timestamp("us", tz="UTC"), "INT": pa.int32(), "DOUBLE": pa.float64(),
+             "LONG": pa.int64(), "SYMBOL": pa.string()}
+    columns = client.query(f"SELECT \"column\", type FROM table_columns('{schema.TABLE}')")
+    assert [(name, arrow[kind]) for name, kind in columns] == [(f.name, f.type) for f in parquet_import.PARQUET_SCHEMA]
