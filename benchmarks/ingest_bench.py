@@ -66,14 +66,12 @@ def parse_only(files: list[Path]) -> tuple[int, float]:
 def row_loop(files: list[Path], ports: server.Ports, seconds: float) -> tuple[int, float]:
     """The plain approach: csv module + one Sender.row() per candle (auto-flush every 75,000 rows), into a
     table with the same schema and DEDUP, timed until the rows are visible like the end-to-end figure."""
-    import psycopg
     from questdb import Sender, TimestampNanos
 
     from feefifofunds.store import schema
 
     table = "assetprice_rowloop"
-    with psycopg.connect(host="127.0.0.1", port=ports.pg, user="admin", password="quest", dbname="qdb",
-                         autocommit=True) as conn:
+    with pg(ports) as conn:
         conn.execute(schema.create_table_sql(table))
         conn.execute(f"ALTER TABLE {table} DEDUP ENABLE UPSERT KEYS({', '.join(schema.DEDUP_KEYS)})")
     rows = 0
@@ -92,14 +90,8 @@ def row_loop(files: list[Path], ports: server.Ports, seconds: float) -> tuple[in
             if time.perf_counter() - started > seconds:
                 break
         sender.flush()
-    with psycopg.connect(host="127.0.0.1", port=ports.pg, user="admin", password="quest", dbname="qdb",
-                         autocommit=True) as conn:
-        while True:
-            writer_txn, sequencer_txn = conn.execute(
-                "SELECT writerTxn, sequencerTxn FROM wal_tables() WHERE name = %s", (table,)).fetchone()
-            if writer_txn >= sequencer_txn:
-                break
-            time.sleep(0.05)
+    with pg(ports) as conn:
+        wait_visible(conn, table)
     return rows, time.perf_counter() - started
 
 
