@@ -196,28 +196,29 @@ class _Job:
             self.fail(f, f"{f.path}: cannot read: {describe_os_error(exc)}")
             return False
         known = self.known_asset(f)
-        known_key = SeriesKey(known, f.interval_minutes, f.quote, SOURCE) if known is not None else None
         result = FileResult(f, "ingested")
-
-        def validated() -> Iterator[pl.DataFrame]:
-            for df, nbytes in checked_chunks(source, f, self.chunk_bytes):
-                if known_key is not None:
-                    result.changed += self.count_changed(known_key, df)
-                result.rows += df.height
-                self.events.rows_sent(f, df.height, nbytes)
-                yield df
-            if result.rows == 0:
-                raise MalformedFile(f.path, None, "no candles")
-
         provisional = SeriesKey(known or 0, f.interval_minutes, f.quote, SOURCE)
         try:
-            staged = self.staging.stage(f, provisional, validated(), nbytes=f.size)
+            staged = self.staging.stage(f, provisional, self.validated(f, result, provisional if known else None),
+                                        nbytes=f.size)
         except (MalformedFile, OSError) as exc:
             return self.not_staged(f, exc, result)
         key = staged.key = SeriesKey(self.asset(f).pk, f.interval_minutes, f.quote, SOURCE)
         self.series_seen.add(key)
         self.sender.add(Pending(result, key))
         return True
+
+    def validated(self, f: ArchiveFile, result: FileResult, known: SeriesKey | None) -> Iterator[pl.DataFrame]:
+        """The file's chunks as they pass validation, counted into ``result`` (with the stored candles each
+        changes, when the series is ``known``); raises at the first bad line, or for a file of no candles."""
+        for df, nbytes in checked_chunks(self.origin[f], f, self.chunk_bytes):
+            if known is not None:
+                result.changed += self.count_changed(known, df)
+            result.rows += df.height
+            self.events.rows_sent(f, df.height, nbytes)
+            yield df
+        if result.rows == 0:
+            raise MalformedFile(f.path, None, "no candles")
 
     def not_staged(self, f: ArchiveFile, exc: Exception, result: FileResult) -> bool:
         """Nothing of the file was staged, nothing written: say why (a file gone before it was read is no
