@@ -46,9 +46,14 @@ class Outcomes(Protocol):
 
 
 class PartSender:
-    """Sends what is staged: a part of at least ``part_rows`` in the background when the sender is free
-    (QuestDB takes it in while the next files are read: both cores busy), everything at the end of a round
-    or when the staging is full (disk stays bounded)."""
+    """Sends what is staged: a part in the background when the sender is free (QuestDB takes it in while
+    the next files are read: both cores busy), everything at the end of a round or when the staging is full
+    (disk stays bounded).
+
+    A part is at least ``part_rows`` and at least as large as everything sent before it in the round. Every
+    part spans the round's whole time range (each file spans its own years), so its rows merge into the
+    partitions the parts before it wrote; with each part as large as all before it, what QuestDB rewrites
+    stays within about the round's size instead of growing with the number of parts."""
 
     def __init__(self, writer: PriceWriter, staging: Staging, outcomes: Outcomes, *, alias: str, window_rows: int,
                  part_rows: int, on_written=None, retry_writer: PriceWriter | None = None):
@@ -59,6 +64,7 @@ class PartSender:
         self.window_rows, self.part_rows = window_rows, part_rows
         self.on_written = on_written or (lambda rows, nbytes: None)
         self.pending: list[Pending] = []
+        self.round_rows = 0  # rows handed to the sender in this round
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="send-part")
         self.inflight: tuple[Future, set] | None = None  # a part being sent, and its files
 
@@ -66,15 +72,19 @@ class PartSender:
         """A file was staged: once enough is staged and the sender is free, hand a part over."""
         self.pending.append(pending)
         if self.staging.full:
-            self.send_staged()
-        elif self.staging.rows >= self.part_rows and (self.inflight is None or self.inflight[0].done()):
+            self.send_staged(round_end=False)
+        elif (self.staging.rows >= max(self.part_rows, self.round_rows)
+              and (self.inflight is None or self.inflight[0].done())):
             self.join()
+            self.round_rows += self.staging.rows
             part = self.staging.detach()
             self.inflight = (self.pool.submit(self._send, part, inline=False), {s.tag for s in part.files})
 
-    def send_staged(self) -> None:
-        """Send everything staged, now, and return once it is acknowledged and its files are done."""
+    def send_staged(self, *, round_end: bool = True) -> None:
+        """Send everything staged, now, and return once it is acknowledged and its files are done (at the
+        end of a round, the next one starts with small parts again)."""
         self.join()
+        self.round_rows = 0 if round_end else self.round_rows + self.staging.rows
         part = self.staging.detach()
         if part.files:
             self._settle({s.tag for s in part.files}, self._send(part, inline=True))

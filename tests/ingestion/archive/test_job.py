@@ -390,3 +390,27 @@ def test_a_killed_runs_import_file_is_removed_by_the_next_run(questdb, tmp_path)
     assert run(data).ok
     assert not leftover.exists() and foreign.exists()
     foreign.unlink()
+
+
+def test_each_part_of_a_round_is_at_least_as_large_as_all_before_it(questdb, tmp_path, monkeypatch):
+    """Every part spans the round's time range and merges into what the parts before it wrote: parts that
+    grow with the round keep QuestDB's rewriting within about the round's size."""
+    from feefifofunds.ingestion.archive.staging import Staging
+
+    parts: list[int] = []
+    detach = Staging.detach
+
+    def recording(self):
+        parts.append(self.rows)
+        return detach(self)
+
+    monkeypatch.setattr(Staging, "detach", recording)
+    data = tmp_path / "data"
+    for i in range(12):
+        write_file(data / f"P{i:02d}USD_5.csv", candle_lines(5, 1000))
+    summary = run(data, flush_rows=500, part_rows=1500)
+    assert summary.ok and summary.rows == 12_000
+    background = parts[:-1]  # the last detach is the round's end: whatever is left
+    assert background, "some parts go in the background (how many depends on when the sender is free)"
+    assert all(n >= max(1500, sum(background[:i])) for i, n in enumerate(background))
+    assert sum(parts) == 12_000
