@@ -36,6 +36,12 @@ class QuestDBConfig:
     def http_url(self) -> str:
         return f"http://{self.host}:{self.http_port}"
 
+    @property
+    def store_id(self) -> str:
+        """The server behind the alias (host:HTTP port): what the store lock and the records of what a store
+        holds are keyed on (two aliases of one server are one store)."""
+        return f"{self.host}:{self.http_port}"
+
     def describe(self) -> str:
         """Where this alias points, without the password."""
         return f"{self.host} (http {self.http_port}, pgwire {self.pg_port}, ilp {self.ilp_port})"

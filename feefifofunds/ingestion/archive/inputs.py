@@ -61,7 +61,7 @@ class ArchiveInput(ABC):
         for f in self.files:
             try:
                 head = self.head(f, sample_bytes)
-            except OSError:
+            except (OSError, archive.MalformedFile):
                 continue
             lines = head.count(b"\n")
             total += f.size // max(1, len(head) // lines) if lines else (1 if head.strip() else 0)
@@ -78,7 +78,7 @@ def checked_chunks(source: ArchiveInput, f: ArchiveFile, chunk_bytes: int) -> It
     whole file first."""
     now, previous = time.time(), None
     for first_line, df, nbytes in source.chunks(f, chunk_bytes):
-        archive.check_chunk(f.path, first_line, df, f.interval_minutes, now=now, previous=previous)
+        archive.check_chunk(f.label, first_line, df, f.interval_minutes, now=now, previous=previous)
         if df.height:
             previous = df.item(df.height - 1, "time")
             yield df, nbytes
@@ -109,7 +109,7 @@ class LooseFiles(ArchiveInput):
 
     def finish(self, f: ArchiveFile) -> Path | None:
         try:
-            return archive_original(f, self.ingested_dir, self.run_folder, fsync=self.fsync)
+            return archive_original(f.path, f.relative, self.ingested_dir, self.run_folder, fsync=self.fsync)
         except FileNotFoundError:
             raise
         except OSError as exc:

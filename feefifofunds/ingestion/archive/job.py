@@ -167,7 +167,10 @@ class _Job:
             self.vanished(f)
             return True
         except OSError as exc:
-            self.fail(f, f"{f.path}: cannot read: {describe_os_error(exc)}")
+            self.fail(f, f"{f.label}: cannot read: {describe_os_error(exc)}")
+            return False
+        except MalformedFile as exc:  # a zip member that cannot be read (damaged, unknown compression)
+            self.fail(f, str(exc))
             return False
         known = self.known_asset(f)
         known_key = SeriesKey(known, f.interval_minutes, f.quote, SOURCE) if known is not None else None
@@ -181,7 +184,7 @@ class _Job:
                 self.events.rows_sent(f, df.height, nbytes)
                 yield df
             if result.rows == 0:
-                raise MalformedFile(f.path, None, "no candles")
+                raise MalformedFile(f.label, None, "no candles")
 
         provisional = SeriesKey(known or 0, f.interval_minutes, f.quote, SOURCE)
         try:
@@ -203,11 +206,11 @@ class _Job:
         if isinstance(exc, MalformedFile):
             self.fail(f, str(exc))
         elif isinstance(exc, FileNotFoundError):
-            self.fail(f, f"{f.path}: {describe_os_error(exc)} ({exc.filename})")
+            self.fail(f, f"{f.label}: {describe_os_error(exc)} ({exc.filename})")
         elif ours:
-            self.fail(f, f"{f.path}: cannot read: {describe_os_error(exc)}")
+            self.fail(f, f"{f.label}: cannot read: {describe_os_error(exc)}")
         else:
-            self.fail(f, f"{f.path}: cannot stage it in {self.staging.dir}: {describe_os_error(exc)}")
+            self.fail(f, f"{f.label}: cannot stage it in {self.staging.dir}: {describe_os_error(exc)}")
         return False
 
     # --- outcomes (the sender calls committed, fail and reread) ---
