@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -81,16 +81,18 @@ class ArchiveName:
 class SkippedFile:
     path: Path
     reason: str
+    member: str = ""  # a member of the zip ``path``
 
 
 @dataclass
 class Discovery:
     files: list[ArchiveFile]
     skipped: list[SkippedFile]
+    zips: list[Path] = field(default_factory=list)  # ZIP files as Kraken ships them (read member by member)
 
 
 def discover(data_dir: Path, *, intervals: set[int] | None = None) -> Discovery:
-    """OHLCVT files under ``data_dir`` (recursive), filtered by interval, in a stable order.
+    """OHLCVT files and ZIP files under ``data_dir`` (recursive), files filtered by interval, in a stable order.
 
     Anything not named like ``PAIR_MINUTES.csv`` is ignored (trade files, notes, macOS ``._*`` entries);
     a file named like one whose pair or interval is not understood is reported as skipped, and so is a
@@ -103,7 +105,7 @@ def discover(data_dir: Path, *, intervals: set[int] | None = None) -> Discovery:
         rel = path.relative_to(data_dir)
         if is_junk(rel.parts):
             continue
-        if path.is_symlink() or any((data_dir / parent).is_symlink() for parent in list(rel.parents)[:-1]):
+        if _linked(data_dir, rel):
             if _NAME_RE.match(path.name):
                 skipped.append(SkippedFile(path, "symbolic link (not followed: put the file itself in the data "
                                                  "directory)"))
@@ -123,7 +125,22 @@ def discover(data_dir: Path, *, intervals: set[int] | None = None) -> Discovery:
             skipped.append(SkippedFile(path, "disappeared while the data directory was being read"))
             continue
         files.append(ArchiveFile(path, rel, name.pair, name.base, name.quote, name.interval_minutes, size))
-    return Discovery(files, skipped)
+    zips: list[Path] = []
+    for path in sorted(data_dir.rglob("*.zip")):
+        rel = path.relative_to(data_dir)
+        if is_junk(rel.parts):
+            continue
+        if _linked(data_dir, rel):
+            skipped.append(SkippedFile(path, "symbolic link (not followed: put the zip itself in the data "
+                                             "directory)"))
+        elif path.is_file():
+            zips.append(path)
+    return Discovery(files, skipped, zips)
+
+
+def _linked(data_dir: Path, rel: Path) -> bool:
+    """The path is a symbolic link or inside a linked folder of the data directory (never followed)."""
+    return any((data_dir / p).is_symlink() for p in [rel, *list(rel.parents)[:-1]])
 
 
 def is_junk(parts: tuple[str, ...]) -> bool:

@@ -2,7 +2,7 @@
 
 An ``ArchiveInput`` is one origin of files: it says how a file's bytes are read and what becomes of a file
 once every row of it is committed (or once it proved empty). ``LooseFiles`` is a data directory of CSV
-files, moved to the ingested folder when done.
+files, moved to the ingested folder when done; ``zips.ZipArchive`` the members of one ZIP file.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ round in time order, and mark each file done once all its rows are committed.
 
 ``ingest`` is the job in one screen; the rooms around it:
 
-* ``inputs``: where files come from (``ArchiveInput``: loose CSV files today) and what becomes of a done one;
+* ``inputs``: where files come from (``ArchiveInput``: loose CSV files) and what becomes of a done one;
+* ``zips``: the members of Kraken's ZIP files as inputs, recorded per store as they are done (resumable);
 * ``staging``: the columnar scratch copy the round is staged in and read back from in time order;
 * ``sending``: how staged rows reach QuestDB (parts in the background, a refused flush retried file by file);
 * ``archiving``: moving done originals to the ingested folder without overwriting anything;
