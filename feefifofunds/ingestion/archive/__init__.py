@@ -4,6 +4,7 @@ from .archiving import default_ingested_dir, fsync_default
 from .inputs import ArchiveInput, LooseFiles, default_staging_dir
 from .job import DEFAULT_PART_ROWS, ingest, ingest_files, plan, rounds
 from .outcomes import Events, FileResult, RunStopped, RunSummary
+from .selection import Selection, select
 from .zips import (
     UnreadableZip,
     ZipArchive,
@@ -17,6 +18,6 @@ from .zips import (
 )
 
 __all__ = ["DEFAULT_PART_ROWS", "ArchiveInput", "Events", "FileResult", "LooseFiles", "RunStopped", "RunSummary",
-           "UnreadableZip", "ZipArchive", "ZipListing", "ZipOutcome", "default_ingested_dir", "default_staging_dir",
-           "forget_zip", "fsync_default", "ingest", "ingest_files", "list_zip", "list_zips", "outcome", "plan",
-           "rounds", "zip_inputs"]
+           "Selection", "UnreadableZip", "ZipArchive", "ZipListing", "ZipOutcome", "default_ingested_dir",
+           "default_staging_dir", "forget_zip", "fsync_default", "ingest", "ingest_files", "list_zip", "list_zips",
+           "outcome", "plan", "rounds", "select", "zip_inputs"]
