@@ -114,10 +114,13 @@ def discovery_table(files: list[ArchiveFile], tiers: dict[str, str], *, title: s
 def zip_overview(source: ZipArchive, tiers: dict[str, str]) -> list[Table | str]:
     """Before the confirmation: a zip's members to ingest by tier and interval, and what else it holds."""
     listing, todo = source.listing, source.files
-    others = [f"{len(source.done):,} done before", f"{len(source.pending):,} pending (not selected)",
-              f"{listing.junk:,} junk entries (macOS) skipped", f"{len(listing.skipped):,} skipped"]
-    line = (f"{listing.path.name}: {len(listing.members):,} members ({', '.join(others)}); this run: {len(todo):,} "
-            f"members, {human_bytes(sum(f.size for f in todo))} uncompressed, about {source.estimate_rows():,} rows")
+    others = [f"{n:,} {what}" for n, what in ((len(source.done), "done before"),
+                                              (len(source.pending), "pending (not selected)"),
+                                              (listing.junk, "junk entries (macOS) skipped"),
+                                              (len(listing.skipped), "skipped")) if n]
+    line = (f"{listing.path.name}: {len(listing.members):,} members" + (f" ({', '.join(others)})" if others else "")
+            + f"; this run: {len(todo):,} members, {human_bytes(sum(f.size for f in todo))} uncompressed, about "
+            f"{source.estimate_rows():,} rows")
     return [discovery_table(todo, tiers, title=f"{listing.path.name}: members to ingest", what="members"), line] \
         if todo else [line]
 
@@ -128,8 +131,7 @@ def zip_table(outcomes: list[ZipOutcome]) -> Table:
     for name in ("zip", "members", "done", "failed", "pending", "not done", "junk/skipped", "now"):
         table.add_column(name, justify="left" if name in ("zip", "now") else "right")
     for z in outcomes:
-        now = f"moved to {z.moved_to}" if z.moved_to else ("kept in place" if z.kept else "removed (identical copy "
-                                                                                         "archived)")
+        now = "moved" if z.moved_to else ("kept in place" if z.kept else "removed (identical copy archived)")
         table.add_row(z.path.name, *(f"{n:,}" for n in (z.members, z.done, z.failed, z.pending, z.not_done)),
                       f"{z.junk:,}/{z.skipped:,}", now)
     return table
@@ -139,6 +141,8 @@ def zip_hints(outcomes: list[ZipOutcome]) -> list[str]:
     """How to go on with each zip that stays in the data directory."""
     hints = []
     for z in outcomes:
+        if z.moved_to:
+            hints.append(f"{z.path.name}: every member done, moved to {z.moved_to}")
         if z.note:
             hints.append(f"{z.path.name}: {z.note}")
         if z.kept and not z.moved_to and z.done < z.members:
