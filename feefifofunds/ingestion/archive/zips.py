@@ -13,6 +13,7 @@ once its rows are committed (``finish``), or when it proved empty. Members are i
 is extracted: ``MemberStream`` turns what zipfile raises into ``MalformedFile`` naming ``zip:member``. zipfile
 checks a member's CRC-32 when its stream ends, so a damaged member fails at its end, and the job drops what
 it staged of it (it fails alone, nothing of it stored); a member whose CRC checks may end without a newline.
+A member is inflated one block ahead (``ReadAhead``), overlapping the parsing.
 Once every member is done (or was empty, junk or skipped) the zip moves to the ingested folder, never over
 a different file; a failed or pending member keeps it in place for the next run.
 """
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -180,6 +183,52 @@ class MemberStream:
             return self.raw.readline(limit)
 
 
+class ReadAhead:
+    """A member read one block ahead in a thread, so inflating it (zlib and the CRC-32 release the GIL)
+    overlaps parsing the block before: at 1 M rows/s inflating alone would take a sixth of the time.
+    ``read`` returns the blocks of ``block_bytes`` in order (what zipfile raised, at its place); ``close``
+    stops the thread (a member abandoned half-way)."""
+
+    def __init__(self, stream: MemberStream, block_bytes: int):
+        self.blocks: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=1)
+        self.stopped = threading.Event()
+        self.ended = False
+        self.thread = threading.Thread(target=self._run, args=(stream, block_bytes), name="inflate", daemon=True)
+        self.thread.start()
+
+    def _run(self, stream: MemberStream, block_bytes: int) -> None:
+        try:
+            while not self.stopped.is_set():
+                block = stream.read(block_bytes)
+                self._put(block)
+                if not block:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, raised there
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.blocks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, n: int = -1) -> bytes:
+        if self.ended:
+            return b""
+        item = self.blocks.get()
+        if isinstance(item, BaseException):
+            self.ended = True
+            raise item
+        self.ended = not item
+        return item
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError)
 
 
@@ -251,7 +300,11 @@ class ZipArchive(ArchiveInput):
 
     def chunks(self, f: ArchiveFile, chunk_bytes: int) -> Iterator[Chunk]:
         with self._open(f) as stream:
-            yield from archive.iter_chunks(stream, chunk_bytes, label=f.label, whole=True)
+            ahead = ReadAhead(stream, chunk_bytes)
+            try:
+                yield from archive.iter_chunks(ahead, chunk_bytes, label=f.label, whole=True)
+            finally:
+                ahead.close()
 
     def head(self, f: ArchiveFile, nbytes: int) -> bytes:
         with self._open(f) as stream:

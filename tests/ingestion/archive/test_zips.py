@@ -2,6 +2,7 @@
 store once committed, damaged members failing alone, the zip moving once every member is done."""
 
 import shutil
+import threading
 import zipfile
 from pathlib import Path
 
@@ -163,3 +164,17 @@ def test_done_members_are_per_store_and_a_finished_zip_adds_nothing(questdb, tmp
     shutil.copy(copy, zpath)
     sel, summary = run(data, store="elsewhere:9000")  # another store holds nothing of it
     assert len(summary.by_status("ingested")) == 2 and count() == 11
+
+
+def test_a_member_abandoned_half_way_stops_its_read_ahead(questdb, tmp_path):
+    data = tmp_path / "data"
+    lines = candle_lines(1, 20_000)
+    lines[3] = "1700006400,1,0.5,2,1,3,4"  # high < low, early in a member read in many blocks
+    write_zip(data / "k.zip", {"XBTUSD_1.csv": lines, "ETHUSD_1.csv": candle_lines(1, 300)})
+    sel = select(data, store=STORE, ingested_dir=tmp_path / "ingested")
+    try:
+        summary = ingest(sel.inputs, staging_dir=tmp_path / ".staging", chunk_bytes=4096)
+    finally:
+        sel.close()
+    assert "k.zip:XBTUSD_1.csv, line 4: " in summary.failed[0].error and count() == 300
+    assert not [t for t in threading.enumerate() if t.name == "inflate"]
