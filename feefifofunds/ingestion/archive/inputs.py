@@ -71,17 +71,25 @@ class ArchiveInput(ABC):
     def head(self, f: ArchiveFile, nbytes: int) -> bytes:
         """The first ``nbytes`` of the file."""
 
+    def diagnose(self, f: ArchiveFile, exc: archive.MalformedFile) -> archive.MalformedFile:
+        """Why the file is malformed: a bad line may be damage in transit, which an input that can tell (a
+        zip: the member's CRC-32) says instead."""
+        return exc
+
 
 def checked_chunks(source: ArchiveInput, f: ArchiveFile, chunk_bytes: int) -> Iterator[tuple[pl.DataFrame, int]]:
     """The file's non-empty chunks (with their bytes), each validated as it is read, times increasing across
     chunks. A bad line raises only when reached: callers drop what they got (staging does) or validated the
     whole file first."""
     now, previous = time.time(), None
-    for first_line, df, nbytes in source.chunks(f, chunk_bytes):
-        archive.check_chunk(f.label, first_line, df, f.interval_minutes, now=now, previous=previous)
-        if df.height:
-            previous = df.item(df.height - 1, "time")
-            yield df, nbytes
+    try:
+        for first_line, df, nbytes in source.chunks(f, chunk_bytes):
+            archive.check_chunk(f.label, first_line, df, f.interval_minutes, now=now, previous=previous)
+            if df.height:
+                previous = df.item(df.height - 1, "time")
+                yield df, nbytes
+    except archive.MalformedFile as exc:
+        raise source.diagnose(f, exc) from None
 
 
 class LooseFiles(ArchiveInput):

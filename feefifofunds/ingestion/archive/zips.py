@@ -9,11 +9,15 @@ and CRC-32), cheap to compute and the same for an identical download.
 ``ZipArchive`` is the job's input for one zip. The members a store already holds (``ZipMemberDone`` rows of
 that store and identity) are left out, so a rerun reads no finished member again; of the others, those
 the caller wants (tier, intervals) are the files of the run, the rest stay pending. A member is recorded
-once its rows are committed (``finish``), or when it proved empty. Members are inflated as streams, nothing
-is extracted: ``MemberStream`` turns what zipfile raises into ``MalformedFile`` naming ``zip:member``. zipfile
-checks a member's CRC-32 when its stream ends, so a damaged member fails at its end, and the job drops what
-it staged of it (it fails alone, nothing of it stored); a member whose CRC checks may end without a newline.
-A member is inflated one block ahead (``ReadAhead``), overlapping the parsing.
+once its rows are committed (``finish``), or when it proved empty.
+
+Members are inflated as streams, nothing is extracted. Deflated members (all of Kraken's) are inflated by
+ISA-L (``Inflated``, three times zlib's speed), others by zipfile; ``MemberStream`` turns what either raises
+into ``MalformedFile`` naming ``zip:member``. A member's CRC-32 and size are checked when its stream ends,
+so a damaged member fails at its end and the job drops what it staged of it (it fails alone, nothing of it
+stored); a bad line in a member whose CRC fails is reported as the damage it is (``diagnose``); a member
+whose CRC checks may end without a newline.
+
 Once every member is done (or was empty, junk or skipped) the zip moves to the ingested folder, never over
 a different file; a failed or pending member keeps it in place for the next run.
 """
@@ -22,8 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
-import threading
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -34,10 +37,11 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from django.db import DatabaseError
+from isal import isal_zlib
 
 from feefifofunds.models import ZipMemberDone
 from feefifofunds.sources import kraken_archive as archive
-from feefifofunds.sources.kraken_archive import ArchiveFile, ArchiveName, MalformedFile, SkippedFile
+from feefifofunds.sources.kraken_archive import CHUNK_BYTES, ArchiveFile, ArchiveName, MalformedFile, SkippedFile
 
 from .archiving import archive_original
 from .inputs import ArchiveInput, Chunk, FinishError
@@ -183,53 +187,73 @@ class MemberStream:
             return self.raw.readline(limit)
 
 
-class ReadAhead:
-    """A member read one block ahead in a thread, so inflating it (zlib and the CRC-32 release the GIL)
-    overlaps parsing the block before: at 1 M rows/s inflating alone would take a sixth of the time.
-    ``read`` returns the blocks of ``block_bytes`` in order (what zipfile raised, at its place); ``close``
-    stops the thread (a member abandoned half-way)."""
+class Inflated:
+    """A deflated member inflated by ISA-L (measured 617 MiB/s against zlib's 220 on this machine: inflating
+    costs 0.1 µs per row instead of 0.3, and there is no idle core to hide it on), from a file handle of
+    its own; its CRC-32 and size are checked when it ends, as zipfile does."""
 
-    def __init__(self, stream: MemberStream, block_bytes: int):
-        self.blocks: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=1)
-        self.stopped = threading.Event()
-        self.ended = False
-        self.thread = threading.Thread(target=self._run, args=(stream, block_bytes), name="inflate", daemon=True)
-        self.thread.start()
-
-    def _run(self, stream: MemberStream, block_bytes: int) -> None:
+    def __init__(self, path: Path, info: zipfile.ZipInfo):
+        self.info, self.fh = info, open(path, "rb")
         try:
-            while not self.stopped.is_set():
-                block = stream.read(block_bytes)
-                self._put(block)
-                if not block:
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the reader, raised there
-            self._put(exc)
-
-    def _put(self, item: bytes | BaseException) -> None:
-        while not self.stopped.is_set():
-            try:
-                self.blocks.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+            self.fh.seek(info.header_offset)
+            header = self.fh.read(30)
+            if len(header) < 30 or header[:4] != b"PK\x03\x04":
+                raise zipfile.BadZipFile(f"no local header for {info.filename!r} where the directory says")
+            name_len, extra_len = struct.unpack("<HH", header[26:30])
+            self.fh.seek(info.header_offset + 30 + name_len + extra_len)
+        except BaseException:
+            self.fh.close()
+            raise
+        self.left, self.crc, self.size, self.ended = info.compress_size, 0, 0, False
+        self.inflater = isal_zlib.decompressobj(-15)
 
     def read(self, n: int = -1) -> bytes:
-        if self.ended:
-            return b""
-        item = self.blocks.get()
-        if isinstance(item, BaseException):
-            self.ended = True
-            raise item
-        self.ended = not item
-        return item
+        n = n if n > 0 else 1 << 24
+        while not self.ended:
+            if self.inflater.eof:
+                self._end()
+                break
+            tail = self.inflater.unconsumed_tail
+            data = self.inflater.decompress(tail, n)  # output still pending inside the inflater comes first
+            if not data and self.left > 0:
+                compressed = self.fh.read(min(self.left, max(n // 2, 1 << 16)))
+                if not compressed:
+                    raise EOFError("the zip ends inside the member's compressed data")
+                self.left -= len(compressed)
+                data = self.inflater.decompress(compressed, n)
+            if data:
+                self.crc = isal_zlib.crc32(data, self.crc)
+                self.size += len(data)
+                return data
+            if self.left == 0 and self.inflater.unconsumed_tail in (b"", tail):  # nothing more will come
+                self._end()
+        return b""
+
+    def readline(self, limit: int = -1) -> bytes:  # first lines only: a block is plenty
+        head = self.read(max(limit, 1 << 16))
+        cut = head.find(b"\n")
+        return head[: cut + 1 if cut >= 0 else len(head)][: limit if limit > 0 else None]
+
+    def _end(self) -> None:
+        self.ended = True
+        if not self.inflater.eof:
+            raise EOFError("the member's compressed data ends early")
+        if self.size != self.info.file_size:
+            raise zipfile.BadZipFile(f"{self.size:,} bytes where the directory says {self.info.file_size:,}")
+        if self.crc != self.info.CRC:
+            raise zipfile.BadZipFile(f"Bad CRC-32 for file {self.info.filename!r}")
 
     def close(self) -> None:
-        self.stopped.set()
-        self.thread.join()
+        self.fh.close()
+
+    def __enter__(self) -> Inflated:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
-_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError)
+_DAMAGED = (zipfile.BadZipFile, zlib.error, isal_zlib.error, EOFError)
 
 
 def _damaged(f: ArchiveFile, exc: Exception) -> MalformedFile:
@@ -270,9 +294,12 @@ class ZipArchive(ArchiveInput):
     def _open(self, f: ArchiveFile) -> Iterator[MemberStream]:
         info = self.listing.infos[f.member]
         try:
-            if self._zip is None:
-                self._zip = zipfile.ZipFile(self.listing.path)
-            raw = self._zip.open(info)
+            if info.compress_type == zipfile.ZIP_DEFLATED and not info.flag_bits & 1:  # not encrypted
+                raw = Inflated(self.listing.path, info)
+            else:  # stored, bzip2, lzma (and what zipfile refuses, with its reason)
+                if self._zip is None:
+                    self._zip = zipfile.ZipFile(self.listing.path)
+                raw = self._zip.open(info)
         except NotImplementedError:
             method = UNSUPPORTED_METHODS.get(info.compress_type, "an unknown method")
             raise MalformedFile(f.label, None, f"compressed with {method} (method {info.compress_type}), which "
@@ -300,15 +327,23 @@ class ZipArchive(ArchiveInput):
 
     def chunks(self, f: ArchiveFile, chunk_bytes: int) -> Iterator[Chunk]:
         with self._open(f) as stream:
-            ahead = ReadAhead(stream, chunk_bytes)
-            try:
-                yield from archive.iter_chunks(ahead, chunk_bytes, label=f.label, whole=True)
-            finally:
-                ahead.close()
+            yield from archive.iter_chunks(stream, chunk_bytes, label=f.label, whole=True)
 
     def head(self, f: ArchiveFile, nbytes: int) -> bytes:
         with self._open(f) as stream:
             return stream.read(nbytes)
+
+    def diagnose(self, f: ArchiveFile, exc: MalformedFile) -> MalformedFile:
+        """A bad line in a member whose CRC-32 fails is damage, not Kraken's data: say so."""
+        try:
+            with self._open(f) as stream:
+                while stream.read(CHUNK_BYTES):
+                    pass
+        except MalformedFile as damaged:
+            return damaged
+        except OSError:
+            pass
+        return exc
 
     def estimate_rows(self, sample_bytes: int = 8192) -> int:
         return super().estimate_rows(sample_bytes)  # a short sample: every sample is inflated

@@ -2,7 +2,6 @@
 store once committed, damaged members failing alone, the zip moving once every member is done."""
 
 import shutil
-import threading
 import zipfile
 from pathlib import Path
 
@@ -116,8 +115,8 @@ def test_damaged_deflate_data_fails_alone(questdb, tmp_path):
     flip_byte(zpath, "XBTUSD_1.csv")
     _, summary = run(data)
     [failed] = summary.failed
-    assert failed.error.startswith(f"{zpath}:XBTUSD_1.csv: ") and count() == 5
-    assert "damaged in the zip" in failed.error or "line" in failed.error  # inflating or the CSV itself tells
+    # Whether inflating fails or the garbage makes a bad line first, the CRC-32 is what the user is told.
+    assert failed.error.startswith(f"{zpath}:XBTUSD_1.csv: damaged in the zip (") and count() == 5
     assert not Asset.objects.filter(ticker="BTC").exists()
 
 
@@ -166,15 +165,14 @@ def test_done_members_are_per_store_and_a_finished_zip_adds_nothing(questdb, tmp
     assert len(summary.by_status("ingested")) == 2 and count() == 11
 
 
-def test_a_member_abandoned_half_way_stops_its_read_ahead(questdb, tmp_path):
+def test_a_bad_line_early_in_a_large_member_fails_it_alone(questdb, tmp_path):
     data = tmp_path / "data"
     lines = candle_lines(1, 20_000)
-    lines[3] = "1700006400,1,0.5,2,1,3,4"  # high < low, early in a member read in many blocks
+    lines[3] = lines[3].split(",")[0] + ",1,0.5,2,1,3,4"  # high below low, early in a member read in blocks
     write_zip(data / "k.zip", {"XBTUSD_1.csv": lines, "ETHUSD_1.csv": candle_lines(1, 300)})
     sel = select(data, store=STORE, ingested_dir=tmp_path / "ingested")
     try:
         summary = ingest(sel.inputs, staging_dir=tmp_path / ".staging", chunk_bytes=4096)
     finally:
         sel.close()
-    assert "k.zip:XBTUSD_1.csv, line 4: " in summary.failed[0].error and count() == 300
-    assert not [t for t in threading.enumerate() if t.name == "inflate"]
+    assert "k.zip:XBTUSD_1.csv, line 4: high < low" in summary.failed[0].error and count() == 300
