@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from feefifofunds.ingestion.archive import UnreadableZip, ingest, list_zip, outcome, select
+from feefifofunds.ingestion.archive import ingest, outcome, select
 from feefifofunds.models import Asset, ZipMemberDone
+from feefifofunds.sources.kraken_zip import UnreadableZip, list_zip
 from feefifofunds.store import client
 from tests.support.archive import (
     candle_lines,
