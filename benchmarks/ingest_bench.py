@@ -81,6 +81,15 @@ def inflate_only(zpath: Path, *, job: bool) -> tuple[int, float]:
     return nbytes, time.perf_counter() - started
 
 
+def prepare(ports: server.Ports, catalog: Path, partition_by: str | None) -> dict[str, str]:
+    """A migrated catalog for a fresh QuestDB; the command's environment."""
+    env = env_for(ports, catalog)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=REPO, env=env, check=True)
+    if partition_by:
+        set_layout(ports, partition_by)
+    return env
+
+
 def ingest(env: dict[str, str], data: Path, questdb_pid: int):
     """The command, measured; its own peak memory (each run apart). Returns (reading, peak MiB, output)."""
     with measure(questdb_pid) as reading, tempfile.TemporaryFile("w+") as out:
@@ -188,11 +197,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
           f"{'sync (durable)' if args.sync else 'default'} commit mode", flush=True)
     proc, ports = start_questdb(qroot, sync=args.sync)
     try:
-        env = env_for(ports, work / "catalog.sqlite3")
-        subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=REPO, env=env,
-                       check=True)
-        if args.partition_by:
-            set_layout(ports, args.partition_by)
+        env = prepare(ports, work / "catalog.sqlite3", args.partition_by)
         reading, peak_mib, _ = ingest(env, data, proc.pid)
         elapsed = reading.wall  # the command returns once every row is visible
         stored = count_rows(ports)
@@ -225,11 +230,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
         zroot = work / "questdb-zip"
         proc, ports = start_questdb(zroot, sync=args.sync)
         try:
-            env = env_for(ports, work / "catalog-zip.sqlite3")
-            subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=REPO, env=env,
-                           check=True)
-            if args.partition_by:
-                set_layout(ports, args.partition_by)
+            env = prepare(ports, work / "catalog-zip.sqlite3", args.partition_by)
             zreading, zip_peak, _ = ingest(env, zpath, proc.pid)
             assert count_rows(ports) == total_rows
             zip_rate = total_rows / zreading.wall

@@ -10,7 +10,6 @@ import pytest
 from feefifofunds.ingestion.archive import ingest, outcome, select
 from feefifofunds.models import Asset, ZipMemberDone
 from feefifofunds.sources.kraken_zip import UnreadableZip, list_zip
-from feefifofunds.store import client
 from tests.support.archive import (
     candle_lines,
     csv_bytes,
@@ -20,31 +19,10 @@ from tests.support.archive import (
     write_file,
     write_zip,
 )
+from tests.support.store import count, parsed, stored
 
 pytestmark = pytest.mark.django_db
 STORE = "127.0.0.1:1"  # bookkeeping key only: the rows go to the test QuestDB whatever it says
-
-
-def stored(ticker: str, interval: int = 60) -> dict[int, tuple]:
-    client.wait_for_wal("assetprice")
-    asset = Asset.objects.get(ticker=ticker)
-    rows = client.query("SELECT cast(time AS LONG) / 1000000, open, high, low, close, volume, trade_count "
-                        "FROM assetprice WHERE asset_id = %s AND interval_minutes = %s ORDER BY time",
-                        (asset.pk, interval))
-    return {r[0]: r[1:] for r in rows}
-
-
-def parsed(lines: list[str]) -> dict[int, tuple]:
-    out = {}
-    for line in lines:
-        t, o, h, lo, c, v, n = line.split(",")
-        out[int(t)] = (float(o), float(h), float(lo), float(c), float(v), int(n))
-    return out
-
-
-def count() -> int:
-    client.wait_for_wal("assetprice")
-    return client.query("SELECT count() FROM assetprice")[0][0]
 
 
 def run(data: Path, store: str = STORE, **kw):
