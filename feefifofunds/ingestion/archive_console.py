@@ -145,7 +145,9 @@ def zip_hints(outcomes: list[ZipOutcome]) -> list[str]:
             hints.append(f"{z.path.name}: every member done, moved to {z.moved_to}")
         if z.note:
             hints.append(f"{z.path.name}: {z.note}")
-        if z.kept and not z.moved_to and z.done < z.members:
+        if not z.members:
+            hints.append(f"{z.path.name} holds no OHLCVT member (PAIR_MINUTES.csv): left alone")
+        elif z.kept and not z.moved_to and z.done < z.members:
             hints.append(f"{z.path.name} stays in the data directory: the next run takes its {z.members - z.done:,} "
                          "members not done (failed ones again; no done member is read again). To release it, fix "
                          "what failed (a damaged zip: download it again) or move it away yourself; --rescan "

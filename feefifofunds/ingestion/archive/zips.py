@@ -17,7 +17,6 @@ place for the next run.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from django.db import DatabaseError
 from feefifofunds.models import ZipMemberDone
 from feefifofunds.sources import kraken_archive as archive
 from feefifofunds.sources.kraken_archive import CHUNK_BYTES, ArchiveFile, MalformedFile, SkippedFile
-from feefifofunds.sources.kraken_zip import MemberStream, UnreadableZip, ZipIdentity, ZipListing, ZipReader, list_zip
+from feefifofunds.sources.kraken_zip import UnreadableZip, ZipIdentity, ZipListing, ZipReader, list_zip
 
 from .archiving import archive_original
 from .inputs import ArchiveInput, Chunk, FinishError
@@ -50,12 +49,13 @@ def list_zips(paths: list[Path], data_dir: Path) -> tuple[list[ZipListing], list
 def zip_inputs(listings: list[ZipListing], *, store: str, root: Path, ingested_dir: Path,
                wanted: Callable[[ArchiveFile], bool] = lambda f: True, fsync: bool = False) -> list[ZipArchive]:
     """The job's inputs for these zips and this store; a zip whose members are all done already moves now
-    (a run killed after its last member). Raises DatabaseError if the catalog does not answer."""
+    (a run killed after its last member); a zip without OHLCVT members is left alone. Raises DatabaseError
+    if the catalog does not answer."""
     out = []
     for listing in listings:
         source = ZipArchive(listing, store=store, root=root, ingested_dir=ingested_dir, fsync=fsync,
                             done=done_members(store, listing.identity), wanted=wanted)
-        if source.complete and not source.pending:
+        if listing.members and source.complete and not source.pending:
             source.release()
         out.append(source)
     return out
@@ -93,34 +93,31 @@ class ZipArchive(ArchiveInput):
         """Every member is done (or was empty); junk and skipped entries count as done."""
         return len(self.done) == len(self.listing.members)
 
-    def _open(self, f: ArchiveFile) -> AbstractContextManager[MemberStream]:
-        return self.reader.open(f)
-
     def has_data(self, f: ArchiveFile) -> bool:
         if f.size == 0:
             return False
-        with self._open(f) as stream:
+        with self.reader.open(f) as stream:
             return archive.has_data(stream, block_bytes=4096)
 
     def first_time(self, f: ArchiveFile) -> int | None:
         try:
-            with self._open(f) as stream:
+            with self.reader.open(f) as stream:
                 return archive.first_time(stream)
         except MalformedFile:
             return None
 
     def chunks(self, f: ArchiveFile, chunk_bytes: int) -> Iterator[Chunk]:
-        with self._open(f) as stream:
+        with self.reader.open(f) as stream:
             yield from archive.iter_chunks(stream, chunk_bytes, label=f.label, whole=True)
 
     def head(self, f: ArchiveFile, nbytes: int) -> bytes:
-        with self._open(f) as stream:
+        with self.reader.open(f) as stream:
             return stream.read(nbytes)
 
     def diagnose(self, f: ArchiveFile, exc: MalformedFile) -> MalformedFile:
         """A bad line in a member whose CRC-32 fails is damage, not Kraken's data: say so."""
         try:
-            with self._open(f) as stream:
+            with self.reader.open(f) as stream:
                 while stream.read(CHUNK_BYTES):
                     pass
         except MalformedFile as damaged:
