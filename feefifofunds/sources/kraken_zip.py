@@ -163,7 +163,7 @@ class Inflated:
             tail = self.inflater.unconsumed_tail
             data = self.inflater.decompress(tail, n)  # output still pending inside the inflater comes first
             if not data and self.left > 0:
-                compressed = self.fh.read(min(self.left, max(n // 2, 1 << 16)))
+                compressed = self.fh.read(min(self.left, max(n // 2, 1 << 14)))
                 if not compressed:
                     raise EOFError("the zip ends inside the member's compressed data")
                 self.left -= len(compressed)
@@ -176,8 +176,8 @@ class Inflated:
                 self._end()
         return b""
 
-    def readline(self, limit: int = -1) -> bytes:  # first lines only: a block is plenty
-        head = self.read(max(limit, 1 << 16))
+    def readline(self, limit: int = -1) -> bytes:  # a first line only (ordering the plan): a block is plenty
+        head = self.read(max(limit, 4096))
         cut = head.find(b"\n")
         return head[: cut + 1 if cut >= 0 else len(head)][: limit if limit > 0 else None]
 
