@@ -13,6 +13,7 @@ from rich.console import Console
 from feefifofunds.console import add_confirm_arguments, confirm, locked, make_console
 from feefifofunds.ingestion.archive import (
     RunSummary,
+    ZipOutcome,
     default_ingested_dir,
     default_staging_dir,
     forget_zip,
@@ -146,8 +147,7 @@ class Command(BaseCommand):
                 console.print(one_line(summary, outcomes))
             else:
                 console.print("No OHLCVT files to ingest.")
-                if outcomes:
-                    console.print(zip_table(outcomes))
+                self.show_zips(console, outcomes)
             return summary if sel.unreadable else None
         if not quiet:
             if files:
@@ -167,7 +167,8 @@ class Command(BaseCommand):
 
         todo = files + members
         events = RichEvents(console, sum(f.size for f in todo), len(todo), quiet=quiet,
-                            zips={z.listing.path: (len(z.files), sum(f.size for f in z.files)) for z in sel.zips})
+                            zips={z.listing.path: (len(z.files), sum(f.size for f in z.files))
+                                  for z in sel.zips if z.files})
         try:
             with events.progress:
                 summary = ingest(sel.inputs, alias=database, staging_dir=default_staging_dir(data_dir),
@@ -180,8 +181,11 @@ class Command(BaseCommand):
             console.print(one_line(summary, outcomes))
             return summary
         console.print(summary_table(summary))
+        self.show_zips(console, outcomes)
+        return summary
+
+    def show_zips(self, console: Console, outcomes: list[ZipOutcome]) -> None:
         if outcomes:
             console.print(zip_table(outcomes))
             for hint in zip_hints(outcomes):
                 console.print(hint, soft_wrap=True)
-        return summary
