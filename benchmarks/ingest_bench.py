@@ -5,6 +5,8 @@ and a fresh SQLite catalog per run, so every run measures the same thing. Prints
   - end to end through the Parquet path and through the ILP path (the command from start until every row
     is visible in QuestDB: rows/s), each with the CPU of the ingest process and of QuestDB per row, the
     cores busy and the ingest process's peak memory (``--rounds`` alternates them),
+  - the same files as one ZIP (deflate, as Kraken ships them) through the default (Parquet) path: rows/s,
+    the ratio to the loose files (target >= 0.9x) and what inflating alone costs per row (``--no-zip``),
   - peer (n): the naive Parquet import (all files parsed, sorted by time, cut into 1 M-row Parquet files,
     each inserted with ``INSERT ... SELECT FROM read_parquet()`` in turn, nothing overlapped),
   - peer (a): one ``Sender.row()`` call per candle over ILP/HTTP (time-boxed),
@@ -12,7 +14,7 @@ and a fresh SQLite catalog per run, so every run measures the same thing. Prints
   - the machine's load while measuring.
 
     .venv/bin/python benchmarks/ingest_bench.py [--rows-target 5000000] [--rounds 1] [--row-loop-seconds 60]
-        [--sync] [--partition-by MONTH] [--questdb-root DIR] [--keep]
+        [--paths parquet,ilp] [--no-zip] [--sync] [--partition-by MONTH] [--questdb-root DIR] [--keep]
 
 ``--rows-target 300000 --row-loop-seconds 0`` is a quick check; ``--sync`` measures durable commits
 (QDB_CAIRO_COMMIT_MODE=sync).
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 from common import (
@@ -95,6 +98,34 @@ def row_loop(files: list[Path], ports: server.Ports, seconds: float) -> tuple[in
     return rows, time.perf_counter() - started
 
 
+def make_zip(files: list[Path], zpath: Path) -> float:
+    """The files as one deflated ZIP in a folder of the archive's name (as Kraken's releases have)."""
+    started = time.perf_counter()
+    zpath.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in files:
+            zf.write(f, f"{zpath.stem}/{f.name}")
+    return time.perf_counter() - started
+
+
+def inflate_only(zpath: Path, *, job: bool) -> tuple[int, float]:
+    """Inflating every member (and checking its CRC-32), nothing else: what reading from a zip adds; ``job``:
+    the job's reader (ISA-L), else zipfile's (zlib)."""
+    from feefifofunds.sources.kraken_zip import ZipReader, list_zip
+
+    started = time.perf_counter()
+    nbytes = 0
+    listing = list_zip(zpath, zpath.parent)
+    reader = ZipReader(listing.path, listing.infos)
+    with zipfile.ZipFile(zpath) as zf:
+        for f in listing.members:
+            with reader.open(f) if job else zf.open(listing.infos[f.member]) as fh:
+                while block := fh.read(16 * 2**20):
+                    nbytes += len(block)
+    reader.close()
+    return nbytes, time.perf_counter() - started
+
+
 def naive_parquet(files: list[Path], ports: server.Ports, server_pid: int, import_dir: Path,
                   chunk_rows: int = 1_000_000) -> tuple[int, float, float, float]:
     """The peer of the Parquet path: parse every file, sort all rows by time, write 1 M-row Parquet files
@@ -140,12 +171,12 @@ def wait_visible(conn, table: str) -> None:
 
 def job_run(label: str, source: Path, work: Path, ports: server.Ports, server_pid: int, import_dir: Path | None,
             total_rows: int, partition_by: str | None) -> float:
-    """One ``ingest_sequential`` of the whole archive into an empty table, a fresh catalog; prints its
-    figures and returns rows/s."""
+    """One ``ingest_sequential`` of the whole archive (``source``: its CSV files' folder, or one zip) into
+    an empty table, a fresh catalog; prints its figures and returns rows/s."""
     data, ingested = work / "archive" / "data", work / "archive" / "ingested"
     shutil.rmtree(data.parent, ignore_errors=True)
     data.mkdir(parents=True)
-    for f in source.glob("*.csv"):
+    for f in [source] if source.is_file() else source.glob("*.csv"):
         os.link(f, data / f.name)
     with pg(ports) as conn:
         conn.execute("DROP TABLE IF EXISTS assetprice")
@@ -182,6 +213,7 @@ def main() -> int:
     parser.add_argument("--partition-by", help="re-create assetprice with this partitioning (compare layouts)")
     parser.add_argument("--no-big-file", action="store_true", help="leave out the 2 M-row file")
     parser.add_argument("--paths", default="parquet,ilp", help="write paths to run (default: parquet,ilp)")
+    parser.add_argument("--no-zip", action="store_true", help="do not run the same files from a zip")
     parser.add_argument("--questdb-root", type=Path,
                         help="QuestDB data directory (default: inside the temporary directory, on disk); e.g. "
                              "/dev/shm/fff-bench to see how much of the time is the disk")
@@ -226,6 +258,21 @@ def main() -> int:
                                import_dir if path == "parquet" else None, total_rows, args.partition_by)
                 rates.setdefault(path, []).append(rate)
         best = {path: max(r) for path, r in rates.items()}
+        zip_rate = None
+        if not args.no_zip:
+            zpath = work / "zipped" / "Kraken_OHLCVT.zip"
+            zip_s = make_zip(all_files, zpath)
+            inflated, inflate_s = inflate_only(zpath, job=True)
+            _, zlib_s = inflate_only(zpath, job=False)
+            print(f"zip: {zpath.stat().st_size / 2**20:,.0f} MiB deflated from {inflated / 2**20:,.0f} MiB "
+                  f"(made in {zip_s:.1f} s); inflating alone {inflate_s / total_rows * 1e6:.2f} us/row "
+                  f"(zipfile's zlib: {zlib_s / total_rows * 1e6:.2f} us/row)", flush=True)
+            zip_rate = job_run("end to end, zip:", zpath, work, ports, proc.pid, import_dir, total_rows,
+                               args.partition_by)
+            loose = best.get("parquet") or next(iter(best.values()), None)
+            if loose:
+                print(f"zip / loose files = {zip_rate / loose:.2f}x (target >= 0.9x) "
+                      f"[{'met' if zip_rate >= 0.9 * loose else 'NOT met'}]", flush=True)
 
         naive_rows, naive_s, naive_client, naive_server = naive_parquet(all_files, ports, proc.pid, import_dir)
         assert naive_rows == total_rows

@@ -118,3 +118,29 @@ class TradesProgress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset_id}/{self.quote_currency} trades walk from {self.start} (reached {self.reached})"
+
+
+class ZipMemberDone(models.Model):
+    """A member of a Kraken archive zip whose rows are committed to one price store (or that proved empty).
+
+    The archive job reads no recorded member again, and moves a zip out of the data directory once every
+    member is recorded (or is junk or skipped). A zip is known by its name, size and a SHA-256 of its central
+    directory (a re-downloaded identical zip is the same zip; a different release of that name is not); a
+    store by ``host:http_port`` (``QuestDBConfig.store_id``), so another store starts from nothing.
+    ``ingest_sequential --rescan ZIP`` deletes a zip's records.
+    """
+
+    store = models.CharField(max_length=200)
+    zip_name = models.CharField(max_length=255)
+    zip_size = models.BigIntegerField()
+    zip_digest = models.CharField(max_length=64)
+    member = models.CharField(max_length=500)
+    done_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "zip_name", "zip_size", "zip_digest", "member"],
+                                               name="ffff_zipmemberdone_member")]
+        indexes = [models.Index(fields=["store", "zip_name"], name="ffff_zipmemberdone_zip_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.zip_name}:{self.member} in {self.store}"

@@ -19,8 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from feefifofunds.ingestion.archive import Events, FileResult, RunSummary
-from feefifofunds.sources.kraken_archive import ArchiveFile, SkippedFile
+from feefifofunds.ingestion.archive import Events, FileResult, RunSummary, Selection, ZipArchive, ZipOutcome
+from feefifofunds.sources.kraken_archive import ArchiveFile
 
 
 def human_bytes(n: float) -> str:
@@ -31,10 +31,17 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-class RichEvents(Events):
-    """Live progress on a terminal; one line per file otherwise (readable in CI logs)."""
+def shown(f: ArchiveFile) -> str:
+    """A file as the user knows it: its path under the data directory, or ``zip:member``."""
+    return f"{f.path.name}:{f.member}" if f.member else str(f.relative)
 
-    def __init__(self, console: Console, total_bytes: int, total_files: int, *, quiet: bool = False):
+
+class RichEvents(Events):
+    """Live progress on a terminal; one line per file otherwise (readable in CI logs). ``zips``: members and
+    uncompressed bytes of each zip, a bar each (done members)."""
+
+    def __init__(self, console: Console, total_bytes: int, total_files: int, *, quiet: bool = False,
+                 zips: dict[Path, tuple[int, int]] | None = None):
         self.console = console
         self.quiet = quiet
         self.live = console.is_terminal and not quiet
@@ -47,6 +54,8 @@ class RichEvents(Events):
         self.task = self.progress.add_task("starting", total=2 * total_bytes, rows=0, rate=0.0)
         self.total_files, self.done = total_files, 0
         self.rows = 0
+        self.zips = {path: [self.progress.add_task(path.name, total=max(1, nbytes), rows=0, rate=0.0), 0, members, 0]
+                     for path, (members, nbytes) in (zips or {}).items()}  # [task, done, members, rows]
 
     def write_path(self, name: str, note: str) -> None:
         if not self.quiet:
@@ -54,7 +63,7 @@ class RichEvents(Events):
             self.console.print(f"Write path: {way} ({note})", soft_wrap=True)
 
     def file_started(self, f: ArchiveFile) -> None:
-        self.progress.update(self.task, description=f"[{self.done + 1}/{self.total_files}] {f.relative} "
+        self.progress.update(self.task, description=f"[{self.done + 1}/{self.total_files}] {shown(f)} "
                                                      f"({human_bytes(f.size)})")
 
     def rows_sent(self, f: ArchiveFile, rows: int, nbytes: int) -> None:
@@ -71,6 +80,10 @@ class RichEvents(Events):
         self.done += 1
         if result.status != "ingested":  # empty and failed files still count towards overall progress
             self.progress.update(self.task, advance=result.file.size)
+        if (z := self.zips.get(result.file.path)) and result.file.member:
+            z[1], z[3] = z[1] + 1, z[3] + result.rows
+            self.progress.update(z[0], advance=result.file.size, rows=z[3], description=f"{result.file.path.name} "
+                                 f"{z[1]:,}/{z[2]:,} members", rate=z[3] / (self.progress.tasks[z[0]].elapsed or 1e-9))
         if self.quiet:
             return
         if not self.live or result.status != "ingested" or result.error:
@@ -82,14 +95,15 @@ class RichEvents(Events):
                                                      if result.changed else "") + (f"; {detail}" if detail else "")
                 if result.archived_as is not None and result.archived_as.parent.name.startswith("run-"):
                     detail += f"; archived as {result.archived_as} (the name was taken)"
-            self.console.print(f"[{self.done}/{self.total_files}] {result.file.relative}: {label}"
+            self.console.print(f"[{self.done}/{self.total_files}] {shown(result.file)}: {label}"
                                + (f" ({detail})" if detail else ""), highlight=False, soft_wrap=True)
 
 
-def discovery_table(files: list[ArchiveFile], tiers: dict[str, str]) -> Table:
-    table = Table(title="Files found", show_footer=True)
+def discovery_table(files: list[ArchiveFile], tiers: dict[str, str], *, title: str = "Files found",
+                    what: str = "files") -> Table:
+    table = Table(title=title, show_footer=True)
     table.add_column("group", footer="total")
-    table.add_column("files", justify="right", footer=f"{len(files):,}")
+    table.add_column(what, justify="right", footer=f"{len(files):,}")
     table.add_column("size", justify="right", footer=human_bytes(sum(f.size for f in files)))
     groups: dict[str, list[ArchiveFile]] = {}
     for f in files:
@@ -101,8 +115,51 @@ def discovery_table(files: list[ArchiveFile], tiers: dict[str, str]) -> Table:
         table.add_row(name, f"{len(members):,}", human_bytes(sum(m.size for m in members)))
     return table
 
+def zip_overview(source: ZipArchive, tiers: dict[str, str]) -> list[Table | str]:
+    """Before the confirmation: a zip's members to ingest by tier and interval, and what else it holds."""
+    listing, todo = source.listing, source.files
+    others = [f"{n:,} {what}" for n, what in ((len(source.done), "done before"),
+                                              (len(source.pending), "pending (not selected)"),
+                                              (listing.junk, "junk entries (macOS) skipped"),
+                                              (len(listing.skipped), "skipped")) if n]
+    line = (f"{listing.path.name}: {len(listing.members):,} members" + (f" ({', '.join(others)})" if others else "")
+            + f"; this run: {len(todo):,} members, {human_bytes(sum(f.size for f in todo))} uncompressed, about "
+            f"{source.estimate_rows():,} rows")
+    return [discovery_table(todo, tiers, title=f"{listing.path.name}: members to ingest", what="members"), line] \
+        if todo else [line]
 
-def one_line(summary: RunSummary) -> str:
+
+def zip_table(outcomes: list[ZipOutcome]) -> Table:
+    """After the run: where each zip stands."""
+    table = Table(title="Zips")
+    for name in ("zip", "members", "done", "failed", "pending", "not done", "junk/skipped", "now"):
+        table.add_column(name, justify="left" if name in ("zip", "now") else "right")
+    for z in outcomes:
+        now = "moved" if z.moved_to else ("kept in place" if z.kept else "removed (identical copy archived)")
+        table.add_row(z.path.name, *(f"{n:,}" for n in (z.members, z.done, z.failed, z.pending, z.not_done)),
+                      f"{z.junk:,}/{z.skipped:,}", now)
+    return table
+
+
+def zip_hints(outcomes: list[ZipOutcome]) -> list[str]:
+    """How to go on with each zip that stays in the data directory."""
+    hints = []
+    for z in outcomes:
+        if z.moved_to:
+            hints.append(f"{z.path.name}: every member done, moved to {z.moved_to}")
+        if z.note:
+            hints.append(f"{z.path.name}: {z.note}")
+        if not z.members:
+            hints.append(f"{z.path.name} holds no OHLCVT member (PAIR_MINUTES.csv): left alone")
+        elif z.kept and not z.moved_to and z.done < z.members:
+            hints.append(f"{z.path.name} stays in the data directory: the next run takes its {z.members - z.done:,} "
+                         "members not done (failed ones again; no done member is read again). To release it, fix "
+                         "what failed (a damaged zip: download it again) or move it away yourself; --rescan "
+                         f"{z.path.name} forgets its record, so a run reads it whole.")
+    return hints
+
+
+def one_line(summary: RunSummary, zips: list[ZipOutcome] = ()) -> str:
     parts = [f"{len(summary.by_status('ingested')):,} files ingested", f"{summary.rows:,} rows written",
              f"{summary.changed:,} stored candles changed", f"{len(summary.failed):,} failed",
              f"{len(summary.skipped):,} skipped"]
@@ -112,9 +169,14 @@ def one_line(summary: RunSummary) -> str:
         parts.append(f"{len(summary.by_status('vanished')):,} disappeared")
     if summary.not_processed:
         parts.append(f"{summary.not_processed:,} not processed")
+    if summary.unreadable:
+        parts.append(f"{len(summary.unreadable):,} unreadable zip(s)")
+    if zips:
+        kept = [z for z in zips if z.kept and not z.moved_to]
+        parts.append(f"zips: {len(zips) - len(kept):,} done, {len(kept):,} kept ({sum(z.failed for z in kept):,} "
+                     f"members failed, {sum(z.pending + z.not_done for z in kept):,} pending)")
     return "ingest_sequential: " + ", ".join(parts) + f" in {summary.elapsed:,.1f} s" + \
         (f"; STOPPED: {summary.error}" if summary.error else "")
-
 
 def summary_table(summary: RunSummary) -> Table:
     table = Table(title="Summary", show_header=False)
@@ -131,35 +193,60 @@ def summary_table(summary: RunSummary) -> Table:
             ("elapsed", f"{summary.elapsed:,.1f} s"), ("rows per second", f"{rate:,.0f}")]
     for label, value in rows:
         table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
+    if summary.unreadable:
+        table.add_row("unreadable zips", f"{len(summary.unreadable):,}")
     if summary.error:
         table.add_row("run stopped", summary.error)
     return table
 
 
-def render_header(console: Console, *, data_dir: Path, tier: str, intervals: str | None, database: str,
-                  skipped: list[SkippedFile]) -> None:
-    """What the run looks at, and the files of the data directory it leaves alone (and why)."""
+def render_header(console: Console, sel: Selection, *, data_dir: Path, shown_dir: Path, tier: str,
+                  intervals: str | None, database: str) -> None:
+    """What the run looks at, and what of the data directory it leaves alone (and why)."""
     console.rule("Kraken OHLCVT ingestion")
-    console.print(f"Data directory: {data_dir}   tier: {tier}   intervals: "
+    console.print(f"Data directory: {shown_dir}   tier: {tier}   intervals: "
                   f"{intervals or 'all'}   QuestDB alias: {database}")
-    for s in skipped:
-        console.print(f"  skipped {s.path.relative_to(data_dir)}: {s.reason}")
+    for s in sel.skipped:
+        console.print(f"  skipped {s.path.relative_to(data_dir)}{':' + s.member if s.member else ''}: {s.reason}")
+    for s in sel.unreadable:
+        console.print(f"  [bold red]✗[/] {s.path}: {s.reason}")
 
 
-def render_nothing_to_ingest(console: Console, skipped: list[SkippedFile], *, quiet: bool) -> None:
-    console.print("No OHLCVT files to ingest." if not quiet else one_line(RunSummary(skipped=skipped)))
+def render_selection(console: Console, sel: Selection, *, ingested_dir: Path) -> None:
+    """The files and zip members the run will ingest (shown before it asks to go ahead)."""
+    if sel.files:
+        console.print(discovery_table(sel.files, sel.tiers))
+        console.print(f"{len(sel.files):,} files, {human_bytes(sum(f.size for f in sel.files))}, "
+                      f"about {sel.loose.estimate_rows():,} rows. Ingested files move to {ingested_dir}")
+    for z in sel.zips:
+        for part in zip_overview(z, sel.tiers):
+            console.print(part)
+    if sel.members:
+        console.print(f"Zips move to {ingested_dir} once every member is done.")
 
 
-def render_files(console: Console, files: list[ArchiveFile], tiers: dict[str, str], *, rows: int,
-                 ingested_dir: Path) -> None:
-    """The files the run will ingest (shown before it asks to go ahead)."""
-    console.print(discovery_table(files, tiers))
-    console.print(f"{len(files):,} files, {human_bytes(sum(f.size for f in files))}, "
-                  f"about {rows:,} rows. Ingested files move to {ingested_dir}")
+def render_nothing_to_ingest(console: Console, summary: RunSummary, outcomes: list[ZipOutcome], *,
+                             quiet: bool) -> None:
+    if quiet:
+        console.print(one_line(summary, outcomes))
+        return
+    console.print("No OHLCVT files to ingest.")
+    render_zips(console, outcomes)
 
 
-def render_summary(console: Console, summary: RunSummary, *, quiet: bool) -> None:
-    console.print(one_line(summary) if quiet else summary_table(summary))
+def render_summary(console: Console, summary: RunSummary, outcomes: list[ZipOutcome], *, quiet: bool) -> None:
+    if quiet:
+        console.print(one_line(summary, outcomes))
+        return
+    console.print(summary_table(summary))
+    render_zips(console, outcomes)
+
+
+def render_zips(console: Console, outcomes: list[ZipOutcome]) -> None:
+    if outcomes:
+        console.print(zip_table(outcomes))
+        for hint in zip_hints(outcomes):
+            console.print(hint, soft_wrap=True)
 
 
 def render_failed(console: Console, summary: RunSummary) -> None:
@@ -167,3 +254,7 @@ def render_failed(console: Console, summary: RunSummary) -> None:
         console.print("[bold red]Failed files[/] (left in place; rows stored only where said):")
         for r in summary.failed:
             console.print(f"  ✗ {r.error}", soft_wrap=True)
+    if summary.unreadable:
+        console.print("[bold red]Zips that cannot be read[/] (left in place):")
+        for s in summary.unreadable:
+            console.print(f"  ✗ {s.path}: {s.reason}", soft_wrap=True)

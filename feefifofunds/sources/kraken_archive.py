@@ -2,17 +2,22 @@
 
 Files are ``{ALTNAME}_{MINUTES}.csv`` with no header and the columns
 ``timestamp, open, high, low, close, volume, trades`` (timestamp: Unix seconds, UTC, start of the candle).
-Parsing is columnar (polars) and chunked by bytes so memory stays bounded whatever the file size.
+Kraken ships them as ZIP files; a file is read from a path or from a binary stream (a zip member), so the
+same parser serves both. Parsing is columnar (polars) and chunked by bytes so memory stays bounded
+whatever the file size.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -47,29 +52,47 @@ def split_pair(pair: str) -> tuple[str, str] | None:
 
 @dataclass(frozen=True)
 class ArchiveFile:
-    path: Path
-    relative: Path  # to the data directory; kept when the file is moved
+    path: Path  # the CSV file; for a member of a zip, the zip
+    relative: Path  # to the data directory, kept when the file is moved; for a member, its name in the zip
     pair: str
     base: str
     quote: str
     interval_minutes: int
-    size: int
+    size: int  # bytes (a member: uncompressed)
+    member: str = ""  # the member's name when the file is inside a zip
+
+    @property
+    def label(self) -> str:
+        """How messages name the file: its path, or ``zip:member``."""
+        return f"{self.path}:{self.member}" if self.member else str(self.path)
+
+
+@dataclass(frozen=True)
+class ArchiveName:
+    """What a file name ``PAIR_MINUTES.csv`` says."""
+
+    pair: str
+    base: str
+    quote: str
+    interval_minutes: int
 
 
 @dataclass(frozen=True)
 class SkippedFile:
     path: Path
     reason: str
+    member: str = ""  # a member of the zip ``path``
 
 
 @dataclass
 class Discovery:
     files: list[ArchiveFile]
     skipped: list[SkippedFile]
+    zips: list[Path] = field(default_factory=list)  # ZIP files as Kraken ships them (read member by member)
 
 
 def discover(data_dir: Path, *, intervals: set[int] | None = None) -> Discovery:
-    """OHLCVT files under ``data_dir`` (recursive), filtered by interval, in a stable order.
+    """OHLCVT files and ZIP files under ``data_dir`` (recursive), files filtered by interval, in a stable order.
 
     Anything not named like ``PAIR_MINUTES.csv`` is ignored (trade files, notes, macOS ``._*`` entries);
     a file named like one whose pair or interval is not understood is reported as skipped, and so is a
@@ -80,48 +103,76 @@ def discover(data_dir: Path, *, intervals: set[int] | None = None) -> Discovery:
     skipped: list[SkippedFile] = []
     for path in sorted(data_dir.rglob("*.csv")):
         rel = path.relative_to(data_dir)
-        if path.name.startswith("._") or "__MACOSX" in rel.parts:
+        if is_junk(rel.parts):
             continue
-        if path.is_symlink() or any((data_dir / parent).is_symlink() for parent in list(rel.parents)[:-1]):
+        if _linked(data_dir, rel):
             if _NAME_RE.match(path.name):
                 skipped.append(SkippedFile(path, "symbolic link (not followed: put the file itself in the data "
                                                  "directory)"))
             continue
         if not path.is_file():
             continue
-        match = _NAME_RE.match(path.name)
-        if not match:
-            if "_" in path.stem:
-                skipped.append(SkippedFile(path, "file name is not PAIR_MINUTES.csv"))
+        name = parse_name(path.name)
+        if not isinstance(name, ArchiveName):
+            if name is not None:
+                skipped.append(SkippedFile(path, name))
             continue
-        pair, minutes = match[1], int(match[2])
-        if minutes not in INTERVALS:
-            skipped.append(SkippedFile(path, f"unknown interval {minutes} (archive intervals: "
-                                             f"{', '.join(map(str, INTERVALS))})"))
-            continue
-        split = split_pair(pair)
-        if split is None:
-            skipped.append(SkippedFile(path, f"cannot split pair {pair!r} into base and a known quote currency"))
-            continue
-        if intervals and minutes not in intervals:
+        if intervals and name.interval_minutes not in intervals:
             continue
         try:
             size = path.stat().st_size
         except FileNotFoundError:
             skipped.append(SkippedFile(path, "disappeared while the data directory was being read"))
             continue
-        files.append(ArchiveFile(path, rel, pair, split[0], split[1], minutes, size))
-    return Discovery(files, skipped)
+        files.append(ArchiveFile(path, rel, name.pair, name.base, name.quote, name.interval_minutes, size))
+    zips: list[Path] = []
+    for path in sorted(data_dir.rglob("*.zip")):
+        rel = path.relative_to(data_dir)
+        if is_junk(rel.parts):
+            continue
+        if _linked(data_dir, rel):
+            skipped.append(SkippedFile(path, "symbolic link (not followed: put the zip itself in the data "
+                                             "directory)"))
+        elif path.is_file():
+            zips.append(path)
+    return Discovery(files, skipped, zips)
+
+
+def _linked(data_dir: Path, rel: Path) -> bool:
+    """The path is a symbolic link or inside a linked folder of the data directory (never followed)."""
+    return any((data_dir / p).is_symlink() for p in [rel, *list(rel.parents)[:-1]])
+
+
+def is_junk(parts: tuple[str, ...]) -> bool:
+    """macOS metadata (``__MACOSX/``, ``._*`` resource forks), in folders and in zips made on a Mac: no data."""
+    return parts[-1].startswith("._") or "__MACOSX" in parts
+
+
+def parse_name(file_name: str) -> ArchiveName | str | None:
+    """What an OHLCVT file name says; a reason (str) when it looks like one but is not understood; None for
+    anything else (trade files ``PAIR.csv``, notes)."""
+    match = _NAME_RE.match(file_name)
+    if not match:
+        return "file name is not PAIR_MINUTES.csv" if "_" in file_name.removesuffix(".csv") else None
+    pair, minutes = match[1], int(match[2])
+    if minutes not in INTERVALS:
+        return f"unknown interval {minutes} (archive intervals: {', '.join(map(str, INTERVALS))})"
+    split = split_pair(pair)
+    if split is None:
+        return f"cannot split pair {pair!r} into base and a known quote currency"
+    return ArchiveName(pair, split[0], split[1], minutes)
 
 
 class MalformedFile(SourceError):
-    def __init__(self, path: Path, line: int | None, reason: str):
+    """A file (or zip member: ``path`` is then its label) that cannot be taken; the message says where."""
+
+    def __init__(self, path: Path | str, line: int | None, reason: str):
         self.path, self.line, self.reason = path, line, reason
         where = f"{path}, line {line}" if line else str(path)
         super().__init__(f"{where}: {reason}")
 
 
-def _diagnose(path: Path, text: str, first_line: int) -> MalformedFile:
+def _diagnose(path: Path | str, text: str, first_line: int) -> MalformedFile:
     """Slow path, only after the columnar parser refused a chunk: find the first bad line and say why."""
     for offset, raw in enumerate(text.splitlines()):
         line_no = first_line + offset
@@ -141,7 +192,7 @@ def _diagnose(path: Path, text: str, first_line: int) -> MalformedFile:
     return MalformedFile(path, first_line, "unparseable CSV")
 
 
-def _parse_chunk(path: Path, data: bytes, first_line: int) -> pl.DataFrame:
+def _parse_chunk(path: Path | str, data: bytes, first_line: int) -> pl.DataFrame:
     try:
         df = pl.read_csv(io.BytesIO(data), has_header=False, new_columns=list(COLUMNS), schema=_SCHEMA,
                          truncate_ragged_lines=False)
@@ -154,30 +205,44 @@ def _parse_chunk(path: Path, data: bytes, first_line: int) -> pl.DataFrame:
     return df
 
 
-def iter_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, pl.DataFrame, int]]:
-    """(first line number, candles, bytes) per chunk of whole lines; ``time`` stays Unix seconds (Int64)."""
+def _reading(source: Path | BinaryIO) -> AbstractContextManager[BinaryIO]:
+    return open(source, "rb") if isinstance(source, str | os.PathLike) else nullcontext(source)
+
+
+def iter_chunks(source: Path | BinaryIO, chunk_bytes: int = CHUNK_BYTES, *, label: str | None = None,
+                whole: bool = False) -> Iterator[tuple[int, pl.DataFrame, int]]:
+    """(first line number, candles, bytes) per chunk of whole lines; ``time`` stays Unix seconds (Int64).
+
+    ``source`` is a path or a binary stream (``label`` names a stream in messages). A last line without a
+    newline means a loose file may be cut short, and is refused; a stream that proves itself ``whole`` when
+    it ends (a zip member: its CRC-32 and size are checked at its end) may end without one.
+    """
+    where = label or source
     line = 1
-    with open(path, "rb") as fh:
+    with _reading(source) as fh:
         rest = b""
         while True:
             block = fh.read(chunk_bytes)
             data = rest + block
             if not block:
                 if data.strip():
+                    if whole:
+                        yield line, _parse_chunk(where, data + b"\n", line), len(data)
+                        return
                     last = line + data.count(b"\n")
-                    raise MalformedFile(path, last, "the last line has no newline: the file may be truncated "
-                                                    "(if the line is complete, it only needs its newline)")
+                    raise MalformedFile(where, last, "the last line has no newline: the file may be truncated "
+                                                     "(if the line is complete, it only needs its newline)")
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
                 rest = data
                 continue
             data, rest = data[: cut + 1], data[cut + 1:]
-            yield line, _parse_chunk(path, data, line), len(data)
+            yield line, _parse_chunk(where, data, line), len(data)
             line += data.count(b"\n")
 
 
-def check_chunk(path: Path, first_line: int, df: pl.DataFrame, interval_minutes: int, *,
+def check_chunk(path: Path | str, first_line: int, df: pl.DataFrame, interval_minutes: int, *,
                 now: float | None = None, previous: int | None = None) -> None:
     """Every rule a candle of the archive must pass; ``previous`` is the last time of the chunk before."""
     times = df.get_column("time")
@@ -225,10 +290,10 @@ def check_file(path: Path, interval_minutes: int, *, chunk_bytes: int = CHUNK_BY
     return CheckedFile(rows, first, last, frames if keep else None)
 
 
-def has_data(path: Path) -> bool:
-    """False for a file with no data rows (empty or whitespace only)."""
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 16):
+def has_data(source: Path | BinaryIO, block_bytes: int = 1 << 16) -> bool:
+    """False for a file (path or binary stream) with no data rows (empty or whitespace only)."""
+    with _reading(source) as fh:
+        while block := fh.read(block_bytes):
             if block.strip():
                 return True
     return False
@@ -246,10 +311,11 @@ def read_file(path: Path, interval_minutes: int) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=_SCHEMA)
 
 
-def first_time(path: Path) -> int | None:
-    """The time on the first line (cheap: orders files of one series); None if it cannot be read."""
+def first_time(source: Path | BinaryIO) -> int | None:
+    """The time on the first line of a file (path or binary stream; cheap: orders files of one series); None
+    if it cannot be read."""
     try:
-        with open(path, "rb") as fh:
+        with _reading(source) as fh:
             head = fh.readline(256)
         return int(head.split(b",", 1)[0])
     except (OSError, ValueError):

@@ -52,6 +52,12 @@ class QuestDBConfig:
         """The import folder as the server sees it (what ``read_parquet`` is given)."""
         return self.import_dir_server or self.import_dir
 
+    @property
+    def store_id(self) -> str:
+        """The server behind the alias (host:HTTP port): what the store lock and the records of what a store
+        holds are keyed on (two aliases of one server are one store)."""
+        return f"{self.host}:{self.http_port}"
+
     def describe(self) -> str:
         """Where this alias points, without the password."""
         return f"{self.host} (http {self.http_port}, pgwire {self.pg_port}, ilp {self.ilp_port})"

@@ -80,8 +80,8 @@ def store_lock(alias: str) -> AbstractContextManager[None]:
     """Exclusive right to write prices to the QuestDB server behind ``alias`` (keyed on host:http_port)."""
     from .client import get_config
 
-    cfg = get_config(alias)
-    return _flock(f"store-{cfg.host}:{cfg.http_port}", f"the price store {cfg.host}:{cfg.http_port}")
+    store = get_config(alias).store_id
+    return _flock(f"store-{store}", f"the price store {store}")
 
 
 def data_dir_lock(data_dir: Path) -> AbstractContextManager[None]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from feefifofunds.models import Asset
-from feefifofunds.store import client
 from tests.support.archive import candle_lines, write_file
+from tests.support.store import count, parsed, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REPO = Path(__file__).resolve().parents[2]
@@ -22,28 +22,6 @@ def manage(env, *args, timeout=180, **kw):
     return subprocess.run([sys.executable, "manage.py", "ingest_sequential", *args], cwd=REPO, env=env,
                           stdin=kw.pop("stdin", subprocess.DEVNULL), capture_output=True, text=True,
                           timeout=timeout, **kw)
-
-
-def count() -> int:
-    client.wait_for_wal("assetprice")
-    return client.query("SELECT count() FROM assetprice")[0][0]
-
-
-def stored(ticker: str = "BTC", interval: int = 60) -> dict[int, tuple]:
-    client.wait_for_wal("assetprice")
-    asset = Asset.objects.get(ticker=ticker)
-    rows = client.query("SELECT cast(time AS LONG) / 1000000, open, high, low, close, volume, trade_count "
-                        "FROM assetprice WHERE asset_id = %s AND interval_minutes = %s ORDER BY time",
-                        (asset.pk, interval))
-    return {r[0]: r[1:] for r in rows}
-
-
-def parsed(lines: list[str]) -> dict[int, tuple]:
-    out = {}
-    for line in lines:
-        t, o, h, lo, c, v, n = line.split(",")
-        out[int(t)] = (float(o), float(h), float(lo), float(c), float(v), int(n))
-    return out
 
 
 def hours(first: int, last: int) -> list[str]:

@@ -1,12 +1,18 @@
+import io
 from pathlib import Path
 
 import pytest
 
 from feefifofunds.sources.kraken_archive import (
+    ArchiveName,
     MalformedFile,
     check_file,
     discover,
+    first_time,
+    has_data,
+    is_junk,
     iter_chunks,
+    parse_name,
     read_file,
     split_pair,
 )
@@ -129,3 +135,38 @@ def test_symbolic_links_are_skipped_but_a_linked_data_directory_is_fine(tmp_path
                                                                ["ETHUSD_60.csv", "linked/ETHUSD_60.csv"])
     write_file(real / "XBTUSD_٦٠.csv", candle_lines(60, 3))
     assert [s.reason for s in discover(real).skipped if "٦" in s.path.name] == ["file name is not PAIR_MINUTES.csv"]
+
+
+def test_a_stream_is_read_like_a_file_and_named_by_its_label():
+    text = "".join(line + "\n" for line in candle_lines(60, 300))
+    stream = io.BytesIO(text.encode())
+    chunks = list(iter_chunks(stream, chunk_bytes=1024, label="Kraken_OHLCVT.zip:XBTUSD_60.csv"))
+    assert sum(df.height for _, df, _ in chunks) == 300 and sum(n for *_, n in chunks) == len(text)
+    assert first_time(io.BytesIO(text.encode())) == 1_700_006_400
+    assert has_data(io.BytesIO(b" \n")) is False and has_data(io.BytesIO(text.encode())) is True
+    bad = text.replace(",101.0,", ",x,", 1)
+    with pytest.raises(MalformedFile, match=r"^Kraken_OHLCVT.zip:XBTUSD_60.csv, line 3: open is not a number"):
+        list(iter_chunks(io.BytesIO(bad.encode()), label="Kraken_OHLCVT.zip:XBTUSD_60.csv"))
+
+
+def test_a_last_line_without_newline_is_a_line_only_in_a_stream_proved_whole():
+    data = "".join(line + "\n" for line in candle_lines(60, 5)).rstrip("\n").encode()
+    chunks = list(iter_chunks(io.BytesIO(data), chunk_bytes=64, label="z.zip:XBTUSD_60.csv", whole=True))
+    assert sum(df.height for _, df, _ in chunks) == 5 and sum(n for *_, n in chunks) == len(data)
+    with pytest.raises(MalformedFile, match="z.zip:XBTUSD_60.csv, line 5: the last line has no newline"):
+        list(iter_chunks(io.BytesIO(data), label="z.zip:XBTUSD_60.csv"))
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("XBTUSD_60.csv", ArchiveName("XBTUSD", "BTC", "USD", 60)),
+    ("XBTUSD_7.csv", "unknown interval 7"), ("FOOBAR_60.csv", "cannot split pair"),
+    ("XBTUSD_٦٠.csv", "file name is not PAIR_MINUTES.csv"), ("XBTUSD.csv", None), ("notes.csv", None),
+])
+def test_parse_name(name, expected):
+    got = parse_name(name)
+    assert got == expected if not isinstance(expected, str) else got.startswith(expected)
+
+
+def test_junk_entries_of_a_mac():
+    assert is_junk(("__MACOSX", "._XBTUSD_60.csv")) and is_junk(("._XBTUSD_60.csv",))
+    assert is_junk(("__MACOSX", "master_q4", "XBTUSD_60.csv")) and not is_junk(("master_q4", "XBTUSD_60.csv"))

@@ -1,4 +1,5 @@
-"""Moving ingested originals out of the data directory, never replacing a file already archived."""
+"""Moving ingested originals (CSV files, finished zips) out of the data directory, never replacing a file
+already archived."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-
-from feefifofunds.sources.kraken_archive import ArchiveFile
 
 
 def fsync_default() -> bool:
@@ -29,47 +28,57 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def archive_destination(f: ArchiveFile, ingested_dir: Path, run_folder: str) -> Path | None:
+def archive_destination(path: Path, relative: Path, ingested_dir: Path, run_folder: str) -> Path | None:
     """Where the original goes in the ingested folder; None if a byte-identical copy is there already.
 
     Never an existing file: the quarterly updates all put ``XBTUSD_60.csv`` at their root, so when the
     name is taken by a different file, the new one goes to ``<run_folder>/<relative path>``.
     """
-    primary = ingested_dir / f.relative
+    primary = ingested_dir / relative
     candidates = [primary]
     if ingested_dir.is_dir():
-        candidates += [d / f.relative for d in sorted(ingested_dir.glob("run-*")) if d.is_dir()]
+        candidates += [d / relative for d in sorted(ingested_dir.glob("run-*")) if d.is_dir()]
     for existing in candidates:
-        if existing.is_file() and filecmp.cmp(existing, f.path, shallow=False):
+        if existing.is_file() and filecmp.cmp(existing, path, shallow=False):
             return None
     if not primary.exists():
         return primary
-    dest = ingested_dir / run_folder / f.relative
+    dest = ingested_dir / run_folder / relative
     if dest.exists():  # two runs within one second: make the folder unique by content
-        digest = hashlib.sha256(f.path.read_bytes()).hexdigest()[:12]
-        dest = ingested_dir / f"{run_folder}-{digest}" / f.relative
+        digest = _digest(path)
+        dest = ingested_dir / f"{run_folder}-{digest}" / relative
     return dest
 
 
-def archive_original(f: ArchiveFile, ingested_dir: Path, run_folder: str, *, fsync: bool) -> Path | None:
-    """Move the ingested file out of the data directory without ever replacing an archived file."""
-    dest = archive_destination(f, ingested_dir, run_folder)
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()[:12]
+
+
+def archive_original(path: Path, relative: Path, ingested_dir: Path, run_folder: str, *,
+                     fsync: bool) -> Path | None:
+    """Move an ingested file (``relative``: its place under the data directory) out of the data directory
+    without ever replacing an archived file; where it went (None: an identical copy was there, it is gone)."""
+    dest = archive_destination(path, relative, ingested_dir, run_folder)
     if dest is None:
-        f.path.unlink()
+        path.unlink()
         if fsync:
-            fsync_path(f.path.parent)
+            fsync_path(path.parent)
         return None
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(f.path, dest)  # fails rather than replace an existing file
-        f.path.unlink()
+        os.link(path, dest)  # fails rather than replace an existing file
+        path.unlink()
     except OSError as exc:
         if exc.errno != errno.EXDEV:  # another filesystem: copy, then delete
             raise
-        shutil.copy2(f.path, dest)
-        f.path.unlink()
+        shutil.copy2(path, dest)
+        path.unlink()
     if fsync:
         fsync_path(dest)
         fsync_path(dest.parent)
-        fsync_path(f.path.parent)
+        fsync_path(path.parent)
     return dest

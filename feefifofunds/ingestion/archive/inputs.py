@@ -2,7 +2,7 @@
 
 An ``ArchiveInput`` is one origin of files: it says how a file's bytes are read and what becomes of a file
 once every row of it is committed (or once it proved empty). ``LooseFiles`` is a data directory of CSV
-files, moved to the ingested folder when done.
+files, moved to the ingested folder when done; ``zips.ZipArchive`` the members of one ZIP file.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class ArchiveInput(ABC):
         for f in self.files:
             try:
                 head = self.head(f, sample_bytes)
-            except OSError:
+            except (OSError, archive.MalformedFile):
                 continue
             lines = head.count(b"\n")
             total += f.size // max(1, len(head) // lines) if lines else (1 if head.strip() else 0)
@@ -71,17 +71,25 @@ class ArchiveInput(ABC):
     def head(self, f: ArchiveFile, nbytes: int) -> bytes:
         """The first ``nbytes`` of the file."""
 
+    def diagnose(self, f: ArchiveFile, exc: archive.MalformedFile) -> archive.MalformedFile:
+        """Why the file is malformed: a bad line may be damage in transit, which an input that can tell (a
+        zip: the member's CRC-32) says instead."""
+        return exc
+
 
 def checked_chunks(source: ArchiveInput, f: ArchiveFile, chunk_bytes: int) -> Iterator[tuple[pl.DataFrame, int]]:
     """The file's non-empty chunks (with their bytes), each validated as it is read, times increasing across
     chunks. A bad line raises only when reached: callers drop what they got (staging does) or validated the
     whole file first."""
     now, previous = time.time(), None
-    for first_line, df, nbytes in source.chunks(f, chunk_bytes):
-        archive.check_chunk(f.path, first_line, df, f.interval_minutes, now=now, previous=previous)
-        if df.height:
-            previous = df.item(df.height - 1, "time")
-            yield df, nbytes
+    try:
+        for first_line, df, nbytes in source.chunks(f, chunk_bytes):
+            archive.check_chunk(f.label, first_line, df, f.interval_minutes, now=now, previous=previous)
+            if df.height:
+                previous = df.item(df.height - 1, "time")
+                yield df, nbytes
+    except archive.MalformedFile as exc:
+        raise source.diagnose(f, exc) from None
 
 
 class LooseFiles(ArchiveInput):
@@ -109,7 +117,7 @@ class LooseFiles(ArchiveInput):
 
     def finish(self, f: ArchiveFile) -> Path | None:
         try:
-            return archive_original(f, self.ingested_dir, self.run_folder, fsync=self.fsync)
+            return archive_original(f.path, f.relative, self.ingested_dir, self.run_folder, fsync=self.fsync)
         except FileNotFoundError:
             raise
         except OSError as exc:

@@ -3,7 +3,8 @@ round in time order, and mark each file done once all its rows are committed.
 
 ``ingest`` is the job in one screen; the rooms around it:
 
-* ``inputs``: where files come from (``ArchiveInput``: loose CSV files today) and what becomes of a done one;
+* ``inputs``: where files come from (``ArchiveInput``: loose CSV files) and what becomes of a done one;
+* ``zips``: the members of Kraken's ZIP files as inputs, recorded per store as they are done (resumable);
 * ``staging``: the columnar scratch copy the round is staged in and read back from in time order;
 * ``sending``: how staged rows reach QuestDB (parts in the background, a refused flush retried file by file);
 * ``archiving``: moving done originals to the ingested folder without overwriting anything;
@@ -193,7 +194,10 @@ class _Job:
             self.vanished(f)
             return True
         except OSError as exc:
-            self.fail(f, f"{f.path}: cannot read: {describe_os_error(exc)}")
+            self.fail(f, f"{f.label}: cannot read: {describe_os_error(exc)}")
+            return False
+        except MalformedFile as exc:  # a zip member that cannot be read (damaged, unknown compression)
+            self.fail(f, str(exc))
             return False
         known = self.known_asset(f)
         result = FileResult(f, "ingested")
@@ -218,7 +222,7 @@ class _Job:
             self.events.rows_sent(f, df.height, nbytes)
             yield df
         if result.rows == 0:
-            raise MalformedFile(f.path, None, "no candles")
+            raise MalformedFile(f.label, None, "no candles")
 
     def not_staged(self, f: ArchiveFile, exc: Exception, result: FileResult) -> bool:
         """Nothing of the file was staged, nothing written: say why (a file gone before it was read is no
@@ -230,11 +234,11 @@ class _Job:
         if isinstance(exc, MalformedFile):
             self.fail(f, str(exc))
         elif isinstance(exc, FileNotFoundError):
-            self.fail(f, f"{f.path}: {describe_os_error(exc)} ({exc.filename})")
+            self.fail(f, f"{f.label}: {describe_os_error(exc)} ({exc.filename})")
         elif ours:
-            self.fail(f, f"{f.path}: cannot read: {describe_os_error(exc)}")
+            self.fail(f, f"{f.label}: cannot read: {describe_os_error(exc)}")
         else:
-            self.fail(f, f"{f.path}: cannot stage it in {self.staging.dir}: {describe_os_error(exc)}")
+            self.fail(f, f"{f.label}: cannot stage it in {self.staging.dir}: {describe_os_error(exc)}")
         return False
 
     # --- outcomes (the sender calls committed, fail and reread) ---

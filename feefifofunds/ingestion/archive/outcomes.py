@@ -22,6 +22,7 @@ class FileResult:
 class RunSummary:
     results: list[FileResult] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    unreadable: list[SkippedFile] = field(default_factory=list)  # zips that are none or cut short: nothing read
     elapsed: float = 0.0
     stopped_early: bool = False
     assets_created: int = 0
@@ -50,7 +51,7 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.error
+        return not self.failed and not self.error and not self.unreadable
 
 
 class Events:

@@ -173,7 +173,7 @@ class PartSender:
                 self.retry_writer.discard()
                 stored = self.rows_in_store(p)
                 note = f" ({stored:,} of its rows are stored)" if stored else ""
-                message = str(again) if isinstance(again, MalformedFile) else f"{f.path}: {again}"
+                message = str(again) if isinstance(again, MalformedFile) else f"{f.label}: {again}"
                 self.outcomes.fail(f, f"not acknowledged: {message}{note}", rows=stored)
                 if isinstance(again, WriteError) and not self._server_answers():
                     raise RunStopped(f"writing to QuestDB: {again}") from None

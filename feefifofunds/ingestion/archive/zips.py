@@ -1,0 +1,192 @@
+"""The members of Kraken's ZIP files as archive input, recorded per store as they are done (resumable).
+
+A zip is listed and read by ``sources.kraken_zip`` (members as ``ArchiveFile``s named ``zip:member``,
+inflated as streams, CRC-32 and size checked at the end of each). ``ZipArchive`` is the job's input for one
+zip: the members a store already holds (``ZipMemberDone`` rows of that store and the zip's identity: name,
+size, hash of its central directory) are left out, so a rerun reads no finished member again; of the
+others, those the caller wants (tier, intervals) are the files of the run, the rest stay pending. A member
+is recorded once its rows are committed (``finish``), or when it proved empty.
+
+A damaged member fails at its end, so the job drops what it staged of it (it fails alone, nothing of it
+stored); a bad line in a member whose CRC fails is reported as the damage it is (``diagnose``); a member
+whose CRC checks may end without a newline. Once every member is done (or was empty, junk or skipped) the
+zip moves to the ingested folder, never over a different file; a failed or pending member keeps it in
+place for the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.db import DatabaseError
+
+from feefifofunds.models import ZipMemberDone
+from feefifofunds.sources import kraken_archive as archive
+from feefifofunds.sources.kraken_archive import CHUNK_BYTES, ArchiveFile, MalformedFile, SkippedFile
+from feefifofunds.sources.kraken_zip import UnreadableZip, ZipIdentity, ZipListing, ZipReader, list_zip
+
+from .archiving import archive_original
+from .inputs import ArchiveInput, Chunk, FinishError
+from .outcomes import RunSummary, describe_os_error
+
+
+def list_zips(paths: list[Path], data_dir: Path) -> tuple[list[ZipListing], list[SkippedFile]]:
+    """Every zip listed; those that cannot be read apart, each with its reason (a zip gone meanwhile: left out)."""
+    listings, unreadable = [], []
+    for path in paths:
+        try:
+            listings.append(list_zip(path, data_dir))
+        except UnreadableZip as exc:
+            unreadable.append(SkippedFile(path, exc.reason + "; nothing was read from it"))
+        except FileNotFoundError:
+            continue
+    return listings, unreadable
+
+
+def zip_inputs(listings: list[ZipListing], *, store: str, root: Path, ingested_dir: Path,
+               wanted: Callable[[ArchiveFile], bool] = lambda f: True, fsync: bool = False) -> list[ZipArchive]:
+    """The job's inputs for these zips and this store; a zip whose members are all done already moves now
+    (a run killed after its last member); a zip without OHLCVT members is left alone. Raises DatabaseError
+    if the catalog does not answer."""
+    out = []
+    for listing in listings:
+        source = ZipArchive(listing, store=store, root=root, ingested_dir=ingested_dir, fsync=fsync,
+                            done=done_members(store, listing.identity), wanted=wanted)
+        if listing.members and source.complete and not source.pending:
+            source.release()
+        out.append(source)
+    return out
+
+
+def done_members(store: str, identity: ZipIdentity) -> set[str]:
+    """The members of this zip the store holds (raises DatabaseError if the catalog does not answer)."""
+    return set(ZipMemberDone.objects.filter(store=store, zip_name=identity.name, zip_size=identity.size,
+                                            zip_digest=identity.digest).values_list("member", flat=True))
+
+
+def forget_zip(store: str, name: str) -> int:
+    """``--rescan``: forget which members of zips named ``name`` the store holds; how many were recorded."""
+    return ZipMemberDone.objects.filter(store=store, zip_name=name).delete()[0]
+
+
+class ZipArchive(ArchiveInput):
+    """The members of one zip still to do for one store (see the module docstring); ``close`` it."""
+
+    def __init__(self, listing: ZipListing, *, store: str, root: Path, ingested_dir: Path,
+                 done: set[str] = frozenset(), wanted: Callable[[ArchiveFile], bool] = lambda f: True,
+                 fsync: bool = False):
+        self.listing, self.store, self.root, self.ingested_dir, self.fsync = listing, store, root, ingested_dir, fsync
+        self.done = {m.member for m in listing.members if m.member in done}
+        left = [m for m in listing.members if m.member not in self.done]
+        self.files = [m for m in left if wanted(m)]
+        self.pending = [m for m in left if not wanted(m)]  # not selected by this run's tier or intervals
+        self.run_folder = "run-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.moved_to: Path | None = None
+        self.note = ""  # what became of the zip when it was done (or why it could not move)
+        self.reader = ZipReader(listing.path, listing.infos)
+
+    @property
+    def complete(self) -> bool:
+        """Every member is done (or was empty); junk and skipped entries count as done."""
+        return len(self.done) == len(self.listing.members)
+
+    def has_data(self, f: ArchiveFile) -> bool:
+        if f.size == 0:
+            return False
+        with self.reader.open(f) as stream:
+            return archive.has_data(stream, block_bytes=4096)
+
+    def first_time(self, f: ArchiveFile) -> int | None:
+        try:
+            with self.reader.open(f) as stream:
+                return archive.first_time(stream)
+        except MalformedFile:
+            return None
+
+    def chunks(self, f: ArchiveFile, chunk_bytes: int) -> Iterator[Chunk]:
+        with self.reader.open(f) as stream:
+            yield from archive.iter_chunks(stream, chunk_bytes, label=f.label, whole=True)
+
+    def head(self, f: ArchiveFile, nbytes: int) -> bytes:
+        with self.reader.open(f) as stream:
+            return stream.read(nbytes)
+
+    def diagnose(self, f: ArchiveFile, exc: MalformedFile) -> MalformedFile:
+        """A bad line in a member whose CRC-32 fails is damage, not Kraken's data: say so."""
+        try:
+            with self.reader.open(f) as stream:
+                while stream.read(CHUNK_BYTES):
+                    pass
+        except MalformedFile as damaged:
+            return damaged
+        except OSError:
+            pass
+        return exc
+
+    def estimate_rows(self, sample_bytes: int = 8192) -> int:
+        return super().estimate_rows(sample_bytes)  # a short sample: every sample is inflated
+
+    def finish_empty(self, f: ArchiveFile) -> None:
+        self.finish(f)
+
+    def finish(self, f: ArchiveFile) -> Path | None:
+        """Record the member as held by the store; the last one moves the zip. Returns where the zip is."""
+        try:
+            ZipMemberDone.objects.bulk_create(
+                [ZipMemberDone(store=self.store, zip_name=self.listing.identity.name,
+                               zip_size=self.listing.identity.size, zip_digest=self.listing.identity.digest,
+                               member=f.member)], ignore_conflicts=True)
+        except DatabaseError as exc:
+            raise FinishError(f"{f.label}: rows stored, but it cannot be recorded as done in the catalog "
+                              f"(the next run reads it again): {exc}") from None
+        self.done.add(f.member)
+        if self.complete and not self.pending:
+            self.release()
+        return self.moved_to or self.listing.path
+
+    def release(self) -> None:
+        """Every member is done: the zip moves to the ingested folder (never over a different file)."""
+        self.close()
+        try:
+            self.moved_to = archive_original(self.listing.path, self.listing.relative, self.ingested_dir,
+                                             self.run_folder, fsync=self.fsync)
+        except OSError as exc:
+            self.note = (f"every member is stored, but the zip cannot be moved to {self.ingested_dir}: "
+                         f"{describe_os_error(exc)} (the next run tries again)")
+            return
+        if self.moved_to is None:
+            self.note = "an identical copy is in the ingested folder already: this one was removed"
+        elif self.moved_to.parent != self.ingested_dir / self.listing.relative.parent:
+            self.note = f"a different file has its name in the ingested folder: archived as {self.moved_to}"
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+@dataclass(frozen=True)
+class ZipOutcome:
+    """Where one zip stands after a run (members: the OHLCVT members; junk and skipped entries apart)."""
+
+    path: Path
+    members: int
+    done: int
+    failed: int
+    pending: int  # not selected by this run's tier or intervals
+    not_done: int  # selected but not finished (the run stopped before them)
+    junk: int
+    skipped: int
+    moved_to: Path | None
+    kept: bool  # still in the data directory
+    note: str
+
+
+def outcome(source: ZipArchive, summary: RunSummary) -> ZipOutcome:
+    files = set(source.files)
+    failed = sum(1 for r in summary.failed if r.file in files)
+    listing = source.listing
+    return ZipOutcome(listing.path, len(listing.members), len(source.done), failed, len(source.pending),
+                      len(listing.members) - len(source.done) - failed - len(source.pending), listing.junk,
+                      len(listing.skipped), source.moved_to, listing.path.exists(), source.note)

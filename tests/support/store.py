@@ -1,0 +1,30 @@
+"""Reading back what the archive job stored (real QuestDB and catalog), to compare with the source lines."""
+
+from __future__ import annotations
+
+from feefifofunds.models import Asset
+from feefifofunds.store import client
+
+
+def count() -> int:
+    client.wait_for_wal("assetprice")
+    return client.query("SELECT count() FROM assetprice")[0][0]
+
+
+def stored(ticker: str = "BTC", interval: int = 60) -> dict[int, tuple]:
+    """A series as stored: Unix time -> (open, high, low, close, volume, trade_count)."""
+    client.wait_for_wal("assetprice")
+    asset = Asset.objects.get(ticker=ticker)
+    rows = client.query("SELECT cast(time AS LONG) / 1000000, open, high, low, close, volume, trade_count "
+                        "FROM assetprice WHERE asset_id = %s AND interval_minutes = %s ORDER BY time",
+                        (asset.pk, interval))
+    return {r[0]: r[1:] for r in rows}
+
+
+def parsed(lines: list[str]) -> dict[int, tuple]:
+    """Archive lines as ``stored`` gives them."""
+    out = {}
+    for line in lines:
+        t, o, h, lo, c, v, n = line.split(",")
+        out[int(t)] = (float(o), float(h), float(lo), float(c), float(v), int(n))
+    return out
