@@ -1,1 +1,1 @@
-"""Getting candles into QuestDB: validation, the one writer, and the bulk archive job."""
+"""Getting candles into QuestDB: the one writer (ILP or Parquet commits), the API loaders, and the bulk archive job."""
