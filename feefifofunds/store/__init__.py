@@ -1,1 +1,1 @@
-"""The price store: QuestDB connection settings, client, schema, series reads, Parquet imports, locks and the local server."""
+"""The price store: QuestDB settings, client, schema, series reads, Parquet imports, locks, the local server."""
