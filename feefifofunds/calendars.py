@@ -31,7 +31,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from feefifofunds.timeframes import epoch_micros
+from feefifofunds.timeframes import epoch_micros, from_epoch_micros
 
 ALWAYS = "24/7"
 FOREX = "24/5"
@@ -168,3 +168,16 @@ def extended_hours(code: str, interval_minutes: int, times_us: np.ndarray) -> np
     first, last = pd.Timestamp(local_days.min(), unit="us"), pd.Timestamp(local_days.max(), unit="us")
     days = sessions(code, first.to_pydatetime(), last.to_pydatetime()).days
     return np.isin(local_days, days)
+
+
+def off_calendar(code: str, interval_minutes: int, times_us: np.ndarray) -> np.ndarray:
+    """Which of ``times_us`` (epoch microseconds) are candles on a day the market was closed: neither an
+    expected candle nor an extended-hours one. Always False on the 24/7 grid."""
+    times_us = np.asarray(times_us, dtype=np.int64)
+    if follows_grid(code, interval_minutes) or not len(times_us):
+        return np.zeros(len(times_us), dtype=bool)
+    first, last = times_us.min(), times_us.max()
+    expected = expected_times(code, interval_minutes, from_epoch_micros(first), from_epoch_micros(last))
+    outside = ~np.isin(times_us, expected)
+    outside[outside] = ~extended_hours(code, interval_minutes, times_us[outside])
+    return outside

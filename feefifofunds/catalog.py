@@ -53,7 +53,7 @@ def ensure_kraken_assets(tickers: set[str], quote_currency: str = "USD") -> tupl
     missing = sorted(set(tickers) - set(found))
     if missing:
         Asset.objects.bulk_create(
-            [Asset(ticker=t, name=readable_name(t), category=Asset.Category.CRYPTO,
+            [Asset(ticker=t, name=readable_name(t), category=Asset.Category.CRYPTO, calendar=ALWAYS,
                    quote_currency=quote_currency, tier=tier_of(t)) for t in missing],
             ignore_conflicts=True,
         )

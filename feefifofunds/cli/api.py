@@ -102,6 +102,7 @@ def render_summary(console: Console, result: RunResult) -> None:
                       soft_wrap=True)
     if result.gaps:
         render_gap_fill(console, result)
+    render_off_calendar(console, result)
     if result.failures:
         console.print(f"[red]Failed ({len(result.failures)}):[/red]")
         for label, error in result.failures:
@@ -126,6 +127,19 @@ def render_gap_fill(console: Console, result: RunResult, shown: int = 10) -> Non
             more = f" and {len(outcome.still_missing) - shown} more" if len(outcome.still_missing) > shown else ""
             line += f"; still missing ({result.source} has no candle): {times}{more}"
         console.print(line, markup=False, soft_wrap=True)
+
+
+def render_off_calendar(console: Console, result: RunResult, shown: int = 10) -> None:
+    """Candles the provider sent for days the asset's market was closed: stored as sent, said here."""
+    fmt = "%Y-%m-%d" if result.interval_minutes >= 1440 else "%Y-%m-%d %H:%M"
+    for outcome in result.assets:
+        if outcome.off_calendar:
+            times = ", ".join(f"{t:{fmt}}" for t in sorted(outcome.off_calendar)[:shown])
+            more = f" and {len(outcome.off_calendar) - shown} more" if len(outcome.off_calendar) > shown else ""
+            n = len(outcome.off_calendar)
+            console.print(f"{outcome.ticker}: {n} candle{'s' if n != 1 else ''} on days {outcome.calendar} was "
+                          f"closed, kept as sent (off-calendar, never gaps): {times}{more}", markup=False,
+                          soft_wrap=True)
 
 
 def one_line(result: RunResult) -> str:

@@ -132,8 +132,8 @@ def off_hours(cov: SeriesCoverage, calendar: str, *, alias: str = DEFAULT_ALIAS,
                                                         params, alias=alias)], dtype=np.int64)
         expected = calendars.expected_times(calendar, cov.interval_minutes, cov.first, cov.last)
         outside = np.sort(stored[~np.isin(stored, expected)])
-        extended = calendars.extended_hours(calendar, cov.interval_minutes, outside)
-        return OffHours(tuple(from_epoch_micros(t) for t in outside[~extended]), int(extended.sum()))
+        closed = calendars.off_calendar(calendar, cov.interval_minutes, outside)
+        return OffHours(tuple(from_epoch_micros(t) for t in outside[closed]), int((~closed).sum()))
 
     version = version or store_version(alias=alias, table=table)
     return cached_at(cache_key("off-hours", version, (cov.key, calendar)), compute)

@@ -129,6 +129,7 @@ class AssetResult:
     ticker: str
     asset_id: int
     quote_currency: str
+    interval_minutes: int = DEFAULT_INTERVAL
     fetched: int = 0
     created: int = 0
     updated: int = 0
@@ -136,8 +137,15 @@ class AssetResult:
     preview: pl.DataFrame | None = None  # dry run: candles with an ``exists`` column
     missing: int | None = None  # gap mode: expected candles missing before the run
     still_missing: list[datetime] = field(default_factory=list)  # gap mode: missing after the provider answered
+    calendar: str = calendars.ALWAYS
+    off_calendar: list[datetime] = field(default_factory=list)  # candles on days the market was closed (kept)
 
     def add(self, marked: pl.DataFrame, keep_preview: bool) -> None:
+        if marked.height and not calendars.follows_grid(self.calendar, self.interval_minutes):
+            times = marked.get_column("time")
+            closed = calendars.off_calendar(self.calendar, self.interval_minutes,
+                                            times.dt.epoch("us").to_numpy())
+            self.off_calendar.extend(t for t, off in zip(times.to_list(), closed, strict=True) if off)
         updated = int(marked.get_column("exists").sum()) if marked.height else 0
         self.fetched += marked.height
         self.updated += updated
@@ -210,7 +218,8 @@ def load_assets(source: Source, assets: Iterable[Asset], *, start: datetime, end
     try:
         with _writer(alias, dry_run) as writer:
             for asset in assets:
-                outcome = AssetResult(asset.ticker, asset.pk, asset.quote_currency)
+                outcome = AssetResult(asset.ticker, asset.pk, asset.quote_currency, interval_minutes,
+                                      calendar=calendar_of(asset))
                 result.assets.append(outcome)
                 if gaps:
                     stop = _fill_one(source, asset, outcome, writer, result, interval_minutes=interval_minutes,
@@ -288,7 +297,7 @@ def _fill_one(source: Source, asset: Asset, outcome: AssetResult, writer: PriceW
               now: datetime | None) -> bool:
     """Fetch the runs of one asset's missing candles and write what came; True when the run must stop."""
     key = SeriesKey(asset.pk, interval_minutes, asset.quote_currency, source.name)
-    calendar = calendar_of(asset)
+    calendar = outcome.calendar
     try:
         missing = missing_times(key, calendar, start=start, end=end, now=now, alias=alias)
         outcome.missing = len(missing)
@@ -353,7 +362,7 @@ def load_grouped(source: Source, assets: Iterable[Asset], *, start: datetime, en
     by_market: dict[str, dict[str, AssetResult]] = {}
     for asset in assets:
         market = source.grouped_market(asset.category)
-        outcome = AssetResult(asset.ticker, asset.pk, asset.quote_currency)
+        outcome = AssetResult(asset.ticker, asset.pk, asset.quote_currency, interval, calendar=calendar_of(asset))
         result.assets.append(outcome)
         if market is None:
             outcome.error = f"no {source.name} grouped market for category {asset.category}"

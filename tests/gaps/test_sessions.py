@@ -90,8 +90,9 @@ def test_bar_on_a_closed_day_is_kept_and_shown_off_calendar(client, questdb, fak
     nyse_massive(fake_massive)
     thanksgiving = max(HOLIDAYS)
     fake_massive.holiday_bars.add(("AAPL", thanksgiving))
-    backfill("--ticker", "AAPL", "--source", "massive", *DAILY_SPAN)
+    out = backfill("--ticker", "AAPL", "--source", "massive", *DAILY_SPAN)
     assert stored_count() == SESSIONS  # the 62 sessions and the holiday's bar, as sent
+    assert "AAPL: 1 candle on days XNYS was closed, kept as sent (off-calendar, never gaps): 2026-11-26" in out
     _, body = get(client, "/api/gaps", ticker="AAPL", interval="1440")
     assert body["off_calendar"] == ["2026-11-26T00:00:00Z"]
     assert [g["start"] for g in body["gaps"]] == ["2026-10-14T00:00:00Z"] and open_gaps(client) == {1}
