@@ -91,6 +91,14 @@ def gaps_of(cov: SeriesCoverage, *, alias: str = DEFAULT_ALIAS, table: str = sch
                                    cov.quote_currency).get(cov.key, []))
 
 
+def open_gaps_of(series: list[SeriesCoverage], *, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE,
+                 version: str | None = None) -> dict[SeriesKey, int]:
+    """Real gap counts of the given series only (each scanned once per store version), not the whole store."""
+    version = version or store_version(alias=alias, table=table)
+    return {c.key: sum(not g.confirmed_empty for g in gaps_of(c, alias=alias, table=table, version=version))
+            for c in series}
+
+
 def trailing_gap(cov: SeriesCoverage, now: datetime | None = None,
                  calendar: str = calendars.ALWAYS) -> SpanGap | None:
     """Candles missing after the last one up to the last finished one (the current candle never counts); with

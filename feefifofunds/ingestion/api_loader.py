@@ -241,21 +241,33 @@ def _load_one(source: Source, asset: Asset, outcome: AssetResult, writer: PriceW
     """Fetch and write one asset; True when its error is fatal and the run must stop."""
     key = SeriesKey(asset.pk, interval_minutes, asset.quote_currency, source.name)
     try:
-        candles = source.fetch(CandleRequest(asset.ticker, asset.quote_currency, interval_minutes,
-                                             start, end, category=asset.category))
-        existing = stored_times(key, start=start, end=end, alias=alias) if candles.height else set()
-        marked = mark_existing(candles, existing)
-        if writer is not None and candles.height:
-            writer.write(candles, key)
-        outcome.add(marked, keep_preview=dry_run)
+        _fetch_write(source, asset, key, outcome, writer, start=start, end=end, dry_run=dry_run, alias=alias)
         logger.info("%s %s: %d candles (%d created, %d updated)%s", source.name, asset.ticker,
                     outcome.fetched, outcome.created, outcome.updated, " [dry run]" if dry_run else "")
     except (SourceError, WriteError, client.QuestDBError) as exc:
-        outcome.error = str(exc)
-        result.failures.append((asset.ticker, str(exc)))
-        logger.warning("%s %s failed: %s", source.name, asset.ticker, exc)
-        return _abort_if_fatal(result, exc)
+        return _failed(source, outcome, result, exc)
     return False
+
+
+def _fetch_write(source: Source, asset: Asset, key: SeriesKey, outcome: AssetResult, writer: PriceWriter | None,
+                 *, start: datetime, end: datetime, dry_run: bool, alias: str) -> pl.DataFrame:
+    """One fetch of [start, end): counted against what is stored, written (unless a dry run); the candles."""
+    candles = source.fetch(CandleRequest(asset.ticker, asset.quote_currency, key.interval_minutes,
+                                         start, end, category=asset.category))
+    existing = stored_times(key, start=start, end=end, alias=alias) if candles.height else set()
+    marked = mark_existing(candles, existing)
+    if writer is not None and candles.height:
+        writer.write(candles, key)
+    outcome.add(marked, keep_preview=dry_run)
+    return candles
+
+
+def _failed(source: Source, outcome: AssetResult, result: RunResult, exc: Exception) -> bool:
+    """Record one asset's failure; True when it is fatal and the run must stop."""
+    outcome.error = str(exc)
+    result.failures.append((outcome.ticker, str(exc)))
+    logger.warning("%s %s failed: %s", source.name, outcome.ticker, exc)
+    return _abort_if_fatal(result, exc)
 
 
 # --- gap mode ---------------------------------------------------------------------------------------------
@@ -303,22 +315,14 @@ def _fill_one(source: Source, asset: Asset, outcome: AssetResult, writer: PriceW
         outcome.missing = len(missing)
         got: set[int] = set()
         for lo, hi in missing_runs(calendar, interval_minutes, missing, start=start, end=end):
-            candles = source.fetch(CandleRequest(asset.ticker, asset.quote_currency, interval_minutes, lo, hi,
-                                                 category=asset.category))
-            if candles.height:
-                marked = mark_existing(candles, stored_times(key, start=lo, end=hi, alias=alias))
-                if writer is not None:
-                    writer.write(candles, key)
-                outcome.add(marked, keep_preview=dry_run)
-                got.update(epoch_micros(t) for t in candles.get_column("time").to_list())
+            candles = _fetch_write(source, asset, key, outcome, writer, start=lo, end=hi, dry_run=dry_run,
+                                   alias=alias)
+            got.update(epoch_micros(t) for t in candles.get_column("time").to_list())
         outcome.still_missing = [from_epoch_micros(t) for t in missing if int(t) not in got]
         logger.info("%s %s: %d missing, %d fetched, %d still missing", source.name, asset.ticker, len(missing),
                     outcome.fetched, len(outcome.still_missing))
     except (SourceError, WriteError, client.QuestDBError) as exc:
-        outcome.error = str(exc)
-        result.failures.append((asset.ticker, str(exc)))
-        logger.warning("%s %s failed: %s", source.name, asset.ticker, exc)
-        return _abort_if_fatal(result, exc)
+        return _failed(source, outcome, result, exc)
     return False
 
 

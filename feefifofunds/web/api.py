@@ -166,7 +166,7 @@ def asset_detail(request: HttpRequest, ticker: str):
     version = coverage.store_version()
     series = coverage.series_coverage(asset_id=asset.pk, version=version)
     # Only this asset's series are scanned (each once per store version), never the whole store.
-    gap_counts = {c.key: sum(not g.confirmed_empty for g in summary.gaps_of(c, version=version)) for c in series}
+    gap_counts = summary.open_gaps_of(series, version=version)
     return {**asset_dict(asset), "calendar": calendar_of(asset), "gap_detection": True,
             "coverage": coverage_dicts(asset.pk, series, gap_counts)}
 

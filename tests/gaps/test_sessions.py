@@ -70,10 +70,11 @@ def test_daily_stock_shows_only_the_missing_session(client, questdb, fake_massiv
     page = client.get("/").content.decode()
     assert '<td class="num gaps">1</td>' in page
 
-    out = StringIO()
-    call_command("price_summary", "--ticker", "AAPL", stdout=out)
-    header, row = [line for line in out.getvalue().splitlines() if "open gaps" in line or "AAPL" in line][:2]
-    assert "open gaps" in header and row.rstrip(" │|").split()[-1] == "1"
+    for only in (("--ticker", "AAPL"), ()):  # the series shown, or the whole store's counts
+        out = StringIO()
+        call_command("price_summary", *only, stdout=out)
+        header, row = [line for line in out.getvalue().splitlines() if "open gaps" in line or "AAPL" in line][:2]
+        assert "open gaps" in header and row.rstrip(" │|").split()[-1] == "1"
 
     # Judged around the clock the same candles show every weekend and holiday: 15 gaps (the count).
     call_command("set_calendar", "--ticker", "AAPL", "--exchange", "24/7", stdout=StringIO())

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.cli.console import make_console
 from feefifofunds.cli.coverage import render_coverage
-from feefifofunds.gaps.summary import open_gap_counts
+from feefifofunds.gaps.summary import open_gap_counts, open_gaps_of
 from feefifofunds.models import Asset
 from feefifofunds.store import client
 from feefifofunds.store.config import DEFAULT_ALIAS
@@ -25,7 +25,10 @@ class Command(BaseCommand):
         try:
             version = store_version(alias=database)
             series = [s for s in series_coverage(alias=database, version=version) if s.asset_id in by_id]
-            open_gaps = open_gap_counts(alias=database, version=version)
+            if ticker:  # only the series shown are scanned
+                open_gaps = open_gaps_of(series, alias=database, version=version)
+            else:
+                open_gaps = open_gap_counts(alias=database, version=version)
         except client.QuestDBError as exc:
             raise CommandError(str(exc)) from None
         render_coverage(make_console(self.stdout), series, by_id, open_gaps)
