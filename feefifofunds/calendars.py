@@ -181,3 +181,20 @@ def off_calendar(code: str, interval_minutes: int, times_us: np.ndarray) -> np.n
     outside = ~np.isin(times_us, expected)
     outside[outside] = ~extended_hours(code, interval_minutes, times_us[outside])
     return outside
+
+
+REGULAR, EXTENDED, OFF_CALENDAR = "regular", "extended", "off_calendar"
+
+
+def session_labels(code: str, interval_minutes: int, times_us: np.ndarray) -> np.ndarray:
+    """Each candle's place in the calendar: ``regular`` (an expected candle), ``extended`` (pre- or after-
+    market) or ``off_calendar`` (a day the market was closed)."""
+    times_us = np.asarray(times_us, dtype=np.int64)
+    labels = np.full(len(times_us), REGULAR, dtype=object)
+    if len(times_us) and not follows_grid(code, interval_minutes):
+        expected = expected_times(code, interval_minutes, from_epoch_micros(times_us.min()),
+                                  from_epoch_micros(times_us.max()))
+        outside = np.flatnonzero(~np.isin(times_us, expected))
+        extended = extended_hours(code, interval_minutes, times_us[outside])
+        labels[outside] = np.where(extended, EXTENDED, OFF_CALENDAR)
+    return labels

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 
 import numpy as np
+import polars as pl
 
 from feefifofunds import calendars
 from feefifofunds.store import client, schema
@@ -185,18 +186,20 @@ def _session_gaps(table: str, where: str, params: list, with_hours: dict[int, st
     series the expected times of its span minus the stored ones, as runs."""
     ids = ", ".join(str(int(a)) for a in sorted(with_hours))
     rows = client.query(
-        f"SELECT asset_id, quote_currency, interval_minutes, cast(time AS LONG) FROM {table} "
+        f"SELECT asset_id, quote_currency, interval_minutes, cast(time AS LONG) t_us FROM {table} "
         f"WHERE {where} AND asset_id IN ({ids}) AND interval_minutes <= {calendars.MAX_CALENDAR_INTERVAL}",
-        params, alias=alias)
-    by_series: dict[tuple[int, str, int], list[int]] = defaultdict(list)
-    for asset_id, quote, interval, t_us in rows:
-        by_series[(int(asset_id), str(quote), int(interval))].append(int(t_us))
+        params, alias=alias, binary=True)
+    if not rows:
+        return []
+    frame = pl.DataFrame(rows, schema={"asset_id": pl.Int64, "quote": pl.String, "interval": pl.Int64,
+                                       "t_us": pl.Int64}, orient="row")
     gaps: list[Gap] = []
-    for (asset_id, quote, interval), times in by_series.items():
+    for (asset_id, quote, interval), part in frame.partition_by(["asset_id", "quote", "interval"],
+                                                                as_dict=True).items():
         code = with_hours[asset_id]
         if calendars.follows_grid(code, interval):
             continue
-        gaps.extend(session_gaps(asset_id, quote, interval, code, np.unique(np.asarray(times, dtype=np.int64))))
+        gaps.extend(session_gaps(asset_id, quote, interval, code, np.unique(part.get_column("t_us").to_numpy())))
     return gaps
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from ninja import NinjaAPI, Query
 from ninja.errors import ValidationError
 
+from feefifofunds import calendars
 from feefifofunds.catalog import calendar_of
 from feefifofunds.gaps import summary
 from feefifofunds.models import Asset
 from feefifofunds.store import coverage
+from feefifofunds.timeframes import epoch_micros
 
 from . import errors
 from .params import (
@@ -173,7 +176,9 @@ def asset_detail(request: HttpRequest, ticker: str):
 
 @api.get("/candles", url_name="candles", summary="Candles of one series, a page at a time")
 def candles(request: HttpRequest, p: Query[CandlesQuery]):
-    """Candles in [start, end) ordered by time; follow ``next`` (or pass ``cursor``) for the next page."""
+    """Candles in [start, end) ordered by time; follow ``next`` (or pass ``cursor``) for the next page. For an
+    asset whose market keeps hours (``calendar``), each candle has a ``session``: regular, extended (pre- and
+    after-market) or off_calendar (a day the market was closed)."""
     _strict(request, CandlesQuery, p)
     interval = int(p.interval)
     resample = int(p.resample) if p.resample is not None else None
@@ -192,6 +197,12 @@ def candles(request: HttpRequest, p: Query[CandlesQuery]):
         rows = rows[:p.limit]
     columns = coverage.RESAMPLED_COLUMNS if resample else coverage.CANDLE_COLUMNS
     data = [{col: (iso(v) if col == "time" else v) for col, v in zip(columns, r, strict=True)} for r in rows]
+    calendar = calendar_of(asset)
+    if data and resample is None and not calendars.follows_grid(calendar, interval):
+        # A market with hours: each candle says whether it is a regular, an extended-hours or an off-calendar one.
+        times = np.asarray([epoch_micros(r[0]) for r in rows], dtype=np.int64)
+        for d, label in zip(data, calendars.session_labels(calendar, interval, times), strict=True):
+            d["session"] = label
     return {
         "ticker": asset.ticker,
         "interval_minutes": resample or interval,
@@ -199,6 +210,7 @@ def candles(request: HttpRequest, p: Query[CandlesQuery]):
         "resampled": resample is not None,
         "quote_currency": quote,
         "source": series.source if series else None,
+        "calendar": calendar,
         "start": iso(p.start),
         "end": iso(p.end),
         "count": len(data),

@@ -96,6 +96,9 @@ def test_bar_on_a_closed_day_is_kept_and_shown_off_calendar(client, questdb, fak
     assert "AAPL: 1 candle on days XNYS was closed, kept as sent (off-calendar, never gaps): 2026-11-26" in out
     _, body = get(client, "/api/gaps", ticker="AAPL", interval="1440")
     assert body["off_calendar"] == ["2026-11-26T00:00:00Z"]
+    _, page = get(client, "/api/candles", ticker="AAPL", interval="1440", start="2026-11-25T00:00Z",
+                  end="2026-11-28T00:00Z")
+    assert [c["session"] for c in page["candles"]] == ["regular", "off_calendar", "regular"]
     assert [g["start"] for g in body["gaps"]] == ["2026-10-14T00:00:00Z"] and open_gaps(client) == {1}
 
 
@@ -113,6 +116,11 @@ def test_intraday_across_daylight_saving_has_no_night_gaps(client, questdb, fake
     # other 9 a day are pre- and after-market bars: stored, counted as extended hours, never gaps.
     assert body["extended_hours"] == 4 * 9 - 1 and body["off_calendar"] == []
     assert open_gaps(client, interval=60) == {1}
+    _, page = get(client, "/api/candles", ticker="AAPL", interval="60", start="2026-11-02T00:00Z",
+                  end="2026-11-03T00:00Z")
+    sessions = {c["time"][11:13]: c["session"] for c in page["candles"]}  # UTC hours of Monday (EST)
+    assert page["calendar"] == "XNYS" and sessions["09"] == "extended" and sessions["14"] == "regular"
+    assert sessions["20"] == "regular" and sessions["21"] == "extended" and "15" not in sessions
     times = {r[0] for r in store.query("SELECT time FROM assetprice WHERE time IN ('2026-10-30T13:00:00', "
                                        "'2026-11-02T14:00:00')")}
     assert len(times) == 2  # the first regular hour moved by an hour in UTC when the clocks went back
