@@ -62,11 +62,12 @@ def test_extended_hours_are_session_days_outside_the_open_hours():
 def test_session_gaps_are_runs_of_missing_sessions():
     stored = micros(*(utc(d.year, d.month, d.day) for d in nyse_days(date(2026, 11, 2), date(2026, 11, 30))
                       if d not in (date(2026, 11, 20), date(2026, 11, 23))))
-    assert session_gaps(7, "USD", 1440, "XNYS", stored) == [
-        Gap(7, "USD", 1440, utc(2026, 11, 20), utc(2026, 11, 23), 2)]  # Friday and Monday: one gap of two
+    (gap,) = session_gaps(7, "USD", 1440, "XNYS", stored)
+    assert gap == Gap(7, "USD", 1440, utc(2026, 11, 20), utc(2026, 11, 23), 2, calendar="XNYS")
+    assert gap.times() == [utc(2026, 11, 20), utc(2026, 11, 23)]  # Friday and Monday: one gap of two sessions
     hourly = micros(*(utc(2026, 11, 2, h) for h in (14, 15, 18, 19, 20)), utc(2026, 11, 3, 14))
     assert session_gaps(7, "USD", 60, "XNYS", hourly) == [Gap(7, "USD", 60, utc(2026, 11, 2, 16),
-                                                              utc(2026, 11, 2, 17), 2)]  # and no night gap
+                                                              utc(2026, 11, 2, 17), 2, calendar="XNYS")]  # no night
 
 
 @pytest.mark.parametrize("category, code", [("CRYPTO", "24/7"), ("STOCK", "XNYS"), ("COMMODITY", "XNYS"),

@@ -40,8 +40,8 @@ class Gap:
     """A run of missing candles; ``start``/``end`` are the times of the first and last missing candle (UTC).
 
     ``trailing``: the run after the series' last stored candle, up to the last finished candle (see ``trailing``).
-    ``times()`` is the 24/7 grid (what the Kraken backfill fills); a gap of a series with a calendar counts
-    its sessions (or in-session candles) in ``missing_candles``.
+    ``calendar``: what the gap was judged by; a series with market hours counts its missing sessions (or
+    in-session candles) in ``missing_candles``, and ``times()`` are those.
     """
 
     asset_id: int
@@ -51,6 +51,7 @@ class Gap:
     end: datetime
     missing_candles: int
     trailing: bool = False
+    calendar: str = calendars.ALWAYS
 
     @property
     def step(self) -> timedelta:
@@ -61,6 +62,9 @@ class Gap:
         return (self.asset_id, self.quote_currency, self.interval_minutes)
 
     def times(self) -> list[datetime]:
+        if not calendars.follows_grid(self.calendar, self.interval_minutes):
+            return [from_epoch_micros(t) for t in calendars.expected_times(self.calendar, self.interval_minutes,
+                                                                          self.start, self.end)]
         return [self.start + i * self.step for i in range(self.missing_candles)]
 
 
@@ -222,7 +226,8 @@ def session_gaps(asset_id: int, quote_currency: str, interval_minutes: int, code
     starts = np.concatenate([[0], cuts + 1])
     ends = np.concatenate([cuts, [len(idx) - 1]])
     return [Gap(asset_id, quote_currency, interval_minutes, from_epoch_micros(expected[idx[a]]),
-                from_epoch_micros(expected[idx[b]]), int(b - a + 1)) for a, b in zip(starts, ends, strict=True)]
+                from_epoch_micros(expected[idx[b]]), int(b - a + 1), calendar=code)
+            for a, b in zip(starts, ends, strict=True)]
 
 
 def list_series(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None = None,
