@@ -5,6 +5,6 @@ from .models import Asset
 
 @admin.register(Asset)
 class AssetAdmin(admin.ModelAdmin):
-    list_display = ("ticker", "name", "category", "quote_currency", "tier", "active", "updated_at")
-    list_filter = ("category", "tier", "active")
+    list_display = ("ticker", "name", "category", "calendar", "quote_currency", "tier", "active", "updated_at")
+    list_filter = ("category", "calendar", "tier", "active")
     search_fields = ("ticker", "name")

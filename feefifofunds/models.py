@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+
+from feefifofunds.calendars import CalendarError, check_calendar, default_calendar
 
 TICKER_VALIDATOR = RegexValidator(
     r"^[A-Z0-9][A-Z0-9.\-]{0,19}$",
     "Tickers are 1-20 characters: upper-case letters, digits, '.' and '-', starting with a letter or digit.",
 )
+
+
+def validate_calendar(value: str) -> None:
+    try:
+        check_calendar(value)
+    except CalendarError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class Asset(models.Model):
@@ -32,6 +42,10 @@ class Asset(models.Model):
     # Kraken tier classification; empty for assets that do not come from Kraken.
     tier = models.CharField(max_length=10, choices=Tier.choices, blank=True, default="")
     active = models.BooleanField(default=True)
+    # When the asset's market trades (``feefifofunds.calendars``): 24/7, 24/5 or an exchange code such as
+    # XNYS. Empty on a new asset means the default of its category, filled in on save.
+    calendar = models.CharField(max_length=16, blank=True, default="", validators=[validate_calendar],
+                                help_text="24/7, 24/5 or an exchange code (XNYS, XLON, ...)")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -41,6 +55,7 @@ class Asset(models.Model):
     def save(self, *args, **kwargs):
         self.ticker = (self.ticker or "").strip().upper()
         self.quote_currency = (self.quote_currency or "USD").strip().upper()
+        self.calendar = (self.calendar or default_calendar(self.category)).strip().upper()
         super().save(*args, **kwargs)
 
     def __str__(self) -> str:

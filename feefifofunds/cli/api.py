@@ -100,12 +100,46 @@ def render_summary(console: Console, result: RunResult) -> None:
     else:
         console.print(f"Total: {result.created} created, {result.updated} updated ({result.requests} API requests)",
                       soft_wrap=True)
+    if result.gaps:
+        render_gap_fill(console, result)
+    render_off_calendar(console, result)
     if result.failures:
         console.print(f"[red]Failed ({len(result.failures)}):[/red]")
         for label, error in result.failures:
             console.print(f"  {label}: {error}", markup=False, soft_wrap=True)
     if result.aborted:
         console.print("[red]Stopped early:[/red]", escape(result.aborted), soft_wrap=True)
+
+
+def render_gap_fill(console: Console, result: RunResult, shown: int = 10) -> None:
+    """Gap mode: per asset, how many expected candles were missing, how many came, and what is still missing
+    (the provider has no bar for it: reported, not asked again in this run)."""
+    fmt = "%Y-%m-%d" if result.interval_minutes >= 1440 else "%Y-%m-%d %H:%M"
+    for outcome in result.assets:
+        if outcome.missing is None:
+            continue
+        if outcome.missing == 0:
+            console.print(f"{outcome.ticker}: nothing missing", markup=False, soft_wrap=True)
+            continue
+        line = f"{outcome.ticker}: {outcome.missing} missing, {outcome.missing - len(outcome.still_missing)} filled"
+        if outcome.still_missing:
+            times = ", ".join(f"{t:{fmt}}" for t in outcome.still_missing[:shown])
+            more = f" and {len(outcome.still_missing) - shown} more" if len(outcome.still_missing) > shown else ""
+            line += f"; still missing ({result.source} has no candle): {times}{more}"
+        console.print(line, markup=False, soft_wrap=True)
+
+
+def render_off_calendar(console: Console, result: RunResult, shown: int = 10) -> None:
+    """Candles the provider sent for days the asset's market was closed: stored as sent, said here."""
+    fmt = "%Y-%m-%d" if result.interval_minutes >= 1440 else "%Y-%m-%d %H:%M"
+    for outcome in result.assets:
+        if outcome.off_calendar:
+            times = ", ".join(f"{t:{fmt}}" for t in sorted(outcome.off_calendar)[:shown])
+            more = f" and {len(outcome.off_calendar) - shown} more" if len(outcome.off_calendar) > shown else ""
+            n = len(outcome.off_calendar)
+            console.print(f"{outcome.ticker}: {n} candle{'s' if n != 1 else ''} on days {outcome.calendar} was "
+                          f"closed, kept as sent (off-calendar, never gaps): {times}{more}", markup=False,
+                          soft_wrap=True)
 
 
 def one_line(result: RunResult) -> str:
@@ -120,7 +154,7 @@ def one_line(result: RunResult) -> str:
 def run_command(stream, *, source_name: str, ticker: str | None = None, all_assets: bool = False,
                 category: str | None = None, days=None, start=None, end=None,
                 interval_minutes: int = api_loader.DEFAULT_INTERVAL, grouped: bool = False, dry_run: bool = False,
-                alias: str = DEFAULT_ALIAS, verbosity: int = 1) -> RunResult:
+                alias: str = DEFAULT_ALIAS, verbosity: int = 1, gaps: bool = False) -> RunResult:
     """What both commands do: check arguments and key, resolve, load with progress, render.
 
     Raises ``LoadError`` for anything that stops the run before it starts; the caller turns a result that is
@@ -141,15 +175,15 @@ def run_command(stream, *, source_name: str, ticker: str | None = None, all_asse
             raise LoadError(f"{source_name} cannot give {interval_minutes}-minute candles "
                             f"(it gives: {', '.join(map(str, source.intervals))} minutes)")
         assets = api_loader.resolve_assets(ticker=ticker, all_assets=all_assets, category=category)
-        title = f"{source_name}{' grouped' if grouped else ''}{' dry run' if dry_run else ''}"
+        title = f"{source_name}{' grouped' if grouped else ''}{' gaps' if gaps else ''}{' dry run' if dry_run else ''}"
         with RichProgress(console, title) as progress:
             if grouped:
                 result = api_loader.load_grouped(source, assets, start=range_start, end=range_end,
-                                                 dry_run=dry_run, alias=alias, progress=progress)
+                                                 dry_run=dry_run, alias=alias, progress=progress, gaps=gaps)
             else:
                 result = api_loader.load_assets(source, assets, start=range_start, end=range_end,
                                                 interval_minutes=interval_minutes, dry_run=dry_run, alias=alias,
-                                                progress=progress)
+                                                progress=progress, gaps=gaps)
     if dry_run:
         render_preview(console, result)
     render_summary(console, result)

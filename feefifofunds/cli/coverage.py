@@ -9,14 +9,16 @@ from rich.table import Table
 
 from feefifofunds.models import Asset
 from feefifofunds.store.coverage import SeriesCoverage
+from feefifofunds.store.series import SeriesKey
 
 COLUMNS = (("asset", "left"), ("tier", "left"), ("quote", "left"), ("interval", "right"), ("source", "left"),
-           ("candles", "right"), ("first", "left"), ("last", "left"))
+           ("candles", "right"), ("first", "left"), ("last", "left"), ("open gaps", "right"))
 
 
-def render_coverage(console: Console, series: Sequence[SeriesCoverage], assets: Mapping[int, Asset]) -> None:
-    """One row per series of a catalog asset. Printed without soft wrap: the table's title is centred over it
-    and the totals line wraps at the console's width."""
+def render_coverage(console: Console, series: Sequence[SeriesCoverage], assets: Mapping[int, Asset],
+                    open_gaps: Mapping[SeriesKey, int]) -> None:
+    """One row per series of a catalog asset, with its open gaps (judged by the asset's calendar). Printed
+    without soft wrap: the table's title is centred over it and the totals line wraps at the console's width."""
     table = Table(title="Stored candles")
     for col, justify in COLUMNS:
         table.add_column(col, justify=justify)
@@ -27,6 +29,7 @@ def render_coverage(console: Console, series: Sequence[SeriesCoverage], assets: 
             continue
         total += s.candles
         table.add_row(asset.ticker, asset.tier or "-", s.quote_currency, f"{s.interval_minutes} min", s.source,
-                      f"{s.candles:,}", f"{s.first:%Y-%m-%d %H:%M}", f"{s.last:%Y-%m-%d %H:%M}")
+                      f"{s.candles:,}", f"{s.first:%Y-%m-%d %H:%M}", f"{s.last:%Y-%m-%d %H:%M}",
+                      f"{open_gaps.get(s.key, 0):,}")
     console.print(table, soft_wrap=False)
     console.print(f"{len(series)} series, {total:,} candles, {len(assets)} assets in the catalog", soft_wrap=False)

@@ -6,6 +6,11 @@ series, ordered by time) finds every pair of consecutive candles further apart t
 the gaps, never the candles, reach Python. Works for any interval (1..1440 minutes and beyond), and covers
 both whole missing days and missing intervals inside a day.
 
+Series of assets whose market keeps hours (``Asset.calendar``: an exchange or 24/5, see ``calendars``) are
+judged against their sessions instead: their stored times (API series: daily or intraday, small) are
+compared with the expected candle times of the calendar, vectorised in numpy, and a gap is a run of
+consecutive expected candles that are missing (a weekend, a holiday or the night is none).
+
 Missing Kraken candles usually mean that nobody traded in that interval: ``split_confirmed_empty`` sets
 apart the ranges a backfill already confirmed empty with Kraken (``ConfirmedEmptyRange``).
 """
@@ -19,6 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
 
+import numpy as np
+import polars as pl
+
+from feefifofunds import calendars
 from feefifofunds.store import client, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.timeframes import EPOCH, epoch_micros, from_epoch_micros
@@ -31,6 +40,8 @@ class Gap:
     """A run of missing candles; ``start``/``end`` are the times of the first and last missing candle (UTC).
 
     ``trailing``: the run after the series' last stored candle, up to the last finished candle (see ``trailing``).
+    ``calendar``: what the gap was judged by; a series with market hours counts its missing sessions (or
+    in-session candles) in ``missing_candles``, and ``times()`` are those.
     """
 
     asset_id: int
@@ -40,6 +51,7 @@ class Gap:
     end: datetime
     missing_candles: int
     trailing: bool = False
+    calendar: str = calendars.ALWAYS
 
     @property
     def step(self) -> timedelta:
@@ -50,6 +62,9 @@ class Gap:
         return (self.asset_id, self.quote_currency, self.interval_minutes)
 
     def times(self) -> list[datetime]:
+        if not calendars.follows_grid(self.calendar, self.interval_minutes):
+            return [from_epoch_micros(t) for t in calendars.expected_times(self.calendar, self.interval_minutes,
+                                                                          self.start, self.end)]
         return [self.start + i * self.step for i in range(self.missing_candles)]
 
 
@@ -138,6 +153,9 @@ def detect_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None =
         """
         return client.query(sql, params, alias=alias)
 
+    from feefifofunds.catalog import calendars_of
+
+    with_hours = calendars_of(asset_ids)  # assets judged by their sessions, not by the 24/7 grid
     halves = _asset_halves(table, asset_ids, alias)
     if len(halves) == 1:
         rows = gap_query()
@@ -150,6 +168,8 @@ def detect_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None =
     gaps = []
     append = gaps.append
     for asset_id, quote, interval, prev_us, t_us in rows:
+        if asset_id in with_hours and not calendars.follows_grid(with_hours[asset_id], int(interval)):
+            continue
         step = int(interval) * MICROS_PER_MINUTE
         # Candle times continue the grid of the previous candle; an off-grid candle ends the run before it.
         missing = (t_us - prev_us - 1) // step
@@ -159,8 +179,55 @@ def detect_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None =
         # EPOCH + timedelta(0, 0, us) is from_epoch_micros(us), inlined: tens of thousands of gaps per scan.
         append(Gap(int(asset_id), str(quote), int(interval), EPOCH + timedelta(0, 0, first),
                    EPOCH + timedelta(0, 0, first + (missing - 1) * step), int(missing)))
+    if with_hours:
+        gaps.extend(_session_gaps(table, where, params, with_hours, alias))
     gaps.sort(key=_GAP_ORDER)
     return gaps
+
+
+def _session_gaps(table: str, where: str, params: list, with_hours: dict[int, str], alias: str) -> list[Gap]:
+    """The gaps of the matching series of assets with a calendar: one query for their stored times, then per
+    series the expected times of its span minus the stored ones, as runs."""
+    ids = ", ".join(str(int(a)) for a in sorted(with_hours))
+    rows = client.query(
+        f"SELECT asset_id, quote_currency, interval_minutes, cast(time AS LONG) t_us FROM {table} "
+        f"WHERE {where} AND asset_id IN ({ids}) AND interval_minutes <= {calendars.MAX_CALENDAR_INTERVAL}",
+        params, alias=alias, binary=True)
+    if not rows:
+        return []
+    frame = pl.DataFrame(rows, schema={"asset_id": pl.Int64, "quote": pl.String, "interval": pl.Int64,
+                                       "t_us": pl.Int64}, orient="row")
+    gaps: list[Gap] = []
+    for (asset_id, quote, interval), part in frame.partition_by(["asset_id", "quote", "interval"],
+                                                                as_dict=True).items():
+        code = with_hours[asset_id]
+        if calendars.follows_grid(code, interval):
+            continue
+        gaps.extend(session_gaps(asset_id, quote, interval, code, np.unique(part.get_column("t_us").to_numpy())))
+    return gaps
+
+
+def session_gaps(asset_id: int, quote_currency: str, interval_minutes: int, code: str,
+                 stored_us: np.ndarray) -> list[Gap]:
+    """Runs of expected candles (calendar ``code``) missing between the first and last of ``stored_us``
+    (sorted epoch microseconds). Daily runs may span closed days (one gap of two sessions over a weekend);
+    intraday runs end where the expected candles stop being adjacent (the close)."""
+    if not len(stored_us):
+        return []
+    expected = calendars.expected_times(code, interval_minutes, from_epoch_micros(stored_us[0]),
+                                        from_epoch_micros(stored_us[-1]))
+    idx = np.flatnonzero(~np.isin(expected, stored_us))
+    if not len(idx):
+        return []
+    breaks = np.diff(idx) != 1
+    if interval_minutes < 1440:
+        breaks |= np.diff(expected[idx]) != interval_minutes * MICROS_PER_MINUTE
+    cuts = np.flatnonzero(breaks)
+    starts = np.concatenate([[0], cuts + 1])
+    ends = np.concatenate([cuts, [len(idx) - 1]])
+    return [Gap(asset_id, quote_currency, interval_minutes, from_epoch_micros(expected[idx[a]]),
+                from_epoch_micros(expected[idx[b]]), int(b - a + 1), calendar=code)
+            for a, b in zip(starts, ends, strict=True)]
 
 
 def list_series(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None = None,

@@ -3,7 +3,8 @@
 Gap detection itself is ``detection``; this module keeps its answers per *store version*
 (``store.coverage.store_version``) in the shared cache, so a request never scans more than its own series
 except the first one after a write. Trailing gaps (last candle to the last finished one) depend on the
-clock and are computed at read time with the same rule as the backfill (``trailing.last_finished``).
+clock and are computed at read time with the same rule as the backfill (``trailing.last_finished``); a
+series with a calendar counts the sessions (or in-session candles) missed since its last candle.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from feefifofunds.store import schema
+import numpy as np
+
+from feefifofunds import calendars
+from feefifofunds.store import client, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.coverage import (
     SeriesCoverage,
@@ -22,8 +26,8 @@ from feefifofunds.store.coverage import (
     shared_cache,
     store_version,
 )
-from feefifofunds.store.series import SeriesKey
-from feefifofunds.timeframes import as_utc
+from feefifofunds.store.series import SeriesKey, series_where
+from feefifofunds.timeframes import as_utc, from_epoch_micros
 
 from . import detection
 from .trailing import last_finished
@@ -87,11 +91,57 @@ def gaps_of(cov: SeriesCoverage, *, alias: str = DEFAULT_ALIAS, table: str = sch
                                    cov.quote_currency).get(cov.key, []))
 
 
-def trailing_gap(cov: SeriesCoverage, now: datetime | None = None) -> SpanGap | None:
-    """Candles missing after the last one up to the last finished one (the current candle never counts)."""
+def open_gaps_of(series: list[SeriesCoverage], *, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE,
+                 version: str | None = None) -> dict[SeriesKey, int]:
+    """Real gap counts of the given series only (each scanned once per store version), not the whole store."""
+    version = version or store_version(alias=alias, table=table)
+    return {c.key: sum(not g.confirmed_empty for g in gaps_of(c, alias=alias, table=table, version=version))
+            for c in series}
+
+
+def trailing_gap(cov: SeriesCoverage, now: datetime | None = None,
+                 calendar: str = calendars.ALWAYS) -> SpanGap | None:
+    """Candles missing after the last one up to the last finished one (the current candle never counts); with
+    a calendar, only the expected ones (a Friday's daily candle on a Sunday misses nothing)."""
     step = timedelta(minutes=cov.interval_minutes)
     end = last_finished(now or datetime.now(UTC), cov.interval_minutes)
+    if not calendars.follows_grid(calendar, cov.interval_minutes):
+        if end <= cov.last:
+            return None
+        expected = calendars.expected_times(calendar, cov.interval_minutes, cov.last + step, end)
+        if not len(expected):
+            return None
+        return SpanGap(from_epoch_micros(expected[0]), from_epoch_micros(expected[-1]), len(expected))
     missing = int((end - cov.last) / step)
     if missing <= 0:
         return None
     return SpanGap(cov.last + step, end, missing)
+
+
+@dataclass(frozen=True)
+class OffHours:
+    """Stored candles of a series with a calendar that are not expected candles: ``off_calendar`` (times of
+    candles on days the market was closed: provider data kept as sent) and ``extended_hours`` (how many pre-
+    and after-market candles)."""
+
+    off_calendar: tuple[datetime, ...] = ()
+    extended_hours: int = 0
+
+
+def off_hours(cov: SeriesCoverage, calendar: str, *, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE,
+              version: str | None = None) -> OffHours:
+    """The series' candles outside its calendar's sessions; cached per store version (none for 24/7)."""
+    if calendars.follows_grid(calendar, cov.interval_minutes):
+        return OffHours()
+
+    def compute() -> OffHours:
+        where, params = series_where(cov.asset_id, cov.interval_minutes, cov.quote_currency, cov.source)
+        stored = np.asarray([t for (t,) in client.query(f"SELECT cast(time AS LONG) FROM {table} WHERE {where}",
+                                                        params, alias=alias)], dtype=np.int64)
+        expected = calendars.expected_times(calendar, cov.interval_minutes, cov.first, cov.last)
+        outside = np.sort(stored[~np.isin(stored, expected)])
+        closed = calendars.off_calendar(calendar, cov.interval_minutes, outside)
+        return OffHours(tuple(from_epoch_micros(t) for t in outside[closed]), int((~closed).sum()))
+
+    version = version or store_version(alias=alias, table=table)
+    return cached_at(cache_key("off-hours", version, (cov.key, calendar)), compute)

@@ -4,10 +4,10 @@ A *series* is (asset, interval, quote currency, source). Used by the dashboard, 
 ``price_summary``; nothing here knows about HTTP.
 
 Bounded work: the coverage of every series (and, in ``gaps.summary``, its gaps) is computed at most once per
-*store version* (the table's applied WAL transaction and row count, and the state of the confirmed-empty
-memory) and kept in Django's cache, shared by every server worker. A write by a cron job changes the
-version, so every worker sees it on its next request. Trailing gaps (last candle to now) depend on the
-clock and are computed at read time.
+*store version* (the table's applied WAL transaction and row count, the state of the confirmed-empty
+memory and the assets' calendars) and kept in Django's cache, shared by every server worker. A write by a
+cron job, or a changed calendar, changes the version, so every worker sees it on its next request.
+Trailing gaps (last candle to now) depend on the clock and are computed at read time.
 
 Prices are read only through ``feefifofunds.store.client`` (QuestDB over PGWire). Every value coming from a
 user is a bind parameter; the only text put into SQL is the interval of ``SAMPLE BY``, an integer checked
@@ -76,7 +76,21 @@ def store_version(*, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE) -> s
     memory = ConfirmedEmptyRange.objects.aggregate(n=Count("id"), last=Max("id"), at=Max("confirmed_at"))
     at = memory["at"].timestamp() if memory["at"] else 0
     txn, table_id = wal[0] if wal else (0, 0)
-    return f"{cfg.host}:{cfg.pg_port}:{table}:{table_id}:{txn}:{rows}:{memory['n']}:{memory['last']}:{at}"
+    return (f"{cfg.host}:{cfg.pg_port}:{table}:{table_id}:{txn}:{rows}:{memory['n']}:{memory['last']}:{at}:"
+            f"{calendar_state()}")
+
+
+def calendar_state() -> str:
+    """Changes when an asset's calendar changes (gaps are judged by it): the assets that keep hours, their
+    number and latest change; an asset moved to 24/7 leaves the count."""
+    from django.db.models import Count, Max
+
+    from feefifofunds.calendars import ALWAYS
+    from feefifofunds.models import Asset
+
+    state = Asset.objects.exclude(calendar=ALWAYS).aggregate(n=Count("id"), at=Max("updated_at"), ids=Max("id"))
+    at = state["at"].timestamp() if state["at"] else 0
+    return f"{state['n']}:{state['ids']}:{at}"
 
 
 def cache_key(kind: str, version: str, series: object = None) -> str:

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from ninja import NinjaAPI, Query
 from ninja.errors import ValidationError
 
+from feefifofunds import calendars
+from feefifofunds.catalog import calendar_of
 from feefifofunds.gaps import summary
 from feefifofunds.models import Asset
 from feefifofunds.store import coverage
+from feefifofunds.timeframes import epoch_micros
 
 from . import errors
 from .params import (
@@ -165,13 +169,16 @@ def asset_detail(request: HttpRequest, ticker: str):
     version = coverage.store_version()
     series = coverage.series_coverage(asset_id=asset.pk, version=version)
     # Only this asset's series are scanned (each once per store version), never the whole store.
-    gap_counts = {c.key: sum(not g.confirmed_empty for g in summary.gaps_of(c, version=version)) for c in series}
-    return {**asset_dict(asset), "gap_detection": True, "coverage": coverage_dicts(asset.pk, series, gap_counts)}
+    gap_counts = summary.open_gaps_of(series, version=version)
+    return {**asset_dict(asset), "calendar": calendar_of(asset), "gap_detection": True,
+            "coverage": coverage_dicts(asset.pk, series, gap_counts)}
 
 
 @api.get("/candles", url_name="candles", summary="Candles of one series, a page at a time")
 def candles(request: HttpRequest, p: Query[CandlesQuery]):
-    """Candles in [start, end) ordered by time; follow ``next`` (or pass ``cursor``) for the next page."""
+    """Candles in [start, end) ordered by time; follow ``next`` (or pass ``cursor``) for the next page. For an
+    asset whose market keeps hours (``calendar``), each candle has a ``session``: regular, extended (pre- and
+    after-market) or off_calendar (a day the market was closed)."""
     _strict(request, CandlesQuery, p)
     interval = int(p.interval)
     resample = int(p.resample) if p.resample is not None else None
@@ -190,6 +197,12 @@ def candles(request: HttpRequest, p: Query[CandlesQuery]):
         rows = rows[:p.limit]
     columns = coverage.RESAMPLED_COLUMNS if resample else coverage.CANDLE_COLUMNS
     data = [{col: (iso(v) if col == "time" else v) for col, v in zip(columns, r, strict=True)} for r in rows]
+    calendar = calendar_of(asset)
+    if data and resample is None and not calendars.follows_grid(calendar, interval):
+        # A market with hours: each candle says whether it is a regular, an extended-hours or an off-calendar one.
+        times = np.asarray([epoch_micros(r[0]) for r in rows], dtype=np.int64)
+        for d, label in zip(data, calendars.session_labels(calendar, interval, times), strict=True):
+            d["session"] = label
     return {
         "ticker": asset.ticker,
         "interval_minutes": resample or interval,
@@ -197,6 +210,7 @@ def candles(request: HttpRequest, p: Query[CandlesQuery]):
         "resampled": resample is not None,
         "quote_currency": quote,
         "source": series.source if series else None,
+        "calendar": calendar,
         "start": iso(p.start),
         "end": iso(p.end),
         "count": len(data),
@@ -210,7 +224,9 @@ def candles(request: HttpRequest, p: Query[CandlesQuery]):
 def gaps(request: HttpRequest, p: Query[GapsQuery]):
     """Runs of missing candles between the first and last candle overlapping [start, end), real gaps and
     ranges a backfill confirmed had no trades, ordered by time and paginated like candles (the cursor is the
-    start of the next gap). ``trailing`` is what is missing from the last candle up to now."""
+    start of the next gap). ``trailing`` is what is missing from the last candle up to now. Gaps follow the
+    asset's ``calendar``: candles on a closed day are listed as ``off_calendar``, pre- and after-market ones
+    counted as ``extended_hours``; neither is a gap."""
     _strict(request, GapsQuery, p)
     version = coverage.store_version()
     asset, quote, series = _series(p, version)
@@ -220,7 +236,9 @@ def gaps(request: HttpRequest, p: Query[GapsQuery]):
             and (p.cursor is None or g.start >= p.cursor)]
     next_cursor = iso(page[p.limit].start) if len(page) > p.limit else None
     page = page[:p.limit]
-    trailing = summary.trailing_gap(series) if series else None
+    calendar = calendar_of(asset)
+    trailing = summary.trailing_gap(series, calendar=calendar) if series else None
+    off = summary.off_hours(series, calendar, version=version) if series else summary.OffHours()
     return {
         "ticker": asset.ticker,
         "interval_minutes": int(p.interval),
@@ -231,6 +249,9 @@ def gaps(request: HttpRequest, p: Query[GapsQuery]):
         "gaps": [gap_dict(g) for g in page if not g.confirmed_empty],
         "confirmed_empty": [gap_dict(g) for g in page if g.confirmed_empty],
         "trailing": gap_dict(trailing) if trailing else None,
+        "calendar": calendar,
+        "off_calendar": [iso(t) for t in off.off_calendar],
+        "extended_hours": off.extended_hours,
         "next_cursor": next_cursor,
         "next": _next_url(request, "gaps", next_cursor),
     }

@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from feefifofunds.catalog import calendar_of
 from feefifofunds.models import Asset
 from feefifofunds.store import coverage
 from feefifofunds.timeframes import INTERVALS
@@ -106,6 +107,7 @@ def asset_page(request: HttpRequest, ticker: str) -> HttpResponse:
     }
     return render(request, "feefifofunds/asset_page.html", {
         "asset": asset,
+        "calendar": calendar_of(asset),
         "series": [{**c.__dict__, "interval_label": interval_label(c.interval_minutes)} for c in series],
         "has_data": bool(matching),
         "chart": chart,

@@ -55,3 +55,24 @@ def test_exit_codes_in_a_real_process(command_env):
     bad = manage("--ticker", "X", "--name", "x", "--category", "BOND")
     assert bad.returncode == 2 and "invalid choice: 'BOND'" in bad.stderr
     assert Asset.objects.filter(ticker="ETH").count() == 1 and not Asset.objects.filter(ticker="X").exists()
+
+
+@pytest.mark.parametrize("category, calendar", [("CRYPTO", "24/7"), ("STOCK", "XNYS"), ("COMMODITY", "XNYS"),
+                                                ("CURRENCY", "24/5")])
+def test_calendar_default_by_category(category, calendar):
+    out = StringIO()
+    call_command("create_asset", "--ticker", "X1", "--name", "x", "--category", category, stdout=out)
+    assert Asset.objects.get(ticker="X1").calendar == calendar and f"Calendar:       {calendar}" in out.getvalue()
+
+
+def test_exchange_option():
+    call_command("create_asset", "--ticker", "VOD", "--name", "Vodafone", "--category", "STOCK",
+                 "--exchange", "xlon", stdout=StringIO())
+    assert Asset.objects.get(ticker="VOD").calendar == "XLON"
+
+
+def test_unknown_exchange_names_the_valid_ones():
+    with pytest.raises(CommandError, match=r"unknown exchange 'XXXX': use one of 24/7, 24/5, .*XLON.*XNYS"):
+        call_command("create_asset", "--ticker", "AAPL", "--name", "Apple", "--category", "STOCK",
+                     "--exchange", "XXXX", stdout=StringIO())
+    assert not Asset.objects.exists()

@@ -179,3 +179,19 @@ def test_rebuild_recovers_from_a_kill_between_the_renames(questdb):
     assert snapshot() == before and layout()[0] == ("DAY", True)
     assert not client.query("SELECT table_name FROM tables() WHERE table_name LIKE 'assetprice__%'")
     assert schema.rebuild("questdb", schema.PARTITION_BY)  # the layout the other tests expect
+
+
+def test_0009_gives_existing_assets_their_category_calendar():
+    from django.db import connection
+
+    from feefifofunds.models import Asset
+
+    migrate("0008")
+    with connection.cursor() as cursor:
+        for ticker, category in (("BTC", "CRYPTO"), ("AAPL", "STOCK"), ("GLD", "COMMODITY"), ("EUR", "CURRENCY")):
+            cursor.execute("INSERT INTO feefifofunds_asset (ticker, name, category, quote_currency, description, tier, "
+                           "active, created_at, updated_at) VALUES (%s, %s, %s, 'USD', '', '', TRUE, %s, %s)",
+                           [ticker, ticker, category, datetime.now(UTC), datetime.now(UTC)])
+    migrate()
+    assert dict(Asset.objects.values_list("ticker", "calendar")) == {
+        "BTC": "24/7", "AAPL": "XNYS", "GLD": "XNYS", "EUR": "24/5"}

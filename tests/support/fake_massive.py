@@ -19,7 +19,10 @@ def _day(value: str) -> date:
 
 
 class FakeMassive(FakeApi):
-    """Knows some stocks, crypto pairs and FX pairs; stocks and FX have no bars on weekends."""
+    """Knows some stocks, crypto pairs and FX pairs; stocks and FX have no bars on weekends.
+
+    Stocks answer in sessions of a US exchange when told: no bar on ``holidays`` (unless the day is in
+    ``holiday_bars``: a provider's bar on a closed day), and none for the (ticker, day) pairs ``left_out``."""
 
     def __init__(self, key: str = KEY, page_size: int = 50000,
                  stocks=("AAPL", "MSFT", "GLD", "ZZZZ"), crypto=("X:BTCUSD", "X:ETHUSD", "X:DOGEUSD"),
@@ -29,12 +32,18 @@ class FakeMassive(FakeApi):
         self.page_size = page_size
         self.markets = {"stocks": list(stocks), "crypto": list(crypto), "fx": list(fx)}
         self.next_url_base: str | None = None  # where next_url points (default: this server)
+        self.holidays: set[date] = set()
+        self.holiday_bars: set[tuple[str, date]] = set()
+        self.left_out: set[tuple[str, date]] = set()
 
     def market_of(self, ticker: str) -> str | None:
         return next((m for m, tickers in self.markets.items() if ticker in tickers), None)
 
     def bar(self, ticker: str, market: str, day: date) -> dict | None:
         if market in ("stocks", "fx") and day.weekday() >= 5:
+            return None
+        if market == "stocks" and (((ticker, day) in self.left_out)
+                                   or (day in self.holidays and (ticker, day) not in self.holiday_bars)):
             return None
         if market == "stocks":  # daily stock bars start at midnight New York
             start = datetime(day.year, day.month, day.day, tzinfo=NEW_YORK)

@@ -20,6 +20,7 @@ import pytest
 from playwright import sync_api
 
 from tests.support.market import load_market
+from tests.support.sessions import write_daily
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ def served(command_env, tmp_path):
 
 
 def test_dashboard_served_in_chromium(questdb, served):
-    load_market()  # before Playwright starts its event loop in this thread
+    market = load_market()  # before Playwright starts its event loop in this thread
     ARTIFACTS.mkdir(exist_ok=True)
     errors: list[str] = []
     with sync_api.sync_playwright() as pw:
@@ -131,6 +132,21 @@ def test_dashboard_served_in_chromium(questdb, served):
             markers = page.evaluate("window.fffChart.markers.map(m => m.text)")
             assert "gap 3" in markers and "no trades 1" in markers
             page.screenshot(path=str(ARTIFACTS / "dashboard-btc-1h.png"), full_page=True)
+
+            # A daily stock series is judged by its NYSE sessions: one open gap, not every weekend, in the
+            # asset list and on the chart. (Written to QuestDB only: no Django database work in this thread.)
+            aapl_daily = write_daily(market.aapl, "finnhub")  # NYSE sessions of a quarter, one left out
+            page.goto(served + "/")
+            aapl = page.locator("#asset-table tr[data-ticker=AAPL]:has-text('finnhub') td.num").all_inner_texts()
+            assert aapl == [str(aapl_daily), "1"]
+            page.goto(served + "/assets/AAPL/?interval=1440&quote=USD&source=finnhub")
+            page.wait_for_selector("#chart[data-state=ready]", timeout=30_000)
+            assert page.locator("#chart").get_attribute("data-candles") == str(aapl_daily)
+            assert page.locator("#chart").get_attribute("data-gap-markers") == "1"
+            assert page.locator("#gap-table tr.gap-row.real").inner_text().split("\t")[1:] == [
+                "2026-10-14T00:00:00Z", "2026-10-14T00:00:00Z", "1"]
+            assert "XNYS" in page.inner_text("#calendar")
+            page.screenshot(path=str(ARTIFACTS / "dashboard-aapl-1d.png"), full_page=True)
 
             # Gaps are read page by page: asked for one gap per page, the chart follows the pages to both gaps.
             page.route("**/api/gaps?*", lambda route: route.continue_(

@@ -45,17 +45,22 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=int, default=api_loader.DEFAULT_INTERVAL,
                             help=f"Candle interval in minutes (default: 1440, daily). "
                                  f"{api_loader.intervals_help()}")
+        parser.add_argument("--gaps", action="store_true",
+                            help="Fetch only the candles missing in the range: the sessions the asset's calendar "
+                                 "expects (24/7 for crypto) that the store lacks, one request per run of missing "
+                                 "sessions (with --grouped: one call per missing session date); says what is "
+                                 "still missing")
         parser.add_argument("--dry-run", action="store_true", help="Preview the candles without saving them")
         parser.add_argument("--database", default=DEFAULT_ALIAS, help=f"QuestDB alias (default: {DEFAULT_ALIAS})")
 
-    def handle(self, *args, source, ticker, all_assets, days, start, end, category, grouped, interval, dry_run,
-               database, verbosity, **options):
+    def handle(self, *args, source, ticker, all_assets, days, start, end, category, grouped, interval, gaps,
+               dry_run, database, verbosity, **options):
         try:
             with nullcontext() if dry_run else locked(database):  # a dry run writes nothing
                 result = run_command(self.stdout, source_name=source, ticker=ticker, all_assets=all_assets,
                                      category=category, days=days, start=start, end=end,
                                      interval_minutes=interval, grouped=grouped, dry_run=dry_run, alias=database,
-                                     verbosity=verbosity)
+                                     verbosity=verbosity, gaps=gaps)
         except (LoadError, WriteError, QuestDBError) as exc:
             raise CommandError(str(exc)) from None
         if result.aborted:

@@ -43,7 +43,7 @@
 
   // Gaps come a page at a time, like candles: follow next_cursor (bounded, like the candles).
   async function loadGaps() {
-    const info = { gaps: [], confirmed_empty: [], trailing: null, pages: 0 };
+    const info = { gaps: [], confirmed_empty: [], trailing: null, off_calendar: [], pages: 0 };
     let cursor = null;
     try {
       do {
@@ -51,6 +51,7 @@
         info.gaps.push(...page.gaps);
         info.confirmed_empty.push(...page.confirmed_empty);
         info.trailing = page.trailing;
+        info.off_calendar = page.off_calendar || [];  // the same on every page
         info.pages += 1;
         cursor = page.next_cursor;
       } while (cursor && info.gaps.length + info.confirmed_empty.length < MAX_GAPS);
@@ -144,6 +145,11 @@
       markers.push({ time: barAtOrBefore(times, seconds(g.start)), position: "belowBar", shape: "circle",
         color: "#9e9e9e", text: `no trades ${g.missing_candles}`, id: "empty-" + g.start });
     }
+    // Candles on a day the market was closed (provider data kept as sent): marked, never a gap.
+    for (const t of gapInfo.off_calendar) {
+      markers.push({ time: barAtOrBefore(times, seconds(t)), position: "belowBar", shape: "square",
+        color: "#fb8c00", text: "off calendar", id: "off-" + t });
+    }
     markers.sort((a, b) => a.time - b.time);
     LWC.createSeriesMarkers(price, markers);
     chart.timeScale().fitContent();
@@ -151,6 +157,7 @@
     container.dataset.candles = String(bars.length);
     container.dataset.gapMarkers = String(gapInfo.gaps.length);
     container.dataset.emptyMarkers = String(gapInfo.confirmed_empty.length);
+    container.dataset.offCalendarMarkers = String(gapInfo.off_calendar.length);
     container.dataset.gapPages = String(gapInfo.pages);
     container.dataset.state = "ready";
     statusEl.textContent = `${bars.length} candles` + (config.resample ? ` (resampled to ${config.resample} min)` : "") +
