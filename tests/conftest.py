@@ -89,3 +89,12 @@ def command_env(questdb_server, django_db_setup):
         DJANGO_SETTINGS_MODULE="feefifofunds_project.settings",
     )
     return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static():
+    """Pages name their static files by content hash (as `make serve` serves them): collect them once, for
+    every test that renders a page (the dashboard tests, and the gap tests that look at the asset list)."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
