@@ -29,7 +29,7 @@ from pathlib import Path
 
 import polars as pl
 import psycopg
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from feefifofunds.catalog import ensure_kraken_assets
 from feefifofunds.models import Asset
@@ -267,6 +267,14 @@ class _Job:
             result.status = "failed"
             result.error = str(exc)
         self.finish(result)
+
+    def committed_many(self, pending: list[Pending]) -> None:
+        """Files acknowledged together: their records in the catalog (zip members) share one transaction, so
+        a commit of many small members costs one catalog commit, not one each (a kill before it only makes
+        the next run read them again)."""
+        with transaction.atomic():
+            for p in pending:
+                self.committed(p)
 
     def reread(self, f: ArchiveFile, *, whole: bool) -> Iterator[pl.DataFrame]:
         """The file's candles read again, validated (``whole``: every line before the first chunk)."""

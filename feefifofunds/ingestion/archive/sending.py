@@ -41,6 +41,7 @@ class Outcomes(Protocol):
     """What the sender needs from the job: the end of a file either way, and its rows read again."""
 
     def committed(self, pending: Pending) -> None: ...
+    def committed_many(self, pending: list[Pending]) -> None: ...  # several at once (one catalog commit)
     def fail(self, f: ArchiveFile, message: str, rows: int = 0) -> None: ...
     def reread(self, f: ArchiveFile, *, whole: bool) -> Iterator[pl.DataFrame]: ...  # whole: validated first
 
@@ -138,8 +139,7 @@ class PartSender:
     def _acknowledge(self) -> None:
         done = set(self.writer.acknowledged())
         if done:
-            for p in [p for p in self.pending if p.result.file in done]:
-                self.outcomes.committed(p)
+            self.outcomes.committed_many([p for p in self.pending if p.result.file in done])
             self.pending = [p for p in self.pending if p.result.file not in done]
 
     def _settle(self, tags: set, errors: list[WriteError]) -> None:

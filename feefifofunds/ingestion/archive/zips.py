@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from feefifofunds.models import ZipMemberDone
 from feefifofunds.sources import kraken_archive as archive
@@ -135,10 +135,11 @@ class ZipArchive(ArchiveInput):
     def finish(self, f: ArchiveFile) -> Path | None:
         """Record the member as held by the store; the last one moves the zip. Returns where the zip is."""
         try:
-            ZipMemberDone.objects.bulk_create(
-                [ZipMemberDone(store=self.store, zip_name=self.listing.identity.name,
-                               zip_size=self.listing.identity.size, zip_digest=self.listing.identity.digest,
-                               member=f.member)], ignore_conflicts=True)
+            with transaction.atomic():  # a savepoint inside the job's batch: a failure fails this member only
+                ZipMemberDone.objects.bulk_create(
+                    [ZipMemberDone(store=self.store, zip_name=self.listing.identity.name,
+                                   zip_size=self.listing.identity.size, zip_digest=self.listing.identity.digest,
+                                   member=f.member)], ignore_conflicts=True)
         except DatabaseError as exc:
             raise FinishError(f"{f.label}: rows stored, but it cannot be recorded as done in the catalog "
                               f"(the next run reads it again): {exc}") from None
