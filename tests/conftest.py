@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 import pytest
 
-from feefifofunds.store import client, schema, server
+from feefifofunds.store import binding, client, schema, server
 from feefifofunds.store.config import QuestDBConfig
 from tests.support import postgres
 
@@ -66,8 +66,12 @@ def django_db_modify_db_settings(questdb_server, postgres_url):
 
 @pytest.fixture
 def questdb(django_db_setup, django_db_blocker):
-    """An empty `assetprice` table (created by the migrations) for one test; yields the alias."""
+    """An empty `assetprice` table (created by the migrations), bound to no catalog yet, for one test; yields
+    the alias. Unbound, as in a new installation: the tests' catalog changes its identity whenever a test
+    empties it (a transactional test's flush), and the first command or request of the test adopts the store."""
     client.execute(f"TRUNCATE TABLE {schema.TABLE}")
+    client.execute(f"TRUNCATE TABLE {binding.TABLE}")
+    binding.forget_checks()
     client.wait_for_wal(schema.TABLE)
     return "questdb"
 
