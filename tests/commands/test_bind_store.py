@@ -11,8 +11,9 @@ import pytest
 from feefifofunds.models import CatalogIdentity
 from feefifofunds.store import binding, client
 from tests.support.archive import copy_real_samples
+from tests.support.store import unbound_afterwards  # noqa: F401 - a fixture
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("unbound_afterwards")]
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -7,8 +7,9 @@ import pytest
 
 from feefifofunds.store import binding
 from tests.support.json_api import get
+from tests.support.store import unbound_afterwards  # noqa: F401 - a fixture
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("unbound_afterwards")]
 
 OTHER = binding.Catalog("0b1c5e0e-0000-4000-8000-000000000001", "sqlite /old/catalog.sqlite3")
 
