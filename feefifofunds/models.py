@@ -159,3 +159,23 @@ class ZipMemberDone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.zip_name}:{self.member} in {self.store}"
+
+
+class CatalogIdentity(models.Model):
+    """The one row that names this catalog: a random id, created once, that a price store is bound to.
+
+    The price rows in QuestDB carry this catalog's asset ids; ``feefifofunds.store.binding`` records which
+    catalog filled a store and refuses another one (a reset SQLite file, a move to PostgreSQL), whose ids
+    would show one asset's candles under another's ticker. A catalog emptied by ``flush`` loses the row and
+    gets a new id on next use: its asset ids start over, so it is another catalog.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    catalog_id = models.UUIDField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="ffff_catalogidentity_one_row")]
+
+    def __str__(self) -> str:
+        return f"catalog {self.catalog_id}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 import pytest
 
-from feefifofunds.store import client, schema, server
+from feefifofunds.store import binding, client, schema, server
 from feefifofunds.store.config import QuestDBConfig
 from tests.support import postgres
 
@@ -64,10 +64,43 @@ def django_db_modify_db_settings(questdb_server, postgres_url):
     assert connections["default"].vendor == "postgresql"
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The migrated test catalog keeps the identity its migration gave it for the whole session.
+
+    It is one catalog for the whole suite (a test's flush empties it but never reuses an asset id), so the
+    store stays bound to it: the identity row is put back after every flush (and after a test that migrates
+    backwards and forwards), through the ``post_migrate`` signal both send.
+    """
+    from django.apps import apps as global_apps
+    from django.db.models.signals import post_migrate
+
+    from feefifofunds.models import CatalogIdentity
+
+    with django_db_blocker.unblock():
+        identity = CatalogIdentity.objects.get().catalog_id
+
+    def restore(sender, using="default", apps=global_apps, **kwargs):
+        if sender.name != "feefifofunds":
+            return
+        try:
+            model = apps.get_model("feefifofunds", "CatalogIdentity")
+        except LookupError:  # migrated back before the identity existed
+            return
+        model.objects.using(using).update_or_create(pk=1, defaults={"catalog_id": identity})
+
+    post_migrate.connect(restore, weak=False, dispatch_uid="tests-catalog-identity")
+    yield
+    post_migrate.disconnect(dispatch_uid="tests-catalog-identity")
+
+
 @pytest.fixture
 def questdb(django_db_setup, django_db_blocker):
-    """An empty `assetprice` table (created by the migrations) for one test; yields the alias."""
+    """An empty `assetprice` table (created by the migrations), bound to no catalog yet as in a new
+    installation (the test's first command or request adopts it), for one test; yields the alias."""
     client.execute(f"TRUNCATE TABLE {schema.TABLE}")
+    client.execute(f"TRUNCATE TABLE {binding.TABLE}")
+    binding.forget_checks()
     client.wait_for_wal(schema.TABLE)
     return "questdb"
 

@@ -9,6 +9,8 @@
 - ``locked(alias)``: the store lock for a price-writing command, taken once at command level; a busy lock
   is a ``CommandError`` naming who holds it, with exit code ``LOCKED_EXIT_CODE`` (75, "try again later")
   instead of a failure's 1.
+- ``check_binding(alias)``: the store belongs to this catalog (``feefifofunds.store.binding``), checked once
+  by every command that reads or writes prices; another catalog's store is a ``CommandError`` (exit code 1).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, TextIO
 
+import psycopg
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 from rich.console import Console
 
+from feefifofunds.store import binding
 from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.lock import LOCKED_EXIT_CODE, LockBusy, writing
 
@@ -96,3 +101,17 @@ def locked(alias: str, *, data_dir: Path | None = None, command: str = "") -> It
             prefix = f"{command}: not started: " if command else ""
             raise CommandError(f"{prefix}{exc}", returncode=LOCKED_EXIT_CODE) from None
         yield
+
+
+def check_binding(alias: str) -> None:
+    """Go on only with a store that belongs to this catalog (one never bound is adopted); else a CommandError
+    whose message names both catalogs and the ways out."""
+    try:
+        binding.check(alias)
+    except (binding.BindingMismatch, QuestDBError) as exc:
+        raise CommandError(str(exc)) from None
+    except psycopg.Error as exc:
+        raise CommandError(f"QuestDB refused the check of which catalog the store {alias!r} belongs to: "
+                           f"{str(exc).strip()}") from None
+    except DatabaseError as exc:
+        raise CommandError(f"reading the catalog's identity (has `manage.py migrate` run?): {exc}") from None

@@ -1,7 +1,9 @@
 """Every error is JSON (on /api/) or a readable page (the dashboard), never Django's bare HTML 500.
 
 The price store unreachable or timing out is a 503; a query QuestDB refused is a 500. The body names the
-reason in one short sentence; details (the SQL, the traceback) go to the server log only.
+reason in one short sentence; details (the SQL, the traceback) go to the server log only. A store that belongs
+to another catalog (``feefifofunds.store.binding``, checked once per worker by ``StoreBindingMiddleware``) is a
+503 whose message names both catalogs and the way out: nothing of it is shown under this catalog's tickers.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import psycopg
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
+from feefifofunds.store import binding
 from feefifofunds.store.client import QuestDBError
+from feefifofunds.store.config import DEFAULT_ALIAS
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,8 @@ def error_response(request: HttpRequest, status: int, code: str, message: str,
 
 def classify(exc: BaseException) -> tuple[int, str, str] | None:
     """(status, code, message) for the store's failures; None for anything else."""
+    if isinstance(exc, binding.BindingMismatch):
+        return 503, "store_of_another_catalog", str(exc)
     if isinstance(exc, QuestDBError):
         return 503, "store_unavailable", "the price store (QuestDB) cannot be reached"
     if isinstance(exc, psycopg.OperationalError):
@@ -99,6 +105,28 @@ class JsonApiErrorsMiddleware:
         else:
             log.warning("%s on %s: %s", known[1], request.path, exc)
         return error_response(request, *known)
+
+
+# Paths that show no prices: the API's description and the admin (static files are served before this).
+UNGUARDED = ("/api/openapi.json", "/api/docs", "/admin/")
+
+
+class StoreBindingMiddleware:
+    """Pages and API answers only from a store that belongs to this catalog: checked on the first request of
+    each worker (``binding.check_once``), then remembered; a mismatch answers every request with the 503."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(UNGUARDED):
+            try:
+                binding.check_once(DEFAULT_ALIAS)
+            except (binding.BindingMismatch, QuestDBError, psycopg.Error) as exc:
+                known = classify(exc)
+                log.error("%s on %s: %s", known[1], request.path, exc)
+                return error_response(request, *known)
+        return self.get_response(request)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -4,11 +4,15 @@ quarterly updates, concurrent runs, hostile files. Nothing wrong is ever stored.
 import os
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
+from feefifofunds.ingestion.archive import job
 from feefifofunds.models import Asset
+from feefifofunds.store import client
 from tests.support.archive import candle_lines, write_file
 from tests.support.store import count, parsed, stored
 
@@ -175,17 +179,35 @@ def test_unreadable_file_fails_alone(questdb, tmp_path, command_env):
     assert count() == 5 and secret.exists() and not (data / "XBTUSD_60.csv").exists()
 
 
-def test_query_error_during_the_run_is_a_message_and_the_summary_is_printed(questdb, tmp_path, command_env):
+def test_sql_unreachable_at_the_start_is_a_message_and_nothing_changes(questdb, tmp_path, command_env):
     data = tmp_path / "data"
     write_file(data / "XBTUSD_60.csv", candle_lines(60, 5))
     assert manage(command_env, "--data-dir", str(data), "--yes").returncode == 0
     write_file(data / "XBTUSD_60.csv", candle_lines(60, 8))
-    # ILP/HTTP answers, SQL (PGWire) does not: the comparison with the stored candles fails mid-run.
+    # ILP/HTTP answers, SQL (PGWire) does not: the check of the store's catalog cannot run.
     proc = manage(dict(command_env, QUESTDB_PG_PORT="1"), "--data-dir", str(data), "--yes")
     assert proc.returncode == 1
-    assert "Summary" in proc.stdout and "run stopped" in proc.stdout
-    assert "the run stopped: reading stored candles" in proc.stderr and "cannot connect" in proc.stderr
+    assert "cannot connect" in proc.stderr and "pgwire 1" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert count() == 5 and (data / "XBTUSD_60.csv").exists()
+
+
+def test_query_error_during_the_run_is_a_message_and_the_summary_is_printed(questdb, tmp_path, command_env,
+                                                                           monkeypatch):
+    data = tmp_path / "data"
+    write_file(data / "XBTUSD_60.csv", candle_lines(60, 5))
+    assert manage(command_env, "--data-dir", str(data), "--yes").returncode == 0
+    write_file(data / "XBTUSD_60.csv", candle_lines(60, 8))
+
+    def unreachable(*args, **kwargs):
+        raise client.QuestDBError("cannot connect to QuestDB alias 'questdb': connection refused")
+
+    monkeypatch.setattr(job, "stored_candles", unreachable)  # SQL stops answering once the run has started
+    out = StringIO()
+    with pytest.raises(CommandError) as raised:
+        call_command("ingest_sequential", "--data-dir", str(data), "--yes", stdout=out)
+    assert "Summary" in out.getvalue() and "run stopped" in out.getvalue()
+    assert "the run stopped: reading stored candles" in str(raised.value) and "cannot connect" in str(raised.value)
     assert count() == 5 and (data / "XBTUSD_60.csv").exists()
 
 

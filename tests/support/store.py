@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from feefifofunds.models import Asset
-from feefifofunds.store import client
+from feefifofunds.store import binding, client
 
 
 def count() -> int:
@@ -28,3 +30,12 @@ def parsed(lines: list[str]) -> dict[int, tuple]:
         t, o, h, lo, c, v, n = line.split(",")
         out[int(t)] = (float(o), float(h), float(lo), float(c), float(v), int(n))
     return out
+
+
+@pytest.fixture
+def unbound_afterwards():
+    """For tests that bind the shared store to other catalogs: the next test finds it bound to none (a fixture:
+    import it by name)."""
+    yield
+    client.execute(f"TRUNCATE TABLE {binding.TABLE}")
+    binding.forget_checks()

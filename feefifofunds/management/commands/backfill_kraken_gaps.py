@@ -15,7 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.cli import gaps as show
-from feefifofunds.cli.console import add_confirm_arguments, confirm, locked, make_console
+from feefifofunds.cli.console import add_confirm_arguments, check_binding, confirm, locked, make_console
 from feefifofunds.gaps.plan import METHODS
 from feefifofunds.gaps.run import Outcome, Survey, SurveyError, execute, survey
 from feefifofunds.gaps.scope import ScopeError, resolve_scope
@@ -85,6 +85,7 @@ class Command(BaseCommand):
         report_only = options["dry_run"] or options["show_unfillable_only"]
         # Only a run that may write takes the store lock; a report reads and may run beside a writer.
         with nullcontext() if report_only else locked(options["database"]):
+            check_binding(options["database"])
             with KrakenRestSource.from_settings() as source:
                 console = make_console(self.stdout, options["verbosity"])
                 rate = source.rate_per_second

@@ -4,7 +4,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.cli.api import run_command
-from feefifofunds.cli.console import locked
+from feefifofunds.cli.console import check_binding, locked
 from feefifofunds.ingestion import api_loader
 from feefifofunds.ingestion.api_loader import LoadError
 from feefifofunds.ingestion.writer import WriteError
@@ -57,6 +57,7 @@ class Command(BaseCommand):
                dry_run, database, verbosity, **options):
         try:
             with nullcontext() if dry_run else locked(database):  # a dry run writes nothing
+                check_binding(database)
                 result = run_command(self.stdout, source_name=source, ticker=ticker, all_assets=all_assets,
                                      category=category, days=days, start=start, end=end,
                                      interval_minutes=interval, grouped=grouped, dry_run=dry_run, alias=database,

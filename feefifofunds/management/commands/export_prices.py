@@ -6,6 +6,7 @@ import argparse
 
 from django.core.management.base import BaseCommand, CommandError
 
+from feefifofunds.cli.console import check_binding
 from feefifofunds.export import DEFAULT_CHUNK_ROWS, FORMATS, ExportError, ExportRequest, export_prices
 from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.config import DEFAULT_ALIAS
@@ -42,6 +43,7 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         if opts["chunk_rows"] < 1:
             raise CommandError("--chunk-rows must be at least 1")
+        check_binding(opts["database"])
         request = ExportRequest(
             ticker=opts["ticker"], interval_minutes=opts["interval"], quote_currency=opts["quote_currency"],
             source=opts["source"], start=opts["start"], end=opts["end"],

@@ -18,7 +18,7 @@ from feefifofunds.cli.archive import (
     render_selection,
     render_summary,
 )
-from feefifofunds.cli.console import add_confirm_arguments, confirm, locked, make_console
+from feefifofunds.cli.console import add_confirm_arguments, check_binding, confirm, locked, make_console
 from feefifofunds.ingestion.archive import (
     RunSummary,
     default_ingested_dir,
@@ -84,6 +84,7 @@ class Command(BaseCommand):
         try:
             # One run at a time per store and per data directory.
             with locked(database, data_dir=data_dir, command="ingest_sequential"):
+                check_binding(database)
                 summary = self.run(console, quiet=quiet, tier=tier, intervals=intervals,
                                    intervals_set=intervals_set, yes=yes, database=database, data_dir=data_dir,
                                    only_zip=only_zip, rescan=rescan, stop_on_error=stop_on_error,

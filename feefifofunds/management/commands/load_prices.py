@@ -3,7 +3,7 @@ from contextlib import nullcontext
 from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.cli.api import run_command
-from feefifofunds.cli.console import locked
+from feefifofunds.cli.console import check_binding, locked
 from feefifofunds.ingestion import api_loader
 from feefifofunds.ingestion.api_loader import LoadError
 from feefifofunds.ingestion.writer import WriteError
@@ -31,6 +31,7 @@ class Command(BaseCommand):
     def handle(self, *args, ticker, source, days, interval, dry_run, database, verbosity, **options):
         try:
             with nullcontext() if dry_run else locked(database):  # a dry run writes nothing
+                check_binding(database)
                 result = run_command(self.stdout, source_name=source, ticker=ticker, days=days,
                                      interval_minutes=interval, dry_run=dry_run, alias=database,
                                      verbosity=verbosity)

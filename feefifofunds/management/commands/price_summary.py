@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from feefifofunds.cli.console import make_console
+from feefifofunds.cli.console import check_binding, make_console
 from feefifofunds.cli.coverage import render_coverage
 from feefifofunds.gaps.summary import open_gap_counts, open_gaps_of
 from feefifofunds.models import Asset
@@ -18,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--ticker", action="append", type=str.upper, help="Only these tickers (repeatable)")
 
     def handle(self, *args, database, ticker, **options):
+        check_binding(database)
         assets = Asset.objects.all()
         if ticker:
             assets = assets.filter(ticker__in=ticker)
