@@ -186,13 +186,16 @@ BEFORE = 100  # candles before a span whose trade rate it is given
 
 def _from_before(spans: Sequence[TradesSpan], *, alias: str, table: str) -> list[int | None]:
     """The estimate from the trade rate of the ``BEFORE`` candles before each span, of its longest interval:
-    one query over the candles of those series before the latest span's start."""
-    ids = sorted({s.asset_id for s in spans})
-    intervals = sorted({s.intervals[-1] for s in spans})
+    one query over the candles of those series (by interval, the assets asked for) before the latest span's
+    start."""
+    assets: dict[int, set[int]] = defaultdict(set)
+    for s in spans:
+        assets[s.intervals[-1]].add(s.asset_id)
+    series_filter = " OR ".join(f"(interval_minutes = {int(i)} AND asset_id IN ({', '.join(map(str, sorted(ids)))}))"
+                                for i, ids in sorted(assets.items()))
     rows = client.query(
         f"""SELECT asset_id, quote_currency, interval_minutes, cast(time AS LONG), trade_count FROM {table}
-            WHERE source = 'kraken' AND asset_id IN ({', '.join(str(int(i)) for i in ids)})
-              AND interval_minutes IN ({', '.join(str(int(i)) for i in intervals)}) AND time < %s""",
+            WHERE source = 'kraken' AND ({series_filter}) AND time < %s""",
         (naive_utc(max(s.start for s in spans)),), alias=alias, binary=True)
     times: dict[tuple[int, str, int], list[int]] = defaultdict(list)
     counts: dict[tuple[int, str, int], list[int | None]] = defaultdict(list)
