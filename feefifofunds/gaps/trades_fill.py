@@ -276,11 +276,16 @@ def forget_stale_progress(spans: Iterable[TradesSpan], asset_ids: Iterable[int])
     e.g. from the OHLC endpoint once they came within its window, or from the archive)."""
     from feefifofunds.models import TradesProgress
 
-    spans = list(spans)
+    starts: dict[tuple[int, str], list[datetime]] = defaultdict(list)
+    for s in spans:
+        starts[(s.asset_id, s.quote_currency)].append(s.start)
+    for pair_starts in starts.values():
+        pair_starts.sort()
     stale = []
     for row in TradesProgress.objects.filter(asset_id__in=set(asset_ids)):
-        if not any(s.asset_id == row.asset_id and s.quote_currency == row.quote_currency
-                   and row.start <= s.start <= row.reached for s in spans):
+        pair_starts = starts.get((row.asset_id, row.quote_currency), [])
+        first = bisect_left(pair_starts, row.start)  # the first span starting at or after the walk's start
+        if first == len(pair_starts) or pair_starts[first] > row.reached:
             stale.append(row.pk)
     TradesProgress.objects.filter(pk__in=stale).delete()
     return len(stale)
