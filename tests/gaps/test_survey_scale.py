@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -13,7 +12,7 @@ import pytest
 
 from feefifofunds.cli.gaps import DEFAULT_MAX_SERIES
 from feefifofunds.gaps.detection import detect_gaps, list_series
-from feefifofunds.gaps.trades_fill import TradesSpan, estimate_spans, plan_spans
+from feefifofunds.gaps.trades_fill import TradesSpan, _from_covering, estimate_spans, plan_spans
 from feefifofunds.gaps.trailing import trailing_gaps
 from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.sources import CANDLE_SCHEMA
@@ -43,7 +42,8 @@ def write(series: dict[SeriesKey, tuple[list[datetime], list[int | None]]]) -> N
 
 
 def per_span_estimate(span: TradesSpan) -> int | None:
-    """The rule, one span at a time with its own two queries: the reference the set-based read must equal."""
+    """The rule, one span at a time with its own two queries (the candles covering it, else the 100 before it):
+    the reference the set-based reads must equal."""
     lo, hi = span.start.timestamp(), span.end.timestamp()
     longest = max(1440, *span.intervals)
     rows = client.query(
@@ -52,16 +52,9 @@ def per_span_estimate(span: TradesSpan) -> int | None:
              AND interval_minutes >= 60 AND time > %s AND time < %s""",
         (span.asset_id, span.quote_currency, naive_utc(span.start - timedelta(minutes=longest)),
          naive_utc(span.end)), alias="questdb")
-    covered: dict[int, float] = defaultdict(float)
-    trades: dict[int, float] = defaultdict(float)
-    for interval, start, count in rows:
-        step = int(interval) * 60
-        overlap = max(0.0, min(hi, start + step) - max(lo, start))
-        covered[interval] += overlap
-        trades[interval] += count * overlap / step
-    if covered and max(covered.values()) > 0:
-        best = max(covered, key=covered.get)
-        return math.ceil(trades[best] * (hi - lo) / covered[best])
+    covering = _from_covering(span, rows)  # the arithmetic on the span's own rows, as QuestDB returns them
+    if covering is not None:
+        return covering
     before = client.query(
         """SELECT sum(trade_count), min(time), max(time), first(interval_minutes) FROM (
                SELECT time, trade_count, interval_minutes FROM assetprice
