@@ -10,6 +10,7 @@ checks that both plan the same (the PLAN lines and the totals of every report se
 removed afterwards.
 
     .venv/bin/python benchmarks/survey_bench.py [--series 300] [--gaps-per-series 30] [--compare-with main]
+                                                [--repeat 1]
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=300, help="Kraken series (1, 60 and 1440 minutes per pair)")
     parser.add_argument("--gaps-per-series", type=int, default=30, help="holes written into each series")
     parser.add_argument("--compare-with", metavar="REF", help="also time this git ref's command (e.g. main)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each command, taking turns (best reported)")
     args = parser.parse_args()
 
     from tests.support.fake_kraken import FakeKraken
@@ -135,11 +137,17 @@ def main() -> None:
         checkouts = {"this checkout": REPO}
         if args.compare_with:
             checkouts[args.compare_with] = export(args.compare_with, root / "compare")
-        results = {}
-        for name, checkout in checkouts.items():
-            results[name] = survey(checkout, env)
-            seconds, plan, totals, size = results[name]
-            print(f"  {name:>14}: backfill_kraken_gaps --dry-run {seconds:7.1f} s, report {size / 1024:,.0f} KiB")
+        results: dict[str, tuple] = {}
+        times: dict[str, list[float]] = {name: [] for name in checkouts}
+        for _ in range(args.repeat):
+            for name, checkout in checkouts.items():
+                results[name] = survey(checkout, env)
+                times[name].append(results[name][0])
+        for name in checkouts:
+            _, plan, totals, size = results[name]
+            runs = ", ".join(f"{t:.1f}" for t in times[name])
+            print(f"  {name:>14}: backfill_kraken_gaps --dry-run {min(times[name]):7.1f} s (runs: {runs} s), "
+                  f"report {size / 1024:,.0f} KiB")
             for text in plan + totals:
                 print(f"  {'':>14}  {text.strip()}")
         if args.compare_with:
