@@ -3,7 +3,7 @@
 Starts a throwaway QuestDB and catalog (SQLite) in a temporary folder and a fake Kraken answering
 AssetPairs (``tests/support/fake_kraken.py``), writes ``--series`` Kraken series through ``PriceWriter``
 (pairs of 1-minute candles for 30 days, hourly for a year and daily for four, each series with
-``--gaps-per-series`` holes at random and ending two days ago, so every series has a trailing gap too), then
+``--gaps-per-series`` holes at random and ending forty days ago: a trailing gap each, of a delisted pair), then
 times ``manage.py backfill_kraken_gaps --dry-run`` as a user runs it. ``--compare-with REF`` also times the
 command of that git ref (exported with ``git archive`` into the temporary folder) on the same store and
 checks that both plan the same (the PLAN lines and the totals of every report section). Everything is
@@ -31,7 +31,9 @@ import numpy as np
 from common import REPO, env_for, loadavg, manage, run_child, start_questdb
 
 INTERVALS = {1: 30 * 1440, 60: 365 * 24, 1440: 4 * 365}  # candles per series of each interval
-END = (datetime.now(UTC) - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+# Forty days back, so a minute between two runs moves no gap across an OHLC window (its 720 1-minute or
+# hourly candles); the pairs are listed as delisted, so the trailing gaps are reported but not planned.
+END = (datetime.now(UTC) - timedelta(days=40)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def fill(series: int, gaps: int) -> tuple[int, int, list[str]]:
@@ -127,7 +129,7 @@ def main() -> None:
         began = time.perf_counter()
         rows, holes, tickers = fill(args.series, args.gaps_per_series)
         for ticker in tickers:
-            fake.add_pair(f"{ticker}USD", f"{ticker}USD", f"{ticker}/USD")
+            fake.add_pair(f"{ticker}USD", f"{ticker}USD", f"{ticker}/USD", status="delisted")
         print(f"store: {args.series:,} series, {rows:,} candles, {holes:,} holes written "
               f"({time.perf_counter() - began:.1f} s)")
 
