@@ -9,7 +9,7 @@ command of that git ref (exported with ``git archive`` into the temporary folder
 checks that both plan the same (the PLAN lines and the totals of every report section). Everything is
 removed afterwards.
 
-    .venv/bin/python benchmarks/survey_bench.py [--series 300] [--gaps-per-series 30] [--compare-with main]
+    .venv/bin/python benchmarks/survey_bench.py [--series 300] [--gaps-per-series 200] [--compare-with main]
                                                 [--repeat 1]
 """
 
@@ -103,7 +103,7 @@ def survey(checkout: Path, env: dict[str, str]) -> tuple[float, list[str], list[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=300, help="Kraken series (1, 60 and 1440 minutes per pair)")
-    parser.add_argument("--gaps-per-series", type=int, default=30, help="holes written into each series")
+    parser.add_argument("--gaps-per-series", type=int, default=200, help="holes written into each series")
     parser.add_argument("--compare-with", metavar="REF", help="also time this git ref's command (e.g. main)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each command, taking turns (best reported)")
     args = parser.parse_args()
