@@ -2,8 +2,9 @@
 results, the unfillable-gaps CSV, in the reference's layout.
 
 Large reports stay readable: each series block shows its counts and its first ``max_per_series`` gaps, then
-"… and N more". Dates are ``YYYY-MM-DD`` for daily candles, ``YYYY-MM-DD HH:MM`` (UTC) otherwise; the CSV
-uses ``YYYY-MM-DD`` for daily candles and ISO ``YYYY-MM-DDTHH:MM`` (UTC) for intraday ones.
+"… and N more"; each section shows its first ``max_series`` series, then the totals of the others (the CSV
+export lists every unfillable gap). Dates are ``YYYY-MM-DD`` for daily candles, ``YYYY-MM-DD HH:MM`` (UTC)
+otherwise; the CSV uses ``YYYY-MM-DD`` for daily candles and ISO ``YYYY-MM-DDTHH:MM`` (UTC) for intraday ones.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ CSV_COLUMNS = ("asset_ticker", "tier", "interval_minutes", "gap_start", "gap_end
                "candles_from_today", "overflow_candles", "quote_currency")
 KRAKEN_CSV_URL = "https://www.kraken.com/features/api#ohlc-data"
 DEFAULT_MAX_PER_SERIES = 5
+DEFAULT_MAX_SERIES = 20  # series blocks per section; the CSV export lists every unfillable gap
 
 
 def fmt_time(dt: datetime, interval_minutes: int) -> str:
@@ -106,7 +108,8 @@ def _gap_line(console: Console, mark: str, style: str, gap: Gap) -> None:
 
 def render_report(console: Console, plan: Plan, confirmed_empty: Sequence[Gap], assets: Mapping[int, AssetLabel], *,
                   assets_scanned: int, series_scanned: int | None = None, show_unfillable_only: bool = False,
-                  no_data: Sequence[str] = (), max_per_series: int = DEFAULT_MAX_PER_SERIES) -> None:
+                  no_data: Sequence[str] = (), max_per_series: int = DEFAULT_MAX_PER_SERIES,
+                  max_series: int = DEFAULT_MAX_SERIES) -> None:
     """The reference's report (API-fillable, unfillable, confirmed empty), with the trades-fillable and the
     trailing gaps in sections of their own; ``--show-unfillable-only`` shows the unfillable section alone."""
     console.print(HEAVY)
@@ -122,15 +125,15 @@ def render_report(console: Console, plan: Plan, confirmed_empty: Sequence[Gap], 
         console.print()
     unfillable = plan.unfillable_gaps()
     if not show_unfillable_only:
-        _ohlc_section(console, [c for c in plan.ohlc if not c.gap.trailing], assets, max_per_series)
-        _trades_section(console, plan, assets, max_per_series)
-        _trailing_section(console, plan, assets, max_per_series)
+        _ohlc_section(console, [c for c in plan.ohlc if not c.gap.trailing], assets, max_per_series, max_series)
+        _trades_section(console, plan, assets, max_per_series, max_series)
+        _trailing_section(console, plan, assets, max_per_series, max_series)
     _unfillable_section(console, [c for c in unfillable if not c.gap.trailing or show_unfillable_only], assets,
-                        max_per_series)
+                        max_per_series, max_series)
     if confirmed_empty and not show_unfillable_only:
         _heading(console, "ℹ️  [bold]CONFIRMED EMPTY[/bold] (Kraken has no candle either: no trades, not data loss)")
         _blocks(console, confirmed_empty, _plain, assets, max_per_series, mark="·", style="dim", empty="",
-                details=lambda g: [])
+                details=lambda g: [], max_series=max_series)
         total = sum(g.missing_candles for g in confirmed_empty)
         console.print(f"Summary: {_plural(len(confirmed_empty), 'confirmed-empty range')}, "
                       f"{total:,} candles (not reported as gaps)")
@@ -147,9 +150,11 @@ def _heading(console: Console, title: str) -> None:
 
 
 def _blocks(console: Console, items: Sequence, gap_of, assets, max_per_series: int, *, mark: str, style: str,
-            details, empty: str) -> None:
-    """One block per series: its gaps (the first ``max_per_series``), each with its detail lines."""
-    for first, group in _by_series(items, gap_of, assets):
+            details, empty: str, max_series: int = DEFAULT_MAX_SERIES, rest: str = "") -> None:
+    """One block per series: its gaps (the first ``max_per_series``), each with its detail lines; the first
+    ``max_series`` series, then one line of totals for the others (``rest`` says where to see them all)."""
+    groups = _by_series(items, gap_of, assets)
+    for first, group in groups[:max_series]:
         _block_header(console, first, group, gap_of, assets)
         for item in group[:max_per_series]:
             _gap_line(console, mark, style, gap_of(item))
@@ -157,25 +162,35 @@ def _blocks(console: Console, items: Sequence, gap_of, assets, max_per_series: i
                 console.print(f"    └─ {line}")
         _more(console, group[max_per_series:], gap_of)
         console.print()
+    hidden = groups[max_series:]
+    if hidden:
+        gaps = sum(len(group) for _, group in hidden)
+        candles = sum(gap_of(i).missing_candles for _, group in hidden for i in group)
+        console.print(f"… and {len(hidden):,} more series ({_plural(gaps, 'gap')}, "
+                      f"{candles:,} candles){rest}")
+        console.print()
     if not items:
         console.print(empty)
         console.print()
 
 
-def _ohlc_section(console: Console, fillable: Sequence[ClassifiedGap], assets, max_per_series: int) -> None:
+def _ohlc_section(console: Console, fillable: Sequence[ClassifiedGap], assets, max_per_series: int,
+                  max_series: int) -> None:
     _heading(console, f"📊 [bold green]API-FILLABLE GAPS[/bold green] (within {MAX_CANDLES}-candle limit)")
     _blocks(console, fillable, _gap_of, assets, max_per_series, mark="✓", style="green", empty="No API-fillable gaps.",
+            max_series=max_series,
             details=lambda c: [f"{c.candles_from_today:,} candles from today (limit: {MAX_CANDLES}) [green]✓[/green]"])
     total = sum(c.gap.missing_candles for c in fillable)
     console.print(f"Summary: {_plural(len(fillable), 'fillable gap')}, {total:,} total candles to fetch")
     console.print()
 
 
-def _trades_section(console: Console, plan: Plan, assets, max_per_series: int) -> None:
+def _trades_section(console: Console, plan: Plan, assets, max_per_series: int, max_series: int) -> None:
     _heading(console, "🔁 [bold cyan]TRADES-FILLABLE GAPS[/bold cyan] (beyond the OHLC window: candles rebuilt "
                       "from Kraken's trade history)")
     gaps = [plan.classified[g] for p in plan.trades for g in p.span.gaps if not g.trailing]
     _blocks(console, gaps, _gap_of, assets, max_per_series, mark="✓", style="cyan", empty="No trades-fillable gaps.",
+            max_series=max_series,
             details=lambda c: [f"{c.candles_from_today:,} candles from today: from trades [cyan]✓[/cyan]"])
     walks = [p for p in plan.trades if any(not g.trailing for g in p.span.gaps)]
     console.print(f"Summary: {_plural(len(gaps), 'gap')} in {_plural(len(walks), 'walk')} over trades, "
@@ -183,7 +198,7 @@ def _trades_section(console: Console, plan: Plan, assets, max_per_series: int) -
     console.print()
 
 
-def _trailing_section(console: Console, plan: Plan, assets, max_per_series: int) -> None:
+def _trailing_section(console: Console, plan: Plan, assets, max_per_series: int, max_series: int) -> None:
     _heading(console, "⏩ [bold yellow]TRAILING GAPS[/bold yellow] (after the last stored candle, up to the last "
                       "finished one)")
     how: dict[Gap, str] = {}
@@ -201,16 +216,18 @@ def _trailing_section(console: Console, plan: Plan, assets, max_per_series: int)
         how[g] = "delisted: Kraken lists the pair as delisted, nothing traded after its last candle"
     trailing = [g for g in how if g.trailing]
     _blocks(console, trailing, _plain, assets, max_per_series, mark="→", style="yellow",
-            empty="No trailing gaps: every series is current.", details=lambda g: [how[g]])
-    delisted = sum(1 for g in trailing if g in plan.delisted)
+            empty="No trailing gaps: every series is current.", details=lambda g: [how[g]], max_series=max_series)
+    gone = set(plan.delisted)
+    delisted = sum(1 for g in trailing if g in gone)
     console.print(f"Summary: {_plural(len(trailing), 'trailing gap')}, "
-                  f"{sum(g.missing_candles for g in trailing if g not in plan.delisted):,} candles to bring the "
+                  f"{sum(g.missing_candles for g in trailing if g not in gone):,} candles to bring the "
                   f"store up to date" + (f" ({_plural(delisted, 'delisted pair')} left as they are)" if delisted
                                          else ""))
     console.print()
 
 
-def _unfillable_section(console: Console, unfillable: Sequence[ClassifiedGap], assets, max_per_series: int) -> None:
+def _unfillable_section(console: Console, unfillable: Sequence[ClassifiedGap], assets, max_per_series: int,
+                        max_series: int) -> None:
     _heading(console, "❌ [bold red]UNFILLABLE GAPS[/bold red] (not filled by this run)")
 
     def details(c: ClassifiedGap) -> list[str]:
@@ -225,7 +242,7 @@ def _unfillable_section(console: Console, unfillable: Sequence[ClassifiedGap], a
                 f"({fmt_duration(c.overflow_candles * g.interval_minutes)}) for OHLC: use --method auto or trades"]
 
     _blocks(console, unfillable, _gap_of, assets, max_per_series, mark="✗", style="red", empty="No unfillable gaps.",
-            details=details)
+            details=details, max_series=max_series, rest=": every one in the CSV of --export-unfillable FILE")
     console.print(f"Summary: {_plural(len(unfillable), 'unfillable gap')}")
     console.print()
 

@@ -76,9 +76,12 @@ def _over_budget(c: ClassifiedGap) -> ClassifiedGap:
 
 
 def make_plan(classified: Sequence[ClassifiedGap], *, method: str = AUTO, max_requests: int, max_minutes: float,
-              rate_per_second: float, estimate: Callable[[TradesSpan], int | None],
+              rate_per_second: float, estimates: Callable[[Sequence[TradesSpan]], Sequence[int | None]],
               delisted: Iterable[tuple[int, str]] = (), under_way: Iterable[tuple[int, str]] = ()) -> Plan:
-    """Assign every gap a method and choose the walks that fit this run's budget."""
+    """Assign every gap a method and choose the walks that fit this run's budget.
+
+    ``estimates`` gives the trades of all spans in one call (a set-based read, not one per span): the plan
+    and the report show the size of the walks left over budget too. Linear in the gaps otherwise."""
     plan = Plan(classified={c.gap: c for c in classified})
     gone = set(delisted)
     to_trades: list[Gap] = []
@@ -96,8 +99,8 @@ def make_plan(classified: Sequence[ClassifiedGap], *, method: str = AUTO, max_re
         (s.asset_id, s.quote_currency) not in started, not any(g.trailing for g in s.gaps), -s.start.timestamp()))
     requests = 1 + plan.ohlc_requests  # the pair lookup, then one OHLC answer per series
     seconds_per_request = 1 / rate_per_second if rate_per_second > 0 else 0.0
-    for span in spans:
-        planned = PlannedSpan(span, estimate(span))
+    for span, trades in zip(spans, estimates(spans) if spans else [], strict=True):
+        planned = PlannedSpan(span, trades)
         if requests < max_requests and requests * seconds_per_request < max_minutes * 60:
             plan.trades.append(planned)
             requests += planned.requests or 1

@@ -22,7 +22,7 @@ from .classify import classify
 from .detection import Gap, detect_gaps, list_series, split_confirmed_empty
 from .plan import AUTO, Plan, make_plan
 from .scope import AssetLabel, Scope
-from .trades_fill import Budget, SpanResult, estimate_trades, fill_span, forget_stale_progress
+from .trades_fill import Budget, SpanResult, estimate_spans, fill_span, forget_stale_progress
 from .trailing import span_gap, trailing_gaps
 
 
@@ -58,7 +58,7 @@ def survey(scope: Scope, source: KrakenRestSource, *, now: datetime, alias: str,
     under_way = set(TradesProgress.objects.values_list("asset_id", "quote_currency"))
     plan = make_plan(classified, method=method, max_requests=max_requests, max_minutes=max_minutes,
                      rate_per_second=rate_per_second, delisted=delisted, under_way=under_way,
-                     estimate=lambda span: estimate_trades(span, alias=alias, table=table))
+                     estimates=lambda spans: estimate_spans(spans, alias=alias, table=table))
     return Survey(plan, confirmed_empty, labels, len({s.asset_id for s in series}), len(series), no_data,
                   status_error)
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 import polars as pl
 
@@ -28,7 +30,7 @@ from feefifofunds.sources.http import ApiClient
 from feefifofunds.sources.kraken_trades import PAGE_SIZE
 from feefifofunds.store import client, schema
 from feefifofunds.store.series import SeriesKey, stored_times
-from feefifofunds.timeframes import epoch_micros, naive_utc
+from feefifofunds.timeframes import epoch_micros, from_epoch_micros, naive_utc
 
 from .detection import Gap, empty_runs, record_confirmed_empty
 
@@ -105,17 +107,67 @@ def plan_spans(gaps: Iterable[Gap]) -> list[TradesSpan]:
 
 
 def estimate_trades(span: TradesSpan, *, alias: str, table: str = schema.TABLE) -> int | None:
-    """Trades Kraken holds for the span, from stored ``trade_count``: the stored candles of the interval that
+    """Trades Kraken holds for one span (``estimate_spans`` for one)."""
+    return estimate_spans([span], alias=alias, table=table)[0]
+
+
+def estimate_spans(spans: Sequence[TradesSpan], *, alias: str, table: str = schema.TABLE) -> list[int | None]:
+    """Trades Kraken holds for each span, from stored ``trade_count``: the stored candles of the interval that
     covers most of the span (each counted for the share of it inside the span, the rest scaled up), else the
-    trade rate of the candles just before it. None: nothing to go by ("unknown")."""
-    lo, hi = span.start.timestamp(), span.end.timestamp()
-    longest = max(1440, *span.intervals)
+    trade rate of the 100 candles just before it, of the span's longest interval. None: nothing to go by
+    ("unknown").
+
+    At most two queries whatever the number of spans (a survey holds hundreds of thousands): the covering
+    candles of all spans at once, then the candles before the spans that need them; each span takes its rows
+    from those by time, in the order QuestDB scans them, so the arithmetic is the same for one span or many."""
+    spans = list(spans)
+    if not spans:
+        return []
+    covering = _rows_by_pair(spans, _covering_windows(spans), alias=alias, table=table)
+    estimates = [_from_covering(span, rows) for span, rows in zip(spans, covering, strict=True)]
+    pending = [i for i, e in enumerate(estimates) if e is None]
+    if pending:
+        for i, rate in zip(pending, _from_before([spans[i] for i in pending], alias=alias, table=table),
+                           strict=True):
+            estimates[i] = rate
+    return estimates
+
+
+def _covering_windows(spans: Sequence[TradesSpan]) -> list[tuple[int, int]]:
+    """Each span's window of candle times, ``(lo, hi)`` exclusive, in µs: from its longest interval (a day
+    at least) before its start to its end."""
+    return [(epoch_micros(s.start - timedelta(minutes=max(1440, *s.intervals))), epoch_micros(s.end))
+            for s in spans]
+
+
+def _rows_by_pair(spans: Sequence[TradesSpan], windows: Sequence[tuple[int, int]], *, alias: str,
+                  table: str) -> list[list[tuple[int, int, int]]]:
+    """``(interval, start in s, trade_count)`` of the Kraken candles of 60 minutes and longer with a trade count
+    inside each span's window, in scan order: one query over the spans' assets and time range."""
+    ids = sorted({s.asset_id for s in spans})
     rows = client.query(
-        f"""SELECT interval_minutes, cast(time AS LONG) / 1000000, trade_count FROM {table}
-            WHERE asset_id = %s AND quote_currency = %s AND source = 'kraken' AND trade_count IS NOT NULL
-              AND interval_minutes >= 60 AND time > %s AND time < %s""",
-        (span.asset_id, span.quote_currency, naive_utc(span.start - timedelta(minutes=longest)), naive_utc(span.end)),
-        alias=alias)
+        f"""SELECT asset_id, quote_currency, interval_minutes, cast(time AS LONG), cast(time AS LONG) / 1000000,
+                   trade_count FROM {table}
+            WHERE source = 'kraken' AND trade_count IS NOT NULL AND interval_minutes >= 60
+              AND asset_id IN ({', '.join(str(int(i)) for i in ids)}) AND time > %s AND time < %s""",
+        (naive_utc(from_epoch_micros(min(lo for lo, _ in windows))),
+         naive_utc(from_epoch_micros(max(hi for _, hi in windows)))), alias=alias, binary=True)
+    times: dict[tuple[int, str], list[int]] = defaultdict(list)
+    values: dict[tuple[int, str], list[tuple[int, int, int]]] = defaultdict(list)
+    for asset_id, quote, interval, micros, seconds, count in sorted(rows, key=itemgetter(3)):  # stable: ties keep
+        times[(asset_id, quote)].append(micros)                                                # the scan's order
+        values[(asset_id, quote)].append((interval, seconds, count))
+    out = []
+    for span, (lo, hi) in zip(spans, windows, strict=True):
+        pair = (span.asset_id, span.quote_currency)
+        pair_times = times.get(pair, [])
+        out.append(values[pair][bisect_right(pair_times, lo):bisect_left(pair_times, hi)] if pair_times else [])
+    return out
+
+
+def _from_covering(span: TradesSpan, rows: Iterable[tuple[int, int, int]]) -> int | None:
+    """The estimate from the candles covering the span; None when none covers any of it."""
+    lo, hi = span.start.timestamp(), span.end.timestamp()
     covered: dict[int, float] = defaultdict(float)
     trades: dict[int, float] = defaultdict(float)
     for interval, start, count in rows:
@@ -126,17 +178,43 @@ def estimate_trades(span: TradesSpan, *, alias: str, table: str = schema.TABLE) 
     if covered and max(covered.values()) > 0:
         best = max(covered, key=covered.get)
         return math.ceil(trades[best] * (hi - lo) / covered[best])
-    before = client.query(
-        f"""SELECT sum(trade_count), min(time), max(time), first(interval_minutes) FROM (
-                SELECT time, trade_count, interval_minutes FROM {table}
-                WHERE asset_id = %s AND quote_currency = %s AND source = 'kraken' AND interval_minutes = %s
-                  AND time < %s ORDER BY time DESC LIMIT 100)""",
-        (span.asset_id, span.quote_currency, span.intervals[-1], naive_utc(span.start)), alias=alias)
-    total, first, last, interval = before[0] if before else (None, None, None, None)
-    if total is None or first is None:
-        return None
-    seconds = (last - first).total_seconds() + int(interval) * 60
-    return math.ceil(total * (hi - lo) / seconds)
+    return None
+
+
+BEFORE = 100  # candles before a span whose trade rate it is given
+
+
+def _from_before(spans: Sequence[TradesSpan], *, alias: str, table: str) -> list[int | None]:
+    """The estimate from the trade rate of the ``BEFORE`` candles before each span, of its longest interval:
+    one query over the candles of those series (by interval, the assets asked for) before the latest span's
+    start."""
+    assets: dict[int, set[int]] = defaultdict(set)
+    for s in spans:
+        assets[s.intervals[-1]].add(s.asset_id)
+    series_filter = " OR ".join(f"(interval_minutes = {int(i)} AND asset_id IN ({', '.join(map(str, sorted(ids)))}))"
+                                for i, ids in sorted(assets.items()))
+    rows = client.query(
+        f"""SELECT asset_id, quote_currency, interval_minutes, cast(time AS LONG), trade_count FROM {table}
+            WHERE source = 'kraken' AND ({series_filter}) AND time < %s""",
+        (naive_utc(max(s.start for s in spans)),), alias=alias, binary=True)
+    times: dict[tuple[int, str, int], list[int]] = defaultdict(list)
+    counts: dict[tuple[int, str, int], list[int | None]] = defaultdict(list)
+    for asset_id, quote, interval, micros, count in sorted(rows, key=itemgetter(3)):
+        times[(asset_id, quote, interval)].append(micros)
+        counts[(asset_id, quote, interval)].append(count)
+    out: list[int | None] = []
+    for span in spans:
+        series = (span.asset_id, span.quote_currency, span.intervals[-1])
+        series_times = times.get(series, [])
+        end = bisect_left(series_times, epoch_micros(span.start))
+        begin = max(0, end - BEFORE)
+        known = [c for c in counts[series][begin:end] if c is not None] if end else []
+        if not known:
+            out.append(None)
+            continue
+        seconds = (series_times[end - 1] - series_times[begin]) / MICROS + span.intervals[-1] * 60
+        out.append(math.ceil(sum(known) * (span.end.timestamp() - span.start.timestamp()) / seconds))
+    return out
 
 
 def requests_for(trades: int | None) -> int | None:
@@ -198,11 +276,16 @@ def forget_stale_progress(spans: Iterable[TradesSpan], asset_ids: Iterable[int])
     e.g. from the OHLC endpoint once they came within its window, or from the archive)."""
     from feefifofunds.models import TradesProgress
 
-    spans = list(spans)
+    starts: dict[tuple[int, str], list[datetime]] = defaultdict(list)
+    for s in spans:
+        starts[(s.asset_id, s.quote_currency)].append(s.start)
+    for pair_starts in starts.values():
+        pair_starts.sort()
     stale = []
     for row in TradesProgress.objects.filter(asset_id__in=set(asset_ids)):
-        if not any(s.asset_id == row.asset_id and s.quote_currency == row.quote_currency
-                   and row.start <= s.start <= row.reached for s in spans):
+        pair_starts = starts.get((row.asset_id, row.quote_currency), [])
+        first = bisect_left(pair_starts, row.start)  # the first span starting at or after the walk's start
+        if first == len(pair_starts) or pair_starts[first] > row.reached:
             stale.append(row.pk)
     TradesProgress.objects.filter(pk__in=stale).delete()
     return len(stale)

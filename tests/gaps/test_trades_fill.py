@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from feefifofunds.gaps.detection import Gap, detect_gaps, split_confirmed_empty
-from feefifofunds.gaps.trades_fill import Budget, estimate_trades, fill_span, plan_spans, requests_for
+from feefifofunds.gaps.trades_fill import (
+    Budget,
+    estimate_trades,
+    fill_span,
+    forget_stale_progress,
+    plan_spans,
+    requests_for,
+)
 from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.models import TradesProgress
 from feefifofunds.sources.kraken_rest import KrakenRestSource
@@ -136,3 +143,18 @@ def test_estimate_from_the_candles_before_a_trailing_gap(questdb):
     assert estimate_trades(span, alias="questdb") == 300
     [unknown] = plan_spans([Gap(make_asset("ETH").pk, "USD", 1, DAY0, DAY0, 1)])
     assert estimate_trades(unknown, alias="questdb") is None
+
+
+def test_stale_walks_are_those_no_span_continues(db):
+    btc, eth = make_asset("BTC"), make_asset("ETH")
+
+    def walk(asset, quote, start_h, reached_h):
+        return TradesProgress.objects.create(asset=asset, quote_currency=quote, start=DAY0 + start_h * HOUR,
+                                             reached=DAY0 + reached_h * HOUR, cursor="c").pk
+
+    kept = {walk(btc, "USD", 0, 5), walk(btc, "USD", 10, 12), walk(eth, "USD", 3, 3)}
+    stale = {walk(btc, "USD", 6, 9), walk(btc, "EUR", 0, 5), walk(eth, "USD", 4, 8), walk(eth, "USD", 0, 2)}
+    spans = plan_spans([Gap(btc.pk, "USD", 60, DAY0 + h * HOUR, DAY0 + h * HOUR, 1) for h in (2, 12, 20)]
+                       + [Gap(eth.pk, "USD", 60, DAY0 + 3 * HOUR, DAY0 + 3 * HOUR, 1)])
+    assert forget_stale_progress(spans, [btc.pk, eth.pk]) == len(stale)
+    assert set(TradesProgress.objects.values_list("pk", flat=True)) == kept
