@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feefifofunds.models import Asset
-from feefifofunds.store import coverage
+from feefifofunds.store import coverage, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.timeframes import INTERVALS
 
@@ -30,13 +30,7 @@ EXPORT_SCHEMA = pa.schema([
     ("quote_currency", pa.string()),
     ("interval_minutes", pa.int32()),
     ("source", pa.string()),
-    ("open", pa.float64()),
-    ("high", pa.float64()),
-    ("low", pa.float64()),
-    ("close", pa.float64()),
-    ("volume", pa.float64()),
-    ("trade_count", pa.int64()),
-    ("vwap", pa.float64()),
+    *schema.PRICE_FIELDS,
 ])
 
 
