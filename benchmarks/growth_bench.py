@@ -13,6 +13,14 @@ export of one 1-minute series.
         [--paths parquet,ilp] [--partition-by MONTH] [--sync] [--keep]
 
 ``--scale 0.05`` shortens every series to 5% of its days, for a quick check.
+
+``--one-day`` measures small files instead: a store of ``--pairs`` pairs (600) x 8 intervals (1 to 1440
+minutes) of some history (``--scale`` shortens it), then a one-day update of every series, one small file
+per series (about 1,900 rows a pair, 6 hours of it overlapping the store), ingested as loose files and as
+one zip of members (``--repeat`` times each, in turn; the zip again with ``--rescan``): rows/s of the update
+and the wall time per file.
+
+    .venv/bin/python benchmarks/growth_bench.py --one-day [--pairs 600] [--repeat 1] [--scale 1.0]
 """
 
 from __future__ import annotations
@@ -34,6 +42,10 @@ from feefifofunds.store import server
 
 SPECS = (Spec(1, 30), Spec(5, 120), Spec(15, 365), Spec(60, 730), Spec(240, 1460), Spec(720, 2190), Spec(1440, 2920))
 QUARTER_DAYS, OVERLAP_DAYS = 90, 3
+# --one-day: the store's history per interval (Kraken's eight), then one day of every series.
+ONE_DAY_HISTORY = (Spec(1, 2), Spec(5, 7), Spec(15, 14), Spec(30, 30), Spec(60, 60), Spec(240, 120),
+                   Spec(720, 365), Spec(1440, 730))
+ONE_DAY_OVERLAP_HOURS = 6
 # The store ends a quarter ago, so the update ends yesterday (the job refuses unfinished candles).
 END = (int(time.time()) // 86400 - QUARTER_DAYS - 1) * 86400
 
@@ -51,19 +63,76 @@ def make_pairs(out: Path, first: int, count: int, specs, end: int, seed: int) ->
     return files, rows
 
 
+def link_copy(source: Path, data: Path) -> None:
+    """``data`` as a fresh folder of hard links to ``source``'s files (the run moves them away)."""
+    shutil.rmtree(data.parent / "ingested", ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    for f in source.iterdir():
+        os.link(f, data / f.name)
+
+
 def ingest(env, source: Path, proc, label: str, rows: int) -> float:
     """One ``ingest_sequential`` of a copy (hard links) of ``source``."""
     data = source.parent / "data"
-    shutil.rmtree(source.parent / "ingested", ignore_errors=True)
-    shutil.rmtree(data, ignore_errors=True)
-    data.mkdir(parents=True)
-    for f in source.glob("*.csv"):
-        os.link(f, data / f.name)
+    link_copy(source, data)
     with measure(proc.pid) as reading:
         manage(env, "ingest_sequential", "--data-dir", str(data), "--yes")
     rate = rows / reading.wall
     print(f"{label}: {rows:,} rows in {reading.wall:.1f} s = {rate:,.0f} rows/s ({reading.per_row(rows)})", flush=True)
     return rate
+
+
+def one_day(args) -> int:
+    """``--one-day``: the store, then the one-day update as loose files and as a zip (module docstring)."""
+    import zipfile
+
+    work = Path(tempfile.mkdtemp(prefix="fff-oneday-"))
+    day = int(time.time()) // 86400 * 86400 - 86400  # yesterday (UTC): every candle of it is finished
+    history = work / "history" / "source"
+    update = work / "update" / "source"
+    hist_rows = upd_rows = files = 0
+    t0 = time.perf_counter()
+    for i in range(args.pairs):
+        quote = "EUR" if i % 4 == 3 else "USD"
+        base = f"OD{i:04d}"
+        _, r = generate(history, bases=(base,), quotes=(quote,), specs=scaled(ONE_DAY_HISTORY, args.scale),
+                        end=day + ONE_DAY_OVERLAP_HOURS * 3600, seed=2000 + i)
+        hist_rows += r
+        f, r = generate(update, bases=(base,), quotes=(quote,), specs=tuple(Spec(s.interval_minutes, 1)
+                                                                                for s in ONE_DAY_HISTORY),
+                        end=day + 86400, seed=9000 + i)
+        files, upd_rows = files + f, upd_rows + r
+    zpath = work / "zipped" / "Kraken_OHLCVT_1D.zip"
+    zpath.parent.mkdir(parents=True)
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(update.iterdir()):
+            zf.write(f, f"{zpath.stem}/{f.name}")
+    print(f"one-day update: {args.pairs} pairs x {len(ONE_DAY_HISTORY)} intervals, store of {hist_rows:,} rows, "
+          f"update {upd_rows:,} rows in {files:,} files ({ONE_DAY_OVERLAP_HOURS} h of overlap; generated in "
+          f"{time.perf_counter() - t0:.1f} s)", flush=True)
+    root = work / "questdb"
+    proc, ports = start_questdb(root, sync=args.sync)
+    try:
+        env = env_for(ports, work / "catalog.sqlite3", import_dir=import_dir_of(root))
+        manage(env, "migrate", "--no-input", "-v", "0")
+        ingest(env, history, proc, "store", hist_rows)
+        data = work / "run" / "data"
+        for n in range(args.repeat):
+            for label, source in (("loose files", update), ("zip", zpath.parent)):
+                link_copy(source, data)
+                again = ["--rescan", zpath.name] if label == "zip" and n else []
+                with measure(proc.pid) as reading:
+                    manage(env, "ingest_sequential", "--data-dir", str(data), "--yes", *again)
+                print(f"one-day update, {label}: {upd_rows:,} rows in {files:,} files, {reading.wall:.1f} s = "
+                      f"{upd_rows / reading.wall:,.0f} rows/s, {reading.wall / files * 1000:.2f} ms per file "
+                      f"({reading.per_row(upd_rows)}; target 200,000 rows/s)", flush=True)
+    finally:
+        server.stop(proc.pid)
+        shutil.rmtree(root, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
 def timed(fn, repeat: int = 5) -> tuple[float, object]:
@@ -116,7 +185,12 @@ def main() -> int:
     parser.add_argument("--partition-by", help="re-create assetprice with this partitioning first (compare layouts)")
     parser.add_argument("--sync", action="store_true", help="durable commits (QDB_CAIRO_COMMIT_MODE=sync)")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--one-day", action="store_true", help="the small-file benchmark (module docstring)")
+    parser.add_argument("--pairs", type=int, default=600, help="--one-day: pairs in the store and the update")
+    parser.add_argument("--repeat", type=int, default=1, help="--one-day: runs of each input, in turn")
     args = parser.parse_args()
+    if args.one_day:
+        return one_day(args)
 
     work = Path(tempfile.mkdtemp(prefix="fff-growth-"))
     specs = scaled(SPECS, args.scale)
