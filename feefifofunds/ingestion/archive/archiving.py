@@ -28,16 +28,26 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def archive_destination(path: Path, relative: Path, ingested_dir: Path, run_folder: str) -> Path | None:
+def run_folders(ingested_dir: Path) -> list[Path]:
+    """The ``run-*`` folders of the ingested folder (where earlier runs put files whose name was taken)."""
+    try:
+        with os.scandir(ingested_dir) as entries:
+            return sorted(Path(e.path) for e in entries if e.name.startswith("run-") and e.is_dir())
+    except FileNotFoundError:
+        return []
+
+
+def archive_destination(path: Path, relative: Path, ingested_dir: Path, run_folder: str, *,
+                        folders: list[Path] | None = None) -> Path | None:
     """Where the original goes in the ingested folder; None if a byte-identical copy is there already.
 
     Never an existing file: the quarterly updates all put ``XBTUSD_60.csv`` at their root, so when the
-    name is taken by a different file, the new one goes to ``<run_folder>/<relative path>``.
+    name is taken by a different file, the new one goes to ``<run_folder>/<relative path>``. ``folders``:
+    the ``run_folders`` listed once for many files (the folder holds every archived file: listing it per
+    file would cost each file as much as all before it).
     """
     primary = ingested_dir / relative
-    candidates = [primary]
-    if ingested_dir.is_dir():
-        candidates += [d / relative for d in sorted(ingested_dir.glob("run-*")) if d.is_dir()]
+    candidates = [primary] + [d / relative for d in (run_folders(ingested_dir) if folders is None else folders)]
     for existing in candidates:
         if existing.is_file() and filecmp.cmp(existing, path, shallow=False):
             return None
@@ -62,11 +72,51 @@ def archive_original(path: Path, relative: Path, ingested_dir: Path, run_folder:
                      fsync: bool) -> Path | None:
     """Move an ingested file (``relative``: its place under the data directory) out of the data directory
     without ever replacing an archived file; where it went (None: an identical copy was there, it is gone)."""
-    dest = archive_destination(path, relative, ingested_dir, run_folder)
+    folders: set[Path] = set()
+    dest = _move(path, relative, ingested_dir, run_folder, fsync=fsync, folders=folders, listed=None)
+    for folder in sorted(folders):
+        fsync_path(folder)
+    return dest
+
+
+def archive_many(files: list[tuple[Path, Path]], ingested_dir: Path, run_folder: str, *,
+                 fsync: bool) -> list[Path | None | OSError]:
+    """``archive_original`` for many (path, relative) files at once, what became of each (or the error
+    that kept it in place) in their order: the ingested folder's ``run-*`` folders are listed once, and
+    with ``fsync`` each file is synced as it moves, each folder once at the end (a file is reported moved
+    only once its folders are synced)."""
+    listed = run_folders(ingested_dir)
+    outcomes: list[Path | None | OSError] = []
+    touched: list[set[Path]] = []
+    for path, relative in files:
+        folders: set[Path] = set()
+        try:
+            outcomes.append(_move(path, relative, ingested_dir, run_folder, fsync=fsync, folders=folders,
+                                  listed=listed))
+        except OSError as exc:
+            outcomes.append(exc)
+        touched.append(folders)
+    failed: dict[Path, OSError] = {}
+    for folder in sorted(set().union(*touched)):
+        try:
+            fsync_path(folder)
+        except OSError as exc:
+            failed[folder] = exc
+    if failed:
+        for i, folders in enumerate(touched):
+            if not isinstance(outcomes[i], OSError) and (bad := folders & failed.keys()):
+                outcomes[i] = failed[min(bad)]
+    return outcomes
+
+
+def _move(path: Path, relative: Path, ingested_dir: Path, run_folder: str, *, fsync: bool, folders: set[Path],
+          listed: list[Path] | None) -> Path | None:
+    """The move itself; with ``fsync``, the moved file is synced and its folders added to ``folders``."""
+    dest = archive_destination(path, relative, ingested_dir, run_folder, folders=listed)
     if dest is None:
         path.unlink()
         if fsync:
-            fsync_path(path.parent)
+            folders.add(path.parent)
         return None
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -79,6 +129,5 @@ def archive_original(path: Path, relative: Path, ingested_dir: Path, run_folder:
         path.unlink()
     if fsync:
         fsync_path(dest)
-        fsync_path(dest.parent)
-        fsync_path(path.parent)
+        folders.update((dest.parent, path.parent))
     return dest

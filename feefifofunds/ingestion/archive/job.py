@@ -41,7 +41,7 @@ from feefifofunds.store.series import SeriesKey, stored_candles
 from ..writer import DEFAULT_FLUSH_ROWS, PriceWriter, WriteError
 from .archiving import fsync_default
 from .compare import changed_candles
-from .inputs import ArchiveInput, FinishError, LooseFiles, checked_chunks, default_staging_dir
+from .inputs import ArchiveInput, Finished, FinishError, LooseFiles, checked_chunks, default_staging_dir
 from .outcomes import Events, FileResult, RunStopped, RunSummary, describe_os_error
 from .sending import SOURCE, PartSender, Pending
 from .staging import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_ROWS, Staging
@@ -177,8 +177,10 @@ class _Job:
         self.sender = PartSender(writer, staging, self, alias=alias, window_rows=window_rows, part_rows=part_rows,
                                  on_written=events.rows_written, retry_writer=retry_writer)
         self.assets: dict[str, Asset] = {}
+        self.catalog_read = False  # every asset of the run looked up (once, at the first file)
         self.series_seen: set[SeriesKey] = set()
         self.new_assets: set[int] = set()
+        self.finished: dict[ArchiveFile, Finished] = {}  # outcomes of files finished together, not yet reported
 
     def stage(self, f: ArchiveFile) -> bool:
         """Validate and stage one file in a single read (sent with the others of its round, done once
@@ -258,7 +260,7 @@ class _Job:
         """Every row of the file is acknowledged: its input records it done (loose files: moved)."""
         result = pending.result
         try:
-            result.archived_as = self.origin[result.file].finish(result.file)
+            result.archived_as = self.finish_file(result.file)
             if result.archived_as is None:
                 result.error = "identical to a file already in the ingested folder: kept once"
         except FileNotFoundError:
@@ -273,8 +275,26 @@ class _Job:
         a commit of many small members costs one catalog commit, not one each (a kill before it only makes
         the next run read them again)."""
         with transaction.atomic():
+            self.finish_ahead([p.result.file for p in pending])
             for p in pending:
                 self.committed(p)
+
+    def finish_ahead(self, files: list[ArchiveFile]) -> None:
+        """Record files done together, input by input (one insert of zip members, archive moves with one
+        listing of the ingested folder and one fsync per folder); ``committed`` then reports each."""
+        by_input: dict[int, tuple[ArchiveInput, list[ArchiveFile]]] = {}
+        for f in files:
+            by_input.setdefault(id(self.origin[f]), (self.origin[f], []))[1].append(f)
+        for source, mine in by_input.values():
+            if len(mine) > 1:
+                self.finished.update(source.finish_many(mine))
+
+    def finish_file(self, f: ArchiveFile) -> Path | None:
+        """What ``finish`` returns for the file (raising what it raises), recorded ahead or now."""
+        outcome = self.finished.pop(f) if f in self.finished else self.origin[f].finish(f)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     def reread(self, f: ArchiveFile, *, whole: bool) -> Iterator[pl.DataFrame]:
         """The file's candles read again, validated (``whole``: every line before the first chunk)."""
@@ -287,29 +307,40 @@ class _Job:
     # --- the catalog and the stored candles ---
 
     def known_asset(self, f: ArchiveFile) -> int | None:
-        """The file's asset id if the catalog has it (nothing is created before the file proved valid)."""
-        if f.base in self.assets:
-            return self.assets[f.base].pk
-        try:
-            return Asset.objects.filter(ticker=f.base).values_list("pk", flat=True).first()
-        except DatabaseError as exc:
-            raise RunStopped(f"reading asset {f.base} from the catalog: {exc}") from None
+        """The file's asset id if the catalog has it (nothing is created before the file proved valid).
+        The catalog is read once, for every asset of the run."""
+        if not self.catalog_read:
+            bases = {g.base for g in self.origin}
+            try:
+                self.assets.update({a.ticker: a for a in Asset.objects.filter(ticker__in=bases)})
+            except DatabaseError as exc:
+                raise RunStopped(f"reading the run's {len(bases):,} assets from the catalog: {exc}") from None
+            self.catalog_read = True
+        return self.assets[f.base].pk if f.base in self.assets else None
 
     def asset(self, f: ArchiveFile) -> Asset:
         """The file's asset, created now (the file is valid and QuestDB answers) if it is new."""
-        if f.base not in self.assets:
+        return self.assets_of([f])[f.base]
+
+    def assets_of(self, files: list[ArchiveFile]) -> dict[str, Asset]:
+        """The files' assets, those not in the catalog created now (in one call), once the files proved valid."""
+        missing = {f.base for f in files} - set(self.assets)
+        if missing:
             try:
-                found, created = ensure_kraken_assets({f.base})
+                found, created = ensure_kraken_assets(missing)
             except DatabaseError as exc:
-                raise RunStopped(f"creating asset {f.base} in the catalog: {exc}") from None
-            self.assets[f.base] = found[f.base]
-            if created:
-                self.summary.assets_created += 1
-                self.new_assets.add(found[f.base].pk)
-        return self.assets[f.base]
+                raise RunStopped(f"creating asset {', '.join(sorted(missing))} in the catalog: {exc}") from None
+            self.assets.update(found)
+            self.summary.assets_created += len(created)
+            self.new_assets.update(found[t].pk for t in created)
+        return self.assets
+
+    def first_of_new(self, key: SeriesKey) -> bool:
+        """Nothing can be stored for this series: its asset was created by this run, the series not yet sent."""
+        return key.asset_id in self.new_assets and key not in self.series_seen
 
     def count_changed(self, key: SeriesKey, df: pl.DataFrame) -> int:
-        if key.asset_id in self.new_assets and key not in self.series_seen or df.height == 0:
+        if self.first_of_new(key) or df.height == 0:
             return 0  # nothing can be stored for an asset created by this run
         try:
             stored = stored_candles(key, df.item(0, "time"), df.item(df.height - 1, "time"), alias=self.alias)

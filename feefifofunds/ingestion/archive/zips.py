@@ -136,13 +136,28 @@ class ZipArchive(ArchiveInput):
         """Record the member as held by the store; the last one moves the zip. Returns where the zip is."""
         try:
             with transaction.atomic():  # a savepoint inside the job's batch: a failure fails this member only
-                ZipMemberDone.objects.bulk_create(
-                    [ZipMemberDone(store=self.store, zip_name=self.listing.identity.name,
-                                   zip_size=self.listing.identity.size, zip_digest=self.listing.identity.digest,
-                                   member=f.member)], ignore_conflicts=True)
+                ZipMemberDone.objects.bulk_create([self._record(f)], ignore_conflicts=True)
         except DatabaseError as exc:
             raise FinishError(f"{f.label}: rows stored, but it cannot be recorded as done in the catalog "
                               f"(the next run reads it again): {exc}") from None
+        return self._done(f)
+
+    def finish_many(self, files: list[ArchiveFile]) -> dict[ArchiveFile, Path | None]:
+        """The members recorded in one insert; if the catalog refuses it, none is, and each is then
+        recorded alone (so only a member at fault fails)."""
+        try:
+            with transaction.atomic():
+                ZipMemberDone.objects.bulk_create([self._record(f) for f in files], ignore_conflicts=True)
+        except DatabaseError:
+            return {}
+        return {f: self._done(f) for f in files}
+
+    def _record(self, f: ArchiveFile) -> ZipMemberDone:
+        identity = self.listing.identity
+        return ZipMemberDone(store=self.store, zip_name=identity.name, zip_size=identity.size,
+                             zip_digest=identity.digest, member=f.member)
+
+    def _done(self, f: ArchiveFile) -> Path:
         self.done.add(f.member)
         if self.complete and not self.pending:
             self.release()

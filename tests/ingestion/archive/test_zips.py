@@ -155,3 +155,19 @@ def test_a_bad_line_early_in_a_large_member_fails_it_alone(questdb, tmp_path):
     finally:
         sel.close()
     assert "k.zip:XBTUSD_1.csv, line 4: high < low" in summary.failed[0].error and count() == 300
+
+
+def test_members_acknowledged_together_are_recorded_in_one_insert(questdb, tmp_path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    data = tmp_path / "data"
+    members = {f"P{i}USD_60.csv": candle_lines(60, 30) for i in range(6)}
+    write_zip(data / "Kraken_OHLCVT.zip", members)
+    with CaptureQueriesContext(connection) as catalog:
+        sel, summary = run(data)
+    assert summary.ok and len(summary.by_status("ingested")) == 6
+    inserts = [q for q in catalog.captured_queries if q["sql"].startswith('INSERT INTO "feefifofunds_zipmemberdone"')]
+    assert len(inserts) == 1
+    assert set(ZipMemberDone.objects.filter(store=STORE).values_list("member", flat=True)) == set(members)
+    assert (tmp_path / "ingested" / "ohlcv" / "Kraken_OHLCVT.zip").exists()
