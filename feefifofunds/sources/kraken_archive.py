@@ -192,15 +192,24 @@ def _diagnose(path: Path | str, text: str, first_line: int) -> MalformedFile:
     return MalformedFile(path, first_line, "unparseable CSV")
 
 
-def _parse_chunk(path: Path | str, data: bytes, first_line: int) -> pl.DataFrame:
+def parse_lines(data: bytes) -> pl.DataFrame | None:
+    """Whole lines as candles, every value present; None if any line is not seven numbers
+    (``parse_chunk`` then says which)."""
     try:
         df = pl.read_csv(io.BytesIO(data), has_header=False, new_columns=list(COLUMNS), schema=_SCHEMA,
                          truncate_ragged_lines=False)
     except (pl.exceptions.PolarsError, ValueError):
-        raise _diagnose(path, data.decode("utf-8", errors="replace"), first_line) from None
+        return None
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     nulls = df.select(pl.any_horizontal(pl.all().is_null()).arg_true()).to_series()
-    if nulls.len() or df.height != lines:
+    return None if nulls.len() or df.height != lines else df
+
+
+def parse_chunk(path: Path | str, data: bytes, first_line: int) -> pl.DataFrame:
+    """``parse_lines``, or MalformedFile naming the first bad line (``first_line`` is the number of the
+    first)."""
+    df = parse_lines(data)
+    if df is None:
         raise _diagnose(path, data.decode("utf-8", errors="replace"), first_line)
     return df
 
@@ -227,7 +236,7 @@ def iter_chunks(source: Path | BinaryIO, chunk_bytes: int = CHUNK_BYTES, *, labe
             if not block:
                 if data.strip():
                     if whole:
-                        yield line, _parse_chunk(where, data + b"\n", line), len(data)
+                        yield line, parse_chunk(where, data + b"\n", line), len(data)
                         return
                     last = line + data.count(b"\n")
                     raise MalformedFile(where, last, "the last line has no newline: the file may be truncated "
@@ -238,7 +247,7 @@ def iter_chunks(source: Path | BinaryIO, chunk_bytes: int = CHUNK_BYTES, *, labe
                 rest = data
                 continue
             data, rest = data[: cut + 1], data[cut + 1:]
-            yield line, _parse_chunk(where, data, line), len(data)
+            yield line, parse_chunk(where, data, line), len(data)
             line += data.count(b"\n")
 
 

@@ -21,6 +21,25 @@ class CandleProblem:
     reason: str
 
 
+def _candle_checks(seconds: pl.Expr, step: int | pl.Expr, *, with_trade_count: bool) -> list[tuple[pl.Expr, str]]:
+    """Every candle rule as (expression true on a bad row, reason; ``{interval}`` stands for the minutes),
+    for one interval (``step`` in seconds) or for rows of many (``step`` an expression)."""
+    prices = ["open", "high", "low", "close"]
+    checks: list[tuple[pl.Expr, str]] = [
+        (pl.any_horizontal([pl.col(c).is_null() | pl.col(c).is_nan() | pl.col(c).is_infinite()
+                            for c in [*prices, "volume"]]), "missing or non-finite price or volume"),
+        (seconds.is_null(), "missing timestamp"),
+        (seconds < 0, "negative timestamp"),
+        (seconds % step != 0, "timestamp not aligned to the {interval}-minute interval"),
+        (pl.col("high") < pl.col("low"), "high < low"),
+        (pl.any_horizontal([pl.col(c) < 0 for c in prices]), "negative price"),
+        (pl.col("volume") < 0, "negative volume"),
+    ]
+    if with_trade_count:
+        checks.append((pl.col("trade_count") < 0, "negative trade count"))
+    return checks
+
+
 def validate_candles(df: pl.DataFrame, interval_minutes: int, *, time_col: str = "time") -> CandleProblem | None:
     """The first bad candle, or None. Vectorized: one pass of polars expressions, no Python loop per row.
 
@@ -30,19 +49,8 @@ def validate_candles(df: pl.DataFrame, interval_minutes: int, *, time_col: str =
         return None
     ts = pl.col(time_col)
     seconds = ts if df.schema[time_col].is_integer() else ts.dt.epoch("s")
-    prices = ["open", "high", "low", "close"]
-    checks: list[tuple[pl.Expr, str]] = [
-        (pl.any_horizontal([pl.col(c).is_null() | pl.col(c).is_nan() | pl.col(c).is_infinite()
-                            for c in [*prices, "volume"]]), "missing or non-finite price or volume"),
-        (seconds.is_null(), "missing timestamp"),
-        (seconds < 0, "negative timestamp"),
-        (seconds % (interval_minutes * 60) != 0, f"timestamp not aligned to the {interval_minutes}-minute interval"),
-        (pl.col("high") < pl.col("low"), "high < low"),
-        (pl.any_horizontal([pl.col(c) < 0 for c in prices]), "negative price"),
-        (pl.col("volume") < 0, "negative volume"),
-    ]
-    if "trade_count" in df.columns:
-        checks.append((pl.col("trade_count") < 0, "negative trade count"))
+    checks = _candle_checks(seconds, interval_minutes * 60, with_trade_count="trade_count" in df.columns)
+    checks = [(expr, reason.format(interval=interval_minutes)) for expr, reason in checks]
     flags = df.select([expr.fill_null(False).alias(str(i)) for i, (expr, _) in enumerate(checks)])
     first: CandleProblem | None = None
     for i, (_, reason) in enumerate(checks):
@@ -98,3 +106,19 @@ def validate_archive_times(times: pl.Series, interval_minutes: int, *, now: floa
         candidates.append(CandleProblem(row, f"timestamp {t} {what} {PREVIOUS_LINE} (times must increase "
                                              "strictly: a duplicate or out-of-order candle)"))
     return min(candidates, key=lambda p: p.row) if candidates else None
+
+
+def bad_archive_segments(frame: pl.DataFrame, *, now: float) -> set[int]:
+    """The files failing any archive rule (``validate_candles`` and ``validate_archive_times``, with
+    the same expressions) among rows of many files checked in one pass: ``segment`` numbers the files (rows
+    of one file together, in its order), ``interval_minutes`` is each row's interval. Why a file fails is
+    left to the per-file checks, which name the line."""
+    if frame.height == 0:
+        return set()
+    step = pl.col("interval_minutes").cast(pl.Int64) * 60
+    times, segment = pl.col("time"), pl.col("segment")
+    rules = [expr for expr, _ in _candle_checks(times, step, with_trade_count="trade_count" in frame.columns)]
+    rules += [times > int(now) - step, times < ARCHIVE_EPOCH,
+              (times.diff() <= 0) & (segment.diff() == 0)]  # strictly increasing within each file
+    bad = frame.filter(pl.any_horizontal([rule.fill_null(False) for rule in rules])).get_column("segment")
+    return set(bad.unique().to_list())

@@ -9,6 +9,7 @@ naive UTC, the form QuestDB takes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -87,3 +88,24 @@ def stored_candles(key: SeriesKey, first: int, last: int, *, alias: str = DEFAUL
     rows = client.query(f"SELECT cast(time AS LONG) / 1000000, {', '.join(PRICE_COLUMNS)} FROM {table} "
                         f"WHERE {where}", params, alias=alias)
     return pl.DataFrame(rows, schema=_STORED_SCHEMA, orient="row")
+
+
+def stored_candles_of(keys: Iterable[SeriesKey], first: int, last: int, *, alias: str = DEFAULT_ALIAS,
+                      table: str = schema.TABLE) -> pl.DataFrame:
+    """``stored_candles`` of many series of one interval and source in one query (their assets' rows of that
+    interval between the two times, kept for the series asked: the quote is filtered here), with the series
+    columns ``asset_id``, ``interval_minutes`` and ``quote_currency``."""
+    keys = set(keys)
+    (interval, source), = {(k.interval_minutes, k.source) for k in keys}
+    assets = sorted({k.asset_id for k in keys})
+    where, params = series_where(interval_minutes=interval, source=source, start=datetime.fromtimestamp(first, UTC),
+                                 last=datetime.fromtimestamp(last, UTC))
+    rows = client.query(f"SELECT asset_id, quote_currency, cast(time AS LONG) / 1000000, {', '.join(PRICE_COLUMNS)} "
+                        f"FROM {table} WHERE {where} AND asset_id IN ({', '.join(['%s'] * len(assets))})",
+                        [*params, *assets], alias=alias, binary=True)
+    frame = pl.DataFrame(rows, schema={"asset_id": pl.Int32, "quote_currency": pl.String, **_STORED_SCHEMA},
+                         orient="row")
+    wanted = pl.DataFrame({"asset_id": [k.asset_id for k in keys], "quote_currency": [k.quote_currency for k in keys]},
+                          schema={"asset_id": pl.Int32, "quote_currency": pl.String})
+    return frame.join(wanted, on=["asset_id", "quote_currency"], how="semi").with_columns(
+        pl.lit(interval, pl.Int32).alias("interval_minutes"))

@@ -116,19 +116,34 @@ def test_tier_and_intervals_options(questdb, tmp_path):
 @pytest.mark.parametrize("write_path", ["parquet", "ilp"])
 def test_killed_run_then_rerun_ends_with_exactly_the_source_data(questdb, tmp_path, command_env, write_path):
     """SIGKILL in the middle of the job, run again: nothing missing, nothing duplicated, no import file left."""
-    data = tmp_path / "data"
-    expected = 0
     pairs = ["XBTUSD", "ETHUSD", "ADAUSD", "SOLUSD", "XRPUSD", "DOTUSD", "LINKUSD", "BATUSD", "XMRUSD", "LTCUSD",
              "UNIUSD", "ATOMUSD"]
-    for i, pair in enumerate(pairs):
-        lines = candle_lines(1, 30_000 + i * 1000, skip=set(range(0, 30_000, 7)))
-        write_file(data / f"{pair}_1.csv", lines)
-        expected += len(lines)
-    snapshot = {p.name: p.read_text() for p in data.glob("*.csv")}
+    files = {f"{pair}_1.csv": candle_lines(1, 30_000 + i * 1000, skip=set(range(0, 30_000, 7)))
+             for i, pair in enumerate(pairs)}
     # Small flushes, so files are acknowledged (and moved) one after another while the job runs.
+    kill_then_rerun(tmp_path, command_env, write_path, files, FEEFIFOFUNDS_FLUSH_ROWS="20000",
+                    FEEFIFOFUNDS_PARQUET_ROWS="20000")
+
+
+def test_killed_run_of_many_small_files_then_rerun_ends_with_exactly_the_source_data(questdb, tmp_path, command_env):
+    """The same with small files, taken in batches: a batch's files are done together, each file once."""
+    files = {f"P{i:03d}USD_{interval}.csv": candle_lines(interval, 500, skip=set(range(i % 7, 500, 11)))
+             for i in range(100) for interval in (1, 60, 1440, 5)}
+    kill_then_rerun(tmp_path, command_env, "parquet", files, FEEFIFOFUNDS_PARQUET_ROWS="10000",
+                    FEEFIFOFUNDS_PART_ROWS="5000")
+
+
+def kill_then_rerun(tmp_path: Path, command_env: dict, write_path: str, files: dict[str, list[str]], **settings):
+    """Ingest ``files``, kill the run once the first of them is archived, run again: the store ends with
+    exactly the files' rows, every file archived once."""
+    data = tmp_path / "data"
+    for name, lines in files.items():
+        write_file(data / name, lines)
+    expected = sum(len(lines) for lines in files.values())
+    snapshot = {p.name: p.read_text() for p in data.glob("*.csv")}
     import_dir = Path(command_env["QUESTDB_IMPORT_DIR"])
     base = dict(command_env, QUESTDB_IMPORT_DIR="" if write_path == "ilp" else str(import_dir))  # "": no folder
-    env = dict(base, FEEFIFOFUNDS_FLUSH_ROWS="20000", FEEFIFOFUNDS_PARQUET_ROWS="20000")
+    env = dict(base, **settings)
     proc = subprocess.Popen([sys.executable, "manage.py", "ingest_sequential", "--data-dir", str(data), "--yes"],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ingested = tmp_path / "ingested" / "ohlcv"
@@ -138,7 +153,7 @@ def test_killed_run_then_rerun_ends_with_exactly_the_source_data(questdb, tmp_pa
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     moved = {p.name for p in ingested.glob("*.csv")}
-    assert 0 < len(moved) < len(pairs), "the kill should land in the middle of the run"
+    assert 0 < len(moved) < len(files), "the kill should land in the middle of the run"
     rerun = manage(base, "--data-dir", str(data), "--yes")
     assert rerun.returncode == 0, rerun.stderr
     assert ("Write path: Parquet" if write_path == "parquet" else "Write path: ILP over HTTP") in rerun.stdout
@@ -146,6 +161,6 @@ def test_killed_run_then_rerun_ends_with_exactly_the_source_data(questdb, tmp_pa
     assert not list(import_dir.glob("fff-*"))
     assert {p.name: p.read_text() for p in ingested.glob("*.csv")} == snapshot
     assert not (tmp_path / ".data.staging").exists()  # the killed run's scratch copy is gone too
-    most = client.query("SELECT max(c) FROM (SELECT time, asset_id, count() c FROM assetprice "
-                        "GROUP BY time, asset_id)")[0][0]
+    most = client.query("SELECT max(c) FROM (SELECT time, asset_id, interval_minutes, count() c FROM assetprice "
+                        "GROUP BY time, asset_id, interval_minutes)")[0][0]
     assert most == 1

@@ -61,3 +61,17 @@ def test_a_closed_connection_is_replaced(questdb):
     assert client.query("SELECT 2")[0][0] == 2 and client._readers.conns[client.get_config()] is conn
     conn.close()
     assert client.query("SELECT 3")[0][0] == 3 and client._readers.conns[client.get_config()] is not conn
+
+
+def test_many_series_of_one_interval_in_one_read_each_in_its_own_quote(stored):
+    from feefifofunds.store.series import stored_candles_of
+
+    first = int(T0.timestamp())
+    keys = [KEY, SeriesKey(2, 60, "USD", "kraken"), SeriesKey(3, 60, "USD", "kraken")]  # asset 1 in EUR: left out
+    got = stored_candles_of(keys, first + 3600, first + 3 * 3600)
+    assert set(got.columns) == {"asset_id", "interval_minutes", "quote_currency", *hourly(1).columns}
+    for key in keys:
+        mine = got.filter((pl.col("asset_id") == key.asset_id) & (pl.col("quote_currency") == key.quote_currency))
+        alone = stored_candles(key, first + 3600, first + 3 * 3600)
+        assert mine.select(alone.columns).sort("time").equals(alone.sort("time"))
+    assert got.height == 3 + 1 and set(got.get_column("interval_minutes")) == {60}

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from feefifofunds.store.series import PRICE_COLUMNS
 
+_DIFFERS = pl.any_horizontal([pl.col(c).cast(pl.Float64).ne_missing(pl.col(f"{c}_new").cast(pl.Float64))
+                              for c in PRICE_COLUMNS])  # null-safe, exact floats
+
+
+def _joined(stored: pl.DataFrame, candles: pl.DataFrame, on: Sequence[str], keep: Sequence[str] = ()) -> pl.DataFrame:
+    """The stored candles at the keys of ``candles``, with the new values beside them (``*_new``)."""
+    return stored.join(candles.select(*on, *keep, *PRICE_COLUMNS), on=list(on), how="inner", suffix="_new")
+
 
 def _compare(stored: pl.DataFrame, candles: pl.DataFrame) -> tuple[int, int]:
-    """(stored candles at the times of ``candles``, how many of them differ: null-safe, exact floats)."""
+    """(stored candles at the times of ``candles``, how many of them differ)."""
     if stored.height == 0 or candles.height == 0:
         return 0, 0
-    joined = stored.join(candles.select("time", *PRICE_COLUMNS), on="time", how="inner", suffix="_new")
+    joined = _joined(stored, candles, ["time"])
     if joined.height == 0:
         return 0, 0
-    differs = pl.any_horizontal([pl.col(c).cast(pl.Float64).ne_missing(pl.col(f"{c}_new").cast(pl.Float64))
-                                 for c in PRICE_COLUMNS])
-    return joined.height, int(joined.select(differs.sum()).item())
+    return joined.height, int(joined.select(_DIFFERS.sum()).item())
 
 
 def changed_candles(stored: pl.DataFrame, candles: pl.DataFrame) -> int:
@@ -29,3 +37,11 @@ def same_candles(stored: pl.DataFrame, candles: pl.DataFrame) -> int:
     at_same_time, differ = _compare(stored, candles)
     return at_same_time - differ
 
+
+def changed_by(stored: pl.DataFrame, candles: pl.DataFrame, on: Sequence[str], by: str) -> dict[int, int]:
+    """``changed_candles`` for many files at once: stored and new candles matched on the series columns and
+    time (``on``), the differing ones counted per value of ``by`` (a column of ``candles``: the file)."""
+    if stored.height == 0 or candles.height == 0:
+        return {}
+    counts = (_joined(stored, candles, on, keep=[by]).filter(_DIFFERS).group_by(by).len())
+    return dict(zip(counts.get_column(by).to_list(), counts.get_column("len").to_list(), strict=True))

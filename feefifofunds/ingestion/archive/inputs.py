@@ -36,6 +36,9 @@ class ArchiveInput(ABC):
 
     files: list[ArchiveFile]
     root: Path  # the folder it lives in: the run's staging copy goes beside it
+    # Its files prove themselves whole when they end (a zip member's CRC-32), so a last line may lack its
+    # newline; a loose file's may not (it may be cut short).
+    proven_whole: bool = False
 
     @abstractmethod
     def has_data(self, f: ArchiveFile) -> bool:
@@ -62,6 +65,10 @@ class ArchiveInput(ABC):
         """``finish`` for many files at once where that is cheaper, each file's outcome (what ``finish``
         would return or raise); a file left out is finished alone."""
         return {}
+
+    @abstractmethod
+    def read_whole(self, f: ArchiveFile) -> bytes:
+        """Every byte of a (small) file, not yet parsed; raises as ``chunks`` would."""
 
     def estimate_rows(self, sample_bytes: int = 65536) -> int:
         """Rows expected, from each file's size and the line length of its first bytes (unreadable: 0)."""
@@ -122,6 +129,9 @@ class LooseFiles(ArchiveInput):
 
     def finish_empty(self, f: ArchiveFile) -> None:
         f.path.unlink()
+
+    def read_whole(self, f: ArchiveFile) -> bytes:
+        return f.path.read_bytes()
 
     def finish(self, f: ArchiveFile) -> Path | None:
         try:

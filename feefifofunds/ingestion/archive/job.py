@@ -8,7 +8,8 @@ round in time order, and mark each file done once all its rows are committed.
 * ``staging``: the columnar scratch copy the round is staged in and read back from in time order;
 * ``sending``: how staged rows reach QuestDB (parts in the background, a refused flush retried file by file);
 * ``archiving``: moving done originals to the ingested folder without overwriting anything;
-* ``compare``: how many stored candles a file changed; ``outcomes``: results, summary and progress events.
+* ``compare``: how many stored candles a file changed; ``outcomes``: results, summary and progress events;
+* ``together``: small files read, checked, compared and staged in batches (their fixed costs paid once).
 
 Order and overlaps: the files of one series (pair, interval) are applied by their first timestamp (the
 complete archive before the quarterly updates, oldest update first), one per round, each round committed and
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import psycopg
 from django.db import DatabaseError, transaction
@@ -39,12 +41,14 @@ from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.series import SeriesKey, stored_candles
 
 from ..writer import DEFAULT_FLUSH_ROWS, PriceWriter, WriteError
+from . import together
 from .archiving import fsync_default
 from .compare import changed_candles
 from .inputs import ArchiveInput, Finished, FinishError, LooseFiles, checked_chunks, default_staging_dir
 from .outcomes import Events, FileResult, RunStopped, RunSummary, describe_os_error
 from .sending import SOURCE, PartSender, Pending
 from .staging import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_ROWS, Staging
+from .together import BATCH_BYTES, BATCH_FILES, SMALL_FILE_BYTES
 
 # Rows per Parquet file on the bulk path (QuestDB's work per row falls with the commit's size).
 PARQUET_FLUSH_ROWS = int(os.environ.get("FEEFIFOFUNDS_PARQUET_ROWS", 1_000_000))
@@ -114,7 +118,7 @@ def ingest(inputs: list[ArchiveInput], *, alias: str = DEFAULT_ALIAS, staging_di
             staging = stack.enter_context(Staging(staging_dir, max_bytes=staging_max_bytes))
             job = _Job(origin, writer, staging, alias=alias, events=events, summary=summary,
                        chunk_bytes=chunk_bytes, window_rows=min(DEFAULT_WINDOW_ROWS, flush_rows), part_rows=part_rows,
-                       retry_writer=retry_writer)
+                       retry_writer=retry_writer, together=not stop_on_error)
             stopped = None
             try:
                 for i, group in enumerate(rounds(ordered)):
@@ -124,6 +128,7 @@ def ingest(inputs: list[ArchiveInput], *, alias: str = DEFAULT_ALIAS, staging_di
                         if not job.stage(f) and stop_on_error:
                             summary.stopped_early = True
                             break
+                    job.stage_held()
                     job.sender.send_staged()
                     if summary.stopped_early:
                         break
@@ -167,11 +172,13 @@ def ingest_files(files: list[ArchiveFile], *, ingested_dir: Path, fsync: bool | 
 
 class _Job:
     """One run's per-file steps: validate and stage a file, create its asset once it proved valid, count
-    the stored candles it changes, and its outcome once the sender has an answer for it."""
+    the stored candles it changes, and its outcome once the sender has an answer for it. Small files are
+    held and taken in batches (``together``) unless ``together`` is off (``--stop-on-error`` stops at the
+    first file that fails, in the plan's order)."""
 
     def __init__(self, origin: dict[ArchiveFile, ArchiveInput], writer: PriceWriter, staging: Staging, *,
                  alias: str, events: Events, summary: RunSummary, chunk_bytes: int, window_rows: int,
-                 part_rows: int, retry_writer: PriceWriter):
+                 part_rows: int, retry_writer: PriceWriter, together: bool = True):
         self.origin, self.writer, self.staging, self.alias = origin, writer, staging, alias
         self.events, self.summary, self.chunk_bytes = events, summary, chunk_bytes
         self.sender = PartSender(writer, staging, self, alias=alias, window_rows=window_rows, part_rows=part_rows,
@@ -181,11 +188,35 @@ class _Job:
         self.series_seen: set[SeriesKey] = set()
         self.new_assets: set[int] = set()
         self.finished: dict[ArchiveFile, Finished] = {}  # outcomes of files finished together, not yet reported
+        # Small files wait here to be taken together; a file larger than a chunk is read in chunks.
+        self.small_bytes = min(SMALL_FILE_BYTES, chunk_bytes) if together else -1
+        self.part_rows = part_rows
+        self.held: list[ArchiveFile] = []
+        self.held_bytes = 0
 
     def stage(self, f: ArchiveFile) -> bool:
         """Validate and stage one file in a single read (sent with the others of its round, done once
-        acknowledged); False if it failed. Its asset is created only once the whole file passed."""
+        acknowledged); False if it failed. Its asset is created only once the whole file passed. A small
+        file is held, to be staged with the next ones (``stage_held``), and counts as staged here."""
         self.events.file_started(f)
+        if f.size > self.small_bytes:
+            return self.stage_alone(f)
+        self.held.append(f)
+        self.held_bytes += f.size
+        # A batch stays within a part (about 32 bytes a row; archive lines are longer), so reading the next
+        # one overlaps sending, and within the room the staging has left.
+        room = self.staging.max_bytes - self.staging.bytes
+        if self.held_bytes >= min(BATCH_BYTES, self.part_rows * 32, room) or len(self.held) >= BATCH_FILES:
+            self.stage_held()
+        return True
+
+    def stage_held(self) -> None:
+        """Stage the held small files as one batch; those the batch cannot take are staged alone."""
+        held, self.held, self.held_bytes = self.held, [], 0
+        for f in held if len(held) == 1 else self.stage_together(held):
+            self.stage_alone(f)
+
+    def stage_alone(self, f: ArchiveFile) -> bool:
         source = self.origin[f]
         try:
             if not source.has_data(f):
@@ -213,6 +244,75 @@ class _Job:
         self.series_seen.add(key)
         self.sender.add(Pending(result, key))
         return True
+
+    def stage_together(self, files: list[ArchiveFile]) -> list[ArchiveFile]:
+        """Read, check, compare and stage many small files at once (``together``); returns those to stage
+        alone (a line the batch could not take: alone, the file's own message names it)."""
+        alone: list[ArchiveFile] = []
+        taken: list[tuple[ArchiveFile, bytes]] = []
+        for f in files:
+            source = self.origin[f]
+            try:
+                data = source.read_whole(f)
+                if not data.strip():
+                    source.finish_empty(f)
+                    self.finish(FileResult(f, "empty"))
+                    continue
+            except FileNotFoundError:
+                self.vanished(f)
+                continue
+            except OSError as exc:
+                self.fail(f, f"{f.label}: cannot read: {describe_os_error(exc)}")
+                continue
+            except MalformedFile as exc:  # a zip member that cannot be read (damaged, unknown compression)
+                self.fail(f, str(exc))
+                continue
+            if not data.endswith(b"\n"):
+                if not source.proven_whole:  # possibly cut short: alone, it is refused with the reason
+                    alone.append(f)
+                    continue
+                data += b"\n"
+            taken.append((f, data))
+        if not taken:
+            return alone
+        now = time.time()
+        frame, bad = together.parse_together([data for _, data in taken])
+        if frame.height:
+            bad |= together.check_together(frame, [f.interval_minutes for f, _ in taken], now=now)
+        alone += [taken[i][0] for i in sorted(bad)]
+        good = [i for i in range(len(taken)) if i not in bad]
+        if not good:
+            return alone
+        if bad:  # the files that passed, numbered anew
+            renumber = np.full(len(taken), -1, dtype=np.int32)
+            renumber[good] = np.arange(len(good), dtype=np.int32)
+            frame = frame.filter(~pl.col("segment").is_in(sorted(bad)))
+            frame = frame.with_columns(pl.Series("segment", renumber[frame.get_column("segment").to_numpy()]))
+        files = [taken[i][0] for i in good]
+        sizes = [len(taken[i][1]) for i in good]
+        rows, first, last = together.extents(frame, len(files))
+        known = [self.known_asset(f) for f in files]
+        keys = [SeriesKey(k or 0, f.interval_minutes, f.quote, SOURCE) for f, k in zip(files, known, strict=True)]
+        compared = {i: key for i, key in enumerate(keys) if known[i] is not None and not self.first_of_new(key)}
+        try:
+            changed = together.changed_together(frame, compared, first, last, alias=self.alias)
+        except (client.QuestDBError, psycopg.Error) as exc:
+            raise RunStopped(f"reading stored candles of {len(compared):,} series to compare: {exc}") from None
+        try:
+            group = self.staging.stage_together(files, keys, frame, nbytes=sum(sizes))
+        except OSError as exc:
+            for f in files:
+                self.fail(f, f"{f.label}: cannot stage it in {self.staging.dir}: {describe_os_error(exc)}")
+            return alone
+        assets = self.assets_of(files)
+        group.keys = keys = [SeriesKey(assets[f.base].pk, f.interval_minutes, f.quote, SOURCE) for f in files]
+        pending = []
+        for i, f in enumerate(files):
+            self.events.rows_sent(f, int(rows[i]), sizes[i])
+            self.series_seen.add(keys[i])
+            pending.append(Pending(FileResult(f, "ingested", rows=int(rows[i]), changed=changed.get(i, 0)), keys[i]))
+        self.sender.add(*pending)
+        return alone
 
     def validated(self, f: ArchiveFile, result: FileResult, known: SeriesKey | None) -> Iterator[pl.DataFrame]:
         """The file's chunks as they pass validation, counted into ``result`` (with the stored candles each

@@ -69,9 +69,10 @@ class PartSender:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="send-part")
         self.inflight: tuple[Future, set] | None = None  # a part being sent, and its files
 
-    def add(self, pending: Pending) -> None:
-        """A file was staged: once enough is staged and the sender is free, hand a part over."""
-        self.pending.append(pending)
+    def add(self, *pending: Pending) -> None:
+        """Files were staged (all of a group at once: a part takes the group whole): once enough is staged
+        and the sender is free, hand a part over."""
+        self.pending += pending
         if self.staging.full:
             self.send_staged(round_end=False)
         elif (self.staging.rows >= max(self.part_rows, self.round_rows)
@@ -79,7 +80,7 @@ class PartSender:
             self.join()
             self.round_rows += self.staging.rows
             part = self.staging.detach()
-            self.inflight = (self.pool.submit(self._send, part, inline=False), {s.tag for s in part.files})
+            self.inflight = (self.pool.submit(self._send, part, inline=False), _tags(part))
 
     def send_staged(self, *, round_end: bool = True) -> None:
         """Send everything staged, now, and return once it is acknowledged and its files are done (at the
@@ -88,7 +89,7 @@ class PartSender:
         self.round_rows = 0 if round_end else self.round_rows + self.staging.rows
         part = self.staging.detach()
         if part.files:
-            self._settle({s.tag for s in part.files}, self._send(part, inline=True))
+            self._settle(_tags(part), self._send(part, inline=True))
 
     def join(self) -> None:
         """Wait for the part being sent in the background, then settle it."""
@@ -192,3 +193,8 @@ class PartSender:
             return total
         except (client.QuestDBError, psycopg.Error, MalformedFile, OSError):
             return 0
+
+
+def _tags(part: Staging) -> set:
+    """The files whose rows a part holds."""
+    return {t for staged in part.files for t in staged.tags}

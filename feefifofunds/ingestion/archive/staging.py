@@ -52,6 +52,9 @@ STAGE_SCHEMA = pa.schema([("time", pa.int64()), ("open", pa.float64()), ("high",
                           ("trade_count", pa.int64())])
 
 
+GROUP_SCHEMA = STAGE_SCHEMA.append(pa.field("member", pa.int32()))
+
+
 @dataclass
 class StagedFile:
     tag: Hashable
@@ -65,6 +68,51 @@ class StagedFile:
     @property
     def last(self) -> int:
         return max(b[1] for b in self.bounds)
+
+    @property
+    def tags(self) -> list[Hashable]:
+        return [self.tag]
+
+    def ends(self) -> list[tuple[Hashable, int]]:
+        """Each file staged here and its last time (it is done after the window holding it)."""
+        return [(self.tag, self.last)]
+
+
+@dataclass
+class StagedGroup:
+    """Many small files staged as one scratch file (``Staging.stage_together``): their rows sorted by time,
+    each with ``member``, its file's index in ``tags`` and ``keys``; one file to write and read back instead
+    of one per file. Like ``StagedFile.key``, ``keys`` may be set after staging (assets created once the
+    files proved valid)."""
+
+    tags: list[Hashable]
+    keys: list[SeriesKey]
+    lasts: list[int]  # each file's last time
+    path: Path
+    nbytes: int = 0  # the source files' size
+    rows: int = 0
+    ordered: bool = True  # sorted by time
+    bounds: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def last(self) -> int:
+        return max(self.lasts)
+
+    def ends(self) -> list[tuple[Hashable, int]]:
+        return list(zip(self.tags, self.lasts, strict=True))
+
+    def window_table(self, batches: list[pa.RecordBatch], quotes: dict[str, int]) -> tuple[pa.Table, list[Hashable]]:
+        """A window's rows of the group with the series columns of a window (``quote_code`` in the window's
+        codes, ``quotes``, extended as needed), and the files they belong to."""
+        table = pa.Table.from_batches(batches).combine_chunks()
+        member = table.column("member").to_numpy()
+        table = table.drop_columns(["member"])
+        for name, values, dtype in (("asset_id", [k.asset_id for k in self.keys], np.int32),
+                                    ("interval_minutes", [k.interval_minutes for k in self.keys], np.int32),
+                                    ("quote_code", [quotes.setdefault(k.quote_currency, len(quotes))
+                                                    for k in self.keys], np.int16)):
+            table = table.append_column(name, pa.array(np.asarray(values, dtype=dtype)[member]))
+        return table, [self.tags[m] for m in np.unique(member).tolist()]
 
 
 @dataclass(frozen=True)
@@ -92,7 +140,7 @@ class Staging:
         self.root = Path(root)
         self.max_bytes = max_bytes
         self.dir: Path | None = None
-        self.files: list[StagedFile] = []
+        self.files: list[StagedFile | StagedGroup] = []
         self.bytes = 0
         self.rows = 0  # staged rows (kept as a count: callers ask after every file)
         self._hours: list[tuple[np.ndarray, np.ndarray]] = []  # (hour, rows) of each staged chunk
@@ -175,6 +223,39 @@ class Staging:
         self.rows += staged.rows
         return staged
 
+    def stage_together(self, tags: list[Hashable], keys: list[SeriesKey], frame: pl.DataFrame, *,
+                       nbytes: int = 0) -> StagedGroup:
+        """Stage many small files at once, as one scratch file: ``frame`` holds all their (validated) rows, each
+        file's together, its index in ``tags`` and ``keys`` in a ``segment`` column. Nothing stays staged if
+        writing fails."""
+        if self.dir is None:
+            raise RuntimeError("Staging used outside its `with` block")
+        self._staged_count += 1
+        path = self.dir / f"{self._staged_count:06d}.arrow"
+        segment = frame.get_column("segment").to_numpy().astype(np.int32)
+        table = frame.select(STAGE_SCHEMA.names).to_arrow().cast(STAGE_SCHEMA)
+        table = table.append_column("member", pa.array(segment))
+        times = table.column(0).to_numpy()
+        lasts = np.full(len(keys), np.iinfo(np.int64).min)
+        np.maximum.at(lasts, segment, times)
+        order = np.argsort(times, kind="stable")
+        table, times = table.take(order), times[order]
+        group = StagedGroup(list(tags), list(keys), lasts.tolist(), path, nbytes=nbytes, rows=len(times))
+        try:
+            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, GROUP_SCHEMA) as out:
+                for at in range(0, len(times), BATCH_ROWS):
+                    end = min(len(times), at + BATCH_ROWS)
+                    group.bounds.append((int(times[at]), int(times[end - 1])))
+                    out.write_batch(table.slice(at, end - at).combine_chunks().to_batches()[0])
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        self._hours.append(np.unique(times // BUCKET_SECONDS, return_counts=True))
+        self.files.append(group)
+        self.bytes += path.stat().st_size
+        self.rows += group.rows
+        return group
+
     def windows(self, window_rows: int = DEFAULT_WINDOW_ROWS) -> list[Window]:
         """Consecutive time ranges of about ``window_rows`` staged rows each (whole hours; an hour holding
         more rows than that is a window of its own)."""
@@ -224,10 +305,24 @@ class Staging:
         by_file: dict[int, list[tuple[int, int, int]]] = {}
         for lo, hi, fi, bi in active:
             by_file.setdefault(fi, []).append((bi, lo, hi))
-        batches: list[pa.RecordBatch] = []
+        pieces: list[pa.Table] = []  # in staging order: for two files of one series, the later one's rows last
+        batches: list[pa.RecordBatch] = []  # of files staged alone, since the last piece
+        series: list[tuple[int, int, int, int]] = []  # (asset_id, interval, quote code, rows) of each of them
         tags: list[Hashable] = []
         quotes: dict[str, int] = {}
-        series: list[tuple[int, int, int, int]] = []  # (asset_id, interval, quote code, rows) per file
+
+        def per_row(i: int, dtype) -> pa.Array:  # one value per file, repeated over its rows
+            return pa.array(np.repeat(np.array([s[i] for s in series], dtype), [s[3] for s in series]))
+
+        def files_alone() -> None:
+            if batches:
+                table = pa.Table.from_batches(batches).combine_chunks()
+                pieces.append(table.append_column("asset_id", per_row(0, np.int32))
+                              .append_column("interval_minutes", per_row(1, np.int32))
+                              .append_column("quote_code", per_row(2, np.int16)))
+                batches.clear()
+                series.clear()
+
         for fi in sorted(by_file):
             staged = self.files[fi]
             reader = readers.get(fi)
@@ -235,30 +330,29 @@ class Staging:
                 if len(readers) >= MAX_OPEN:
                     readers.clear()
                 reader = readers[fi] = pa.ipc.open_file(pa.OSFile(str(staged.path)))
-            n = 0
+            got = []
             for bi, lo, hi in sorted(by_file[fi]):
                 batch = reader.get_batch(bi)
                 if lo < window.start or hi >= window.end:
                     batch = _within(batch, window, staged.ordered)
                 if batch.num_rows:
-                    batches.append(batch)
-                    n += batch.num_rows
-            if n:
-                code = quotes.setdefault(staged.key.quote_currency, len(quotes))
-                series.append((staged.key.asset_id, staged.key.interval_minutes, code, n))
-                tags.append(staged.tag)
-        if not batches:
+                    got.append(batch)
+            if not got:
+                continue
+            if isinstance(staged, StagedGroup):
+                files_alone()
+                table, members = staged.window_table(got, quotes)
+                pieces.append(table)
+                tags += members
+                continue
+            batches += got
+            code = quotes.setdefault(staged.key.quote_currency, len(quotes))
+            series.append((staged.key.asset_id, staged.key.interval_minutes, code, sum(b.num_rows for b in got)))
+            tags.append(staged.tag)
+        files_alone()
+        if not pieces:
             return WindowRows(window, pl.DataFrame(), [], [])
-        counts = np.array([s[3] for s in series])
-
-        def per_row(i: int, dtype) -> pa.Array:  # one value per file, repeated over its rows
-            return pa.array(np.repeat(np.array([s[i] for s in series], dtype), counts))
-
-        table = pa.Table.from_batches(batches).combine_chunks()
-        table = (table.append_column("asset_id", per_row(0, np.int32))
-                 .append_column("interval_minutes", per_row(1, np.int32))
-                 .append_column("quote_code", per_row(2, np.int16)))
-        frame = pl.from_arrow(table)
+        frame = pl.from_arrow(pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0])
         return WindowRows(window, frame, tags, list(quotes))
 
     def send(self, writer: PriceWriter, *, window_rows: int = DEFAULT_WINDOW_ROWS, source: str = "kraken",
@@ -271,11 +365,12 @@ class Staging:
         the writer; the staged files are removed afterwards (``clear``).
         """
         sent = 0
-        by_last: dict[int, list[StagedFile]] = {}
+        by_last: dict[int, list[Hashable]] = {}
         windows = self.windows(window_rows)
         ends = [w.end for w in windows]
         for staged in self.files:
-            by_last.setdefault(int(np.searchsorted(ends, staged.last, side="right")), []).append(staged)
+            for tag, last in staged.ends():
+                by_last.setdefault(int(np.searchsorted(ends, last, side="right")), []).append(tag)
         for i, rows in enumerate(self.read_windows(windows)):
             try:
                 if rows.frame.height:
@@ -285,8 +380,8 @@ class Staging:
                 if on_error is None:
                     raise
                 on_error(exc)
-            for staged in by_last.get(i, []):
-                writer.done(staged.tag)
+            for tag in by_last.get(i, []):
+                writer.done(tag)
             if on_window:
                 on_window(rows.window)
         self.clear()

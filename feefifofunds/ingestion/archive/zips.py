@@ -75,6 +75,8 @@ def forget_zip(store: str, name: str) -> int:
 class ZipArchive(ArchiveInput):
     """The members of one zip still to do for one store (see the module docstring); ``close`` it."""
 
+    proven_whole = True
+
     def __init__(self, listing: ZipListing, *, store: str, root: Path, ingested_dir: Path,
                  done: set[str] = frozenset(), wanted: Callable[[ArchiveFile], bool] = lambda f: True,
                  fsync: bool = False):
@@ -113,6 +115,13 @@ class ZipArchive(ArchiveInput):
     def head(self, f: ArchiveFile, nbytes: int) -> bytes:
         with self.reader.open(f) as stream:
             return stream.read(nbytes)
+
+    def read_whole(self, f: ArchiveFile) -> bytes:
+        blocks = []
+        with self.reader.open(f) as stream:
+            while block := stream.read(CHUNK_BYTES):  # the read that ends it checks its CRC-32 and size
+                blocks.append(block)
+        return b"".join(blocks)
 
     def diagnose(self, f: ArchiveFile, exc: MalformedFile) -> MalformedFile:
         """A bad line in a member whose CRC-32 fails is damage, not Kraken's data: say so."""

@@ -414,3 +414,74 @@ def test_each_part_of_a_round_is_at_least_as_large_as_all_before_it(questdb, tmp
     assert background, "some parts go in the background (how many depends on when the sender is free)"
     assert all(n >= max(1500, sum(background[:i])) for i, n in enumerate(background))
     assert sum(parts) == 12_000
+
+
+def test_small_files_taken_together_keep_each_its_own_outcome(questdb, tmp_path):
+    """Small files are parsed, checked and staged in one batch; a file the batch cannot take is taken alone
+    (its message names the line) and creates no asset; the others are not held back by it."""
+    data = tmp_path / "data"
+    lines = candle_lines(60, 10)
+    write_file(data / "ADAUSD_60.csv", lines)
+    unaligned = f"{int(lines[2].split(',')[0]) + 60},1,2,0.5,1,3,4"
+    write_file(data / "DOTUSD_60.csv", [*lines[:3], unaligned, *lines[3:]])  # refused by a check
+    write_file(data / "ETHUSD_60.csv", [*lines[:4], BAD_LINES["non_numeric"], *lines[4:]])  # refused by the parser
+    write_file(data / "LINKUSD_60.csv", [])
+    (data / "SOLUSD_60.csv").write_text("\n".join(lines))  # no newline at its end: possibly cut short
+    write_file(data / "XBTUSD_60.csv", candle_lines(60, 12))
+    summary = run(data)
+    assert {r.file.pair: (r.status, r.rows) for r in summary.results} == {
+        "ADAUSD": ("ingested", 10), "DOTUSD": ("failed", 0), "ETHUSD": ("failed", 0), "LINKUSD": ("empty", 0),
+        "SOLUSD": ("failed", 0), "XBTUSD": ("ingested", 12)}
+    errors = {r.file.pair: r.error for r in summary.failed}
+    assert "line 4" in errors["DOTUSD"] and "not aligned" in errors["DOTUSD"]
+    assert "line 5" in errors["ETHUSD"] and "not a number" in errors["ETHUSD"]
+    assert "no newline" in errors["SOLUSD"]
+    assert set(Asset.objects.values_list("ticker", flat=True)) == {"ADA", "BTC"} and summary.assets_created == 2
+    assert stored("BTC", "USD", 60) == csv_rows(tmp_path / "ingested" / "ohlcv" / "XBTUSD_60.csv")
+    assert all((data / f"{pair}_60.csv").exists() for pair in ("DOTUSD", "ETHUSD", "SOLUSD"))
+
+
+def price_reads(monkeypatch) -> list[str]:
+    """The reads of stored candles the run makes (``client.query`` still answers them)."""
+    statements: list[str] = []
+    real = client.query
+
+    def spy(sql, *args, **kwargs):
+        if "cast(time AS LONG) / 1000000" in sql:
+            statements.append(sql)
+        return real(sql, *args, **kwargs)
+
+    monkeypatch.setattr(client, "query", spy)
+    return statements
+
+
+def changed_close(line: str) -> str:
+    t, o, h, lo, c, v, n = line.split(",")
+    return ",".join([t, o, h, lo, str(float(c) + 0.25), v, n])
+
+
+def test_an_update_of_many_small_files_reads_stored_candles_once_per_interval(questdb, tmp_path, monkeypatch):
+    """A one-day update of every series: per file its own count of changed candles, from one read of the
+    stored candles per interval, and one read of the catalog for the run."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    data = tmp_path / "data"
+    pairs = [f"P{i:02d}USD" for i in range(8)]
+    for pair in pairs:
+        write_file(data / f"{pair}_60.csv", candle_lines(60, 48))
+        write_file(data / f"{pair}_1440.csv", candle_lines(1440, 20))
+    reads = price_reads(monkeypatch)
+    assert run(data).ok and reads == []  # assets made by this run: nothing stored to compare with
+    for i, pair in enumerate(pairs):  # the last 8 hours and 2 days overlap the store; i hourly candles change
+        hourly = candle_lines(60, 56)[40:]
+        write_file(data / f"{pair}_60.csv", [changed_close(x) if n < i else x for n, x in enumerate(hourly)])
+        write_file(data / f"{pair}_1440.csv", candle_lines(1440, 22)[18:])
+    with CaptureQueriesContext(connection) as catalog:
+        summary = run(data)
+    assert summary.ok and len(reads) == 2
+    assert {(r.file.pair, r.file.interval_minutes): r.changed for r in summary.results} == {
+        **{(pair, 60): i for i, pair in enumerate(pairs)}, **{(pair, 1440): 0 for pair in pairs}}
+    assert sum("feefifofunds_asset" in q["sql"] for q in catalog.captured_queries) == 1
+    [update] = (tmp_path / "ingested" / "ohlcv").glob("run-*/P03USD_60.csv")  # its name was taken: kept apart
+    assert stored("P03", "USD", 60)[40:] == csv_rows(update)

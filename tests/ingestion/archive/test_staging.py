@@ -30,7 +30,13 @@ FILES = {  # tag: (key, candles): a long daily file, a short 1-minute one, and a
 }
 
 
-def stage_all(staging: Staging) -> None:
+def stage_all(staging: Staging, *, together: bool = False) -> None:
+    """Every file of ``FILES``, each alone or all as one group (``Staging.stage_together``)."""
+    if together:
+        frame = pl.concat([df.with_columns(pl.lit(i, pl.Int32).alias("segment"))
+                           for i, (_, df) in enumerate(FILES.values())])
+        staging.stage_together(list(FILES), [key for key, _ in FILES.values()], frame)
+        return
     for tag, (key, df) in FILES.items():
         staging.stage(tag, key, chunks(df, 700))
 
@@ -85,10 +91,11 @@ def test_a_file_failing_late_leaves_nothing_staged(tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_send_stores_every_row_and_acknowledges_files_after_their_last_row(questdb, tmp_path):
+@pytest.mark.parametrize("together", [False, True], ids=["alone", "together"])
+def test_send_stores_every_row_and_acknowledges_files_after_their_last_row(questdb, tmp_path, together):
     acknowledged = []
     with PriceWriter(flush_rows=1500) as writer, Staging(tmp_path) as staging:
-        stage_all(staging)
+        stage_all(staging, together=together)
         # Same series as "minute", overlapping it: staged later, so its values win.
         staging.stage("minute-fix", SeriesKey(2, 1, "EUR", "kraken"), [series(200 * DAY + 60 * 4000, 2000, 60, 5.0)])
         order = []
@@ -102,3 +109,33 @@ def test_send_stores_every_row_and_acknowledges_files_after_their_last_row(quest
     assert client.query("SELECT count() FROM assetprice")[0][0] == 400 + 3000 + 5000 + 1000
     closes = dict(client.query("SELECT close, count() FROM assetprice WHERE asset_id = 2 GROUP BY close"))
     assert closes == {1.0: 4000, 5.0: 2000}
+
+
+def window_rows(staging: Staging, window_rows: int) -> tuple[pl.DataFrame, list[set]]:
+    """Every staged row as the windows give them (each row's quote spelled out), and each window's files."""
+    frames, tags = [], []
+    for rows in staging.read_windows(staging.windows(window_rows)):
+        quote = pl.Series("quote", [rows.quotes[c] for c in rows.frame.get_column("quote_code")])
+        frames.append(rows.frame.drop("quote_code").with_columns(quote))
+        tags.append(set(rows.tags))
+    return pl.concat(frames).sort("asset_id", "interval_minutes", "quote", "time"), tags
+
+
+def test_files_staged_together_read_back_as_if_staged_alone(tmp_path):
+    """One scratch file for many small files; its keys may be set after staging (assets created later)."""
+    ordered = {tag: (key, df) for tag, (key, df) in FILES.items() if tag != "hourly"}  # archive files: in order
+    with Staging(tmp_path / "alone") as alone, Staging(tmp_path / "together") as together:
+        for tag, (key, df) in ordered.items():
+            alone.stage(tag, key, [df])
+        alone.stage("extra", SeriesKey(4, 60, "GBP", "kraken"), [series(100 * DAY, 50, 3600)])
+        frame = pl.concat([df.with_columns(pl.lit(i, pl.Int32).alias("segment"))
+                           for i, (_, df) in enumerate(ordered.values())])
+        group = together.stage_together(list(ordered), [SeriesKey(0, 1, "USD", "kraken")] * 2, frame)
+        group.keys = [key for key, _ in ordered.values()]
+        together.stage("extra", SeriesKey(4, 60, "GBP", "kraken"), [series(100 * DAY, 50, 3600)])
+        assert together.rows == alone.rows == 5450 and len(together.files) == 2
+        want, _ = window_rows(alone, 1000)
+        got, tags = window_rows(together, 1000)
+        assert got.equals(want)
+        assert set().union(*tags) == {"daily", "minute", "extra"} and any(len(t) > 1 for t in tags)
+        assert dict(group.ends()) == {"daily": 399 * DAY, "minute": 200 * DAY + 4999 * 60}
