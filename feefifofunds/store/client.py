@@ -11,9 +11,11 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 from questdb import Sender
 
 from .config import DEFAULT_ALIAS, QuestDBConfig
@@ -101,6 +103,51 @@ def query(sql: str, params: Sequence[Any] | None = None, alias: str = DEFAULT_AL
             if attempt == 2 or not isinstance(exc, psycopg.OperationalError):
                 raise
     raise AssertionError("unreachable")
+
+
+def export(sql: str, alias: str = DEFAULT_ALIAS, timeout: float = 300.0) -> pa.Table:
+    """The rows of one statement as an Arrow table, from QuestDB's HTTP export as a Parquet file
+    (``/exp?fmt=parquet``): the values as stored, columnar, without a Python object per value (a large
+    result is read several times faster than over PGWire). The endpoint takes no parameters: the statement
+    carries its values (``literal``). Raises QuestDBError if the server refuses or cannot answer in
+    Parquet (a server without the format)."""
+    import io
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    import pyarrow.parquet as pq
+
+    cfg = get_config(alias)
+    url = f"{cfg.http_url}/exp?{urllib.parse.urlencode({'query': sql, 'fmt': 'parquet'})}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            kind, body = response.headers.get_content_type(), response.read()
+    except urllib.error.HTTPError as exc:
+        raise QuestDBError(f"QuestDB alias {alias!r} refused an export ({exc.code}): "
+                           f"{exc.read()[:300].decode(errors='replace')}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise QuestDBError(f"QuestDB alias {alias!r} did not answer an export at {cfg.http_url}: "
+                           f"{getattr(exc, 'reason', exc)}") from None
+    if kind != "application/vnd.apache.parquet":
+        raise QuestDBError(f"QuestDB alias {alias!r} answered an export in {kind}, not Parquet")
+    try:
+        return pq.read_table(io.BytesIO(body))
+    except pa.ArrowException as exc:
+        raise QuestDBError(f"QuestDB alias {alias!r} answered an export with no readable Parquet file: {exc}") from None
+
+
+def literal(value: int | str | datetime) -> str:
+    """A value written into a statement (for ``export``, which takes no parameters): integers as digits,
+    text quoted (quotes doubled), times as naive UTC ISO text, the form QuestDB takes."""
+    if isinstance(value, bool) or not isinstance(value, int | str | datetime):
+        raise TypeError(f"no SQL literal for {value!r}")
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        return f"'{moment.isoformat(timespec='microseconds')}Z'"
+    return "'" + value.replace("'", "''") + "'"
 
 
 def execute(sql: str, params: Sequence[Any] | None = None, alias: str = DEFAULT_ALIAS) -> None:

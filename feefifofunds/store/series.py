@@ -9,7 +9,7 @@ naive UTC, the form QuestDB takes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -90,22 +90,34 @@ def stored_candles(key: SeriesKey, first: int, last: int, *, alias: str = DEFAUL
     return pl.DataFrame(rows, schema=_STORED_SCHEMA, orient="row")
 
 
-def stored_candles_of(keys: Iterable[SeriesKey], first: int, last: int, *, alias: str = DEFAULT_ALIAS,
-                      table: str = schema.TABLE) -> pl.DataFrame:
-    """``stored_candles`` of many series of one interval and source in one query (their assets' rows of that
-    interval between the two times, kept for the series asked: the quote is filtered here), with the series
-    columns ``asset_id``, ``interval_minutes`` and ``quote_currency``."""
-    keys = set(keys)
+def stored_candles_of(keys: Sequence[SeriesKey], first: int, last: int, *, alias: str = DEFAULT_ALIAS,
+                      table: str = schema.TABLE, via: str | None = None) -> pl.DataFrame:
+    """``stored_candles`` of many series of one interval and source in one read (their assets' rows of that
+    interval between the two times, kept for the series asked: the quote is matched here); ``series`` says
+    whose each row is (an index into ``keys``). Read through QuestDB's Parquet export (``client.export``:
+    the values are written into the statement, all of them integers, times and the source name), or over
+    PGWire when the server cannot export Parquet; ``via`` ("export", "pgwire") forces one way."""
     (interval, source), = {(k.interval_minutes, k.source) for k in keys}
     assets = sorted({k.asset_id for k in keys})
-    where, params = series_where(interval_minutes=interval, source=source, start=datetime.fromtimestamp(first, UTC),
-                                 last=datetime.fromtimestamp(last, UTC))
-    rows = client.query(f"SELECT asset_id, quote_currency, cast(time AS LONG) / 1000000, {', '.join(PRICE_COLUMNS)} "
-                        f"FROM {table} WHERE {where} AND asset_id IN ({', '.join(['%s'] * len(assets))})",
-                        [*params, *assets], alias=alias, binary=True)
-    frame = pl.DataFrame(rows, schema={"asset_id": pl.Int32, "quote_currency": pl.String, **_STORED_SCHEMA},
-                         orient="row")
-    wanted = pl.DataFrame({"asset_id": [k.asset_id for k in keys], "quote_currency": [k.quote_currency for k in keys]},
-                          schema={"asset_id": pl.Int32, "quote_currency": pl.String})
-    return frame.join(wanted, on=["asset_id", "quote_currency"], how="semi").with_columns(
-        pl.lit(interval, pl.Int32).alias("interval_minutes"))
+    start, end = datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC)
+    columns = f"asset_id, quote_currency, cast(time AS LONG) / 1000000 AS time, {', '.join(PRICE_COLUMNS)}"
+    sql = (f"SELECT {columns} FROM {table} WHERE interval_minutes = {{}} AND source = {{}} AND time >= {{}} "
+           f"AND time <= {{}} AND asset_id IN ({', '.join(['{}'] * len(assets))})")
+    frame = None
+    if via in (None, "export"):
+        try:
+            found = client.export(sql.format(*map(client.literal, [interval, source, start, end, *assets])),
+                                  alias=alias)
+            frame = pl.from_arrow(found).cast({"asset_id": pl.Int32, "quote_currency": pl.String, **_STORED_SCHEMA})
+        except client.QuestDBError:
+            if via == "export":
+                raise
+    if frame is None:
+        rows = client.query(sql.format(*["%s"] * (4 + len(assets))),
+                            [interval, source, naive_utc(start), naive_utc(end), *assets], alias=alias, binary=True)
+        frame = pl.DataFrame(rows, schema={"asset_id": pl.Int32, "quote_currency": pl.String, **_STORED_SCHEMA},
+                             orient="row")
+    wanted = pl.DataFrame({"asset_id": [k.asset_id for k in keys], "quote_currency": [k.quote_currency for k in keys],
+                           "series": range(len(keys))},
+                          schema={"asset_id": pl.Int32, "quote_currency": pl.String, "series": pl.Int32})
+    return frame.join(wanted, on=["asset_id", "quote_currency"], how="inner").select("series", *_STORED_SCHEMA)

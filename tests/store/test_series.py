@@ -63,15 +63,15 @@ def test_a_closed_connection_is_replaced(questdb):
     assert client.query("SELECT 3")[0][0] == 3 and client._readers.conns[client.get_config()] is not conn
 
 
-def test_many_series_of_one_interval_in_one_read_each_in_its_own_quote(stored):
+@pytest.mark.parametrize("via", ["export", "pgwire"])
+def test_many_series_of_one_interval_in_one_read_each_in_its_own_quote(stored, via):
     from feefifofunds.store.series import stored_candles_of
 
     first = int(T0.timestamp())
     keys = [KEY, SeriesKey(2, 60, "USD", "kraken"), SeriesKey(3, 60, "USD", "kraken")]  # asset 1 in EUR: left out
-    got = stored_candles_of(keys, first + 3600, first + 3 * 3600)
-    assert set(got.columns) == {"asset_id", "interval_minutes", "quote_currency", *hourly(1).columns}
-    for key in keys:
-        mine = got.filter((pl.col("asset_id") == key.asset_id) & (pl.col("quote_currency") == key.quote_currency))
+    got = stored_candles_of(keys, first + 3600, first + 3 * 3600, via=via)
+    assert got.columns == ["series", *hourly(1).columns]
+    for i, key in enumerate(keys):
         alone = stored_candles(key, first + 3600, first + 3 * 3600)
-        assert mine.select(alone.columns).sort("time").equals(alone.sort("time"))
-    assert got.height == 3 + 1 and set(got.get_column("interval_minutes")) == {60}
+        assert got.filter(pl.col("series") == i).drop("series").sort("time").equals(alone.sort("time"))
+    assert got.height == 3 + 1

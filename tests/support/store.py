@@ -39,3 +39,19 @@ def unbound_afterwards():
     yield
     client.execute(f"TRUNCATE TABLE {binding.TABLE}")
     binding.forget_checks()
+
+
+def spy_price_reads(monkeypatch) -> list[str]:
+    """The reads of stored candles made from now on, over PGWire or through the export (the real functions
+    still answer them): their statements."""
+    statements: list[str] = []
+    for name in ("query", "export"):
+        real = getattr(client, name)
+
+        def spy(sql, *args, real=real, **kwargs):
+            if "cast(time AS LONG) / 1000000" in sql and "open" in sql:
+                statements.append(sql)
+            return real(sql, *args, **kwargs)
+
+        monkeypatch.setattr(client, name, spy)
+    return statements

@@ -12,9 +12,9 @@ _DIFFERS = pl.any_horizontal([pl.col(c).cast(pl.Float64).ne_missing(pl.col(f"{c}
                               for c in PRICE_COLUMNS])  # null-safe, exact floats
 
 
-def _joined(stored: pl.DataFrame, candles: pl.DataFrame, on: Sequence[str], keep: Sequence[str] = ()) -> pl.DataFrame:
+def _joined(stored: pl.DataFrame, candles: pl.DataFrame, on: Sequence[str]) -> pl.DataFrame:
     """The stored candles at the keys of ``candles``, with the new values beside them (``*_new``)."""
-    return stored.join(candles.select(*on, *keep, *PRICE_COLUMNS), on=list(on), how="inner", suffix="_new")
+    return stored.join(candles.select(*on, *PRICE_COLUMNS), on=list(on), how="inner", suffix="_new")
 
 
 def _compare(stored: pl.DataFrame, candles: pl.DataFrame) -> tuple[int, int]:
@@ -38,10 +38,10 @@ def same_candles(stored: pl.DataFrame, candles: pl.DataFrame) -> int:
     return at_same_time - differ
 
 
-def changed_by(stored: pl.DataFrame, candles: pl.DataFrame, on: Sequence[str], by: str) -> dict[int, int]:
-    """``changed_candles`` for many files at once: stored and new candles matched on the series columns and
-    time (``on``), the differing ones counted per value of ``by`` (a column of ``candles``: the file)."""
+def changed_by(stored: pl.DataFrame, candles: pl.DataFrame, by: str) -> dict[int, int]:
+    """``changed_candles`` of many files at once: stored and new candles matched on ``by`` (a column both
+    have, naming the file) and time, the differing ones counted per file."""
     if stored.height == 0 or candles.height == 0:
         return {}
-    counts = (_joined(stored, candles, on, keep=[by]).filter(_DIFFERS).group_by(by).len())
+    counts = _joined(stored, candles, [by, "time"]).filter(_DIFFERS).group_by(by).len()
     return dict(zip(counts.get_column(by).to_list(), counts.get_column("len").to_list(), strict=True))

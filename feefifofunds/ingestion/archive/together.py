@@ -30,7 +30,6 @@ BATCH_FILES = 4096
 # The stored candles of a batch are read in one query per interval and time range: a file whose own range
 # is shorter than the query's reads extra rows, at most this many candles (or as many as its own).
 EXTRA_CANDLES = 1024
-SERIES = ["asset_id", "interval_minutes", "quote_currency"]
 
 
 def parse_together(datas: Sequence[bytes]) -> tuple[pl.DataFrame, set[int]]:
@@ -108,15 +107,12 @@ def changed_together(frame: pl.DataFrame, keys: dict[int, SeriesKey], first: np.
     spans = [(keys[s], int(first[s]), int(last[s])) for s in segments]
     stored = []
     for group in query_groups(spans):
-        stored.append(stored_candles_of([spans[i][0] for i in group], min(spans[i][1] for i in group),
-                                        max(spans[i][2] for i in group), alias=alias))
-    segment = frame.get_column("segment").to_numpy()
-    position = np.full(len(first), -1, dtype=np.int64)  # each compared segment's place in ``segments``
-    position[segments] = np.arange(len(segments))
-    mask = position[segment] >= 0
-    at = position[segment[mask]]
-    candles = frame.filter(pl.Series(mask)).with_columns(
-        pl.Series("asset_id", np.array([keys[s].asset_id for s in segments], dtype=np.int32)[at]),
-        pl.Series("interval_minutes", np.array([keys[s].interval_minutes for s in segments], dtype=np.int32)[at]),
-        pl.Series("quote_currency", [keys[s].quote_currency for s in segments]).gather(at))
-    return changed_by(pl.concat(stored), candles, [*SERIES, "time"], "segment")
+        found = stored_candles_of([spans[i][0] for i in group], min(spans[i][1] for i in group),
+                                  max(spans[i][2] for i in group), alias=alias)
+        whose = np.asarray([segments[i] for i in group], dtype=np.int32)  # a group's series -> its file
+        stored.append(found.with_columns(pl.Series("segment", whose[found.get_column("series").to_numpy()]))
+                      .drop("series"))
+    compared = np.zeros(len(first), dtype=bool)
+    compared[segments] = True
+    candles = frame.filter(pl.Series(compared[frame.get_column("segment").to_numpy()]))
+    return changed_by(pl.concat(stored), candles, "segment")

@@ -12,6 +12,7 @@ from feefifofunds.sources.kraken_archive import discover
 from feefifofunds.store import client, parquet_import
 from tests.support.archive import candle_lines, copy_real_samples, write_file
 from tests.support.archive_job import UnserializableFor, run
+from tests.support.store import spy_price_reads
 
 pytestmark = pytest.mark.django_db
 
@@ -441,20 +442,6 @@ def test_small_files_taken_together_keep_each_its_own_outcome(questdb, tmp_path)
     assert all((data / f"{pair}_60.csv").exists() for pair in ("DOTUSD", "ETHUSD", "SOLUSD"))
 
 
-def price_reads(monkeypatch) -> list[str]:
-    """The reads of stored candles the run makes (``client.query`` still answers them)."""
-    statements: list[str] = []
-    real = client.query
-
-    def spy(sql, *args, **kwargs):
-        if "cast(time AS LONG) / 1000000" in sql:
-            statements.append(sql)
-        return real(sql, *args, **kwargs)
-
-    monkeypatch.setattr(client, "query", spy)
-    return statements
-
-
 def changed_close(line: str) -> str:
     t, o, h, lo, c, v, n = line.split(",")
     return ",".join([t, o, h, lo, str(float(c) + 0.25), v, n])
@@ -471,7 +458,7 @@ def test_an_update_of_many_small_files_reads_stored_candles_once_per_interval(qu
     for pair in pairs:
         write_file(data / f"{pair}_60.csv", candle_lines(60, 48))
         write_file(data / f"{pair}_1440.csv", candle_lines(1440, 20))
-    reads = price_reads(monkeypatch)
+    reads = spy_price_reads(monkeypatch)
     assert run(data).ok and reads == []  # assets made by this run: nothing stored to compare with
     for i, pair in enumerate(pairs):  # the last 8 hours and 2 days overlap the store; i hourly candles change
         hourly = candle_lines(60, 56)[40:]

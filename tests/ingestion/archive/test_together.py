@@ -17,9 +17,9 @@ from feefifofunds.ingestion.archive.together import (
 )
 from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.sources.kraken_archive import MalformedFile, check_chunk, parse_chunk
-from feefifofunds.store import client
 from feefifofunds.store.series import SeriesKey, stored_candles
 from tests.support.archive import candle_lines, csv_bytes
+from tests.support.store import spy_price_reads
 
 DAY = 86400
 T0 = 1_700_006_400 - 1_700_006_400 % DAY
@@ -122,17 +122,10 @@ def test_changed_candles_of_many_files_in_one_query_per_interval_equal_the_per_f
     }
     frame = pl.concat([df.with_columns(pl.lit(i, pl.Int32).alias("segment")) for i, df in enumerate(files.values())])
     rows, first, last = extents(frame, len(files))
-    statements = []
-    real = client.query
-
-    def spy(sql, *args, **kwargs):
-        statements.append(sql)
-        return real(sql, *args, **kwargs)
-
-    monkeypatch.setattr(client, "query", spy)
-    changed = changed_together(frame, dict(enumerate(files)), first, last)
-    assert len(statements) == 2  # one per interval, whatever the number of files
-    monkeypatch.setattr(client, "query", real)
+    with monkeypatch.context() as spying:
+        reads = spy_price_reads(spying)
+        changed = changed_together(frame, dict(enumerate(files)), first, last)
+    assert len(reads) == 2  # one per interval, whatever the number of files
     per_file = {i: changed_candles(stored_candles(k, df.item(0, "time"), df.item(df.height - 1, "time")), df)
                 for i, (k, df) in enumerate(files.items())}
     assert {i: n for i, n in per_file.items() if n} == changed == {0: 4, 2: 12, 3: 1}
