@@ -65,8 +65,13 @@ def plan(files: list[ArchiveFile], first_time: Callable[[ArchiveFile], int | Non
     then sends them in that order). Across series the order only decides what is read first (coarse
     intervals, then pair by pair): the rows go to QuestDB in time order whatever it is.
     """
-    firsts = {f: first_time(f) for f in files}
-    return sorted(files, key=lambda f: (-f.interval_minutes, f.pair, firsts[f] or 0, str(f.relative)))
+    per_series: dict[tuple[str, str, int], int] = {}
+    for f in files:
+        series = (f.base, f.quote, f.interval_minutes)
+        per_series[series] = per_series.get(series, 0) + 1
+    # Only files that share their series need their first time (a one-day update: none, no file opened).
+    firsts = {f: first_time(f) for f in files if per_series[(f.base, f.quote, f.interval_minutes)] > 1}
+    return sorted(files, key=lambda f: (-f.interval_minutes, f.pair, firsts.get(f) or 0, str(f.relative)))
 
 
 def rounds(ordered: list[ArchiveFile]) -> list[list[ArchiveFile]]:
@@ -299,7 +304,7 @@ class _Job:
         except (client.QuestDBError, psycopg.Error) as exc:
             raise RunStopped(f"reading stored candles of {len(compared):,} series to compare: {exc}") from None
         try:
-            group = self.staging.stage_together(files, keys, frame, nbytes=sum(sizes))
+            group = self.staging.stage_together(files, keys, frame, last.tolist(), nbytes=sum(sizes))
         except OSError as exc:
             for f in files:
                 self.fail(f, f"{f.label}: cannot stage it in {self.staging.dir}: {describe_os_error(exc)}")

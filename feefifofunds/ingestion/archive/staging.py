@@ -223,11 +223,11 @@ class Staging:
         self.rows += staged.rows
         return staged
 
-    def stage_together(self, tags: list[Hashable], keys: list[SeriesKey], frame: pl.DataFrame, *,
+    def stage_together(self, tags: list[Hashable], keys: list[SeriesKey], frame: pl.DataFrame, lasts: list[int], *,
                        nbytes: int = 0) -> StagedGroup:
         """Stage many small files at once, as one scratch file: ``frame`` holds all their (validated) rows, each
-        file's together, its index in ``tags`` and ``keys`` in a ``segment`` column. Nothing stays staged if
-        writing fails."""
+        file's together, its index in ``tags``, ``keys`` and ``lasts`` (its last time) in a ``segment``
+        column. Nothing stays staged if writing fails."""
         if self.dir is None:
             raise RuntimeError("Staging used outside its `with` block")
         self._staged_count += 1
@@ -236,11 +236,9 @@ class Staging:
         table = frame.select(STAGE_SCHEMA.names).to_arrow().cast(STAGE_SCHEMA)
         table = table.append_column("member", pa.array(segment))
         times = table.column(0).to_numpy()
-        lasts = np.full(len(keys), np.iinfo(np.int64).min)
-        np.maximum.at(lasts, segment, times)
         order = np.argsort(times, kind="stable")
         table, times = table.take(order), times[order]
-        group = StagedGroup(list(tags), list(keys), lasts.tolist(), path, nbytes=nbytes, rows=len(times))
+        group = StagedGroup(list(tags), list(keys), list(lasts), path, nbytes=nbytes, rows=len(times))
         try:
             with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, GROUP_SCHEMA) as out:
                 for at in range(0, len(times), BATCH_ROWS):

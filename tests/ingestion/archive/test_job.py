@@ -472,3 +472,24 @@ def test_an_update_of_many_small_files_reads_stored_candles_once_per_interval(qu
     assert sum("feefifofunds_asset" in q["sql"] for q in catalog.captured_queries) == 1
     [update] = (tmp_path / "ingested" / "ohlcv").glob("run-*/P03USD_60.csv")  # its name was taken: kept apart
     assert stored("P03", "USD", 60)[40:] == csv_rows(update)
+
+
+def test_the_plan_opens_only_files_that_share_their_series(tmp_path):
+    """The files of one series go by their first time; a file alone in its series is not opened for it."""
+    from feefifofunds.ingestion.archive import plan
+
+    data = tmp_path / "data"
+    write_file(data / "XBTUSD_60.csv", candle_lines(60, 5, start=1_700_100_000))
+    write_file(data / "master_q4" / "XBTUSD_60.csv", candle_lines(60, 5))
+    write_file(data / "ETHUSD_60.csv", candle_lines(60, 5))
+    write_file(data / "XBTUSD_1440.csv", candle_lines(1440, 5))
+    opened = []
+
+    def first_time(f):
+        opened.append(str(f.relative))
+        return int(f.path.read_text().split(",", 1)[0])
+
+    ordered = plan(discover(data).files, first_time)
+    assert [str(f.relative) for f in ordered] == ["XBTUSD_1440.csv", "ETHUSD_60.csv", "master_q4/XBTUSD_60.csv",
+                                                  "XBTUSD_60.csv"]
+    assert sorted(opened) == ["XBTUSD_60.csv", "master_q4/XBTUSD_60.csv"]

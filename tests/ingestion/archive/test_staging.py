@@ -35,7 +35,8 @@ def stage_all(staging: Staging, *, together: bool = False) -> None:
     if together:
         frame = pl.concat([df.with_columns(pl.lit(i, pl.Int32).alias("segment"))
                            for i, (_, df) in enumerate(FILES.values())])
-        staging.stage_together(list(FILES), [key for key, _ in FILES.values()], frame)
+        staging.stage_together(list(FILES), [key for key, _ in FILES.values()], frame,
+                               [df.get_column("time").max() for _, df in FILES.values()])
         return
     for tag, (key, df) in FILES.items():
         staging.stage(tag, key, chunks(df, 700))
@@ -130,7 +131,8 @@ def test_files_staged_together_read_back_as_if_staged_alone(tmp_path):
         alone.stage("extra", SeriesKey(4, 60, "GBP", "kraken"), [series(100 * DAY, 50, 3600)])
         frame = pl.concat([df.with_columns(pl.lit(i, pl.Int32).alias("segment"))
                            for i, (_, df) in enumerate(ordered.values())])
-        group = together.stage_together(list(ordered), [SeriesKey(0, 1, "USD", "kraken")] * 2, frame)
+        group = together.stage_together(list(ordered), [SeriesKey(0, 1, "USD", "kraken")] * 2, frame,
+                                        [df.item(df.height - 1, "time") for _, df in ordered.values()])
         group.keys = [key for key, _ in ordered.values()]
         together.stage("extra", SeriesKey(4, 60, "GBP", "kraken"), [series(100 * DAY, 50, 3600)])
         assert together.rows == alone.rows == 5450 and len(together.files) == 2
