@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from feefifofunds.models import ZipMemberDone
 from feefifofunds.sources import kraken_archive as archive
@@ -65,6 +66,20 @@ def done_members(store: str, identity: ZipIdentity) -> set[str]:
     """The members of this zip the store holds (raises DatabaseError if the catalog does not answer)."""
     return set(ZipMemberDone.objects.filter(store=store, zip_name=identity.name, zip_size=identity.size,
                                             zip_digest=identity.digest).values_list("member", flat=True))
+
+
+def record_done(store: str, identity: ZipIdentity, members: list[str]) -> None:
+    """``ZipMemberDone`` rows for many members in one statement (one already recorded is left as it is).
+    Written as one parameterized INSERT run for every member: the ORM's ``bulk_create`` prepares each object
+    field by field, ~0.1 ms a member, as long as everything else a small member costs."""
+    table = ZipMemberDone._meta.db_table
+    columns = ["store", "zip_name", "zip_size", "zip_digest", "member", "done_at"]
+    quote = connection.ops.quote_name
+    sql = (f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) VALUES ({', '.join(['%s'] * 6)}) "
+           "ON CONFLICT DO NOTHING")
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(store, identity.name, identity.size, identity.digest, m, now) for m in members])
 
 
 def forget_zip(store: str, name: str) -> int:
@@ -156,7 +171,7 @@ class ZipArchive(ArchiveInput):
         recorded alone (so only a member at fault fails)."""
         try:
             with transaction.atomic():
-                ZipMemberDone.objects.bulk_create([self._record(f) for f in files], ignore_conflicts=True)
+                record_done(self.store, self.listing.identity, [f.member for f in files])
         except DatabaseError:
             return {}
         return {f: self._done(f) for f in files}
