@@ -62,15 +62,23 @@ class RichEvents(Events):
             way = "Parquet files read by QuestDB" if name == "parquet" else "ILP over HTTP"
             self.console.print(f"Write path: {way} ({note})", soft_wrap=True)
 
+    # The bars are drawn on a terminal only: elsewhere nothing is updated (a call per file adds up over the
+    # thousands of small files of an update).
+
     def file_started(self, f: ArchiveFile) -> None:
+        if not self.live:
+            return
         self.progress.update(self.task, description=f"[{self.done + 1}/{self.total_files}] {shown(f)} "
                                                      f"({human_bytes(f.size)})")
 
     def rows_sent(self, f: ArchiveFile, rows: int, nbytes: int) -> None:
-        self.progress.update(self.task, advance=nbytes)
+        if self.live:
+            self.progress.update(self.task, advance=nbytes)
 
     def rows_written(self, rows: int, nbytes: int) -> None:
         self.rows += rows
+        if not self.live:
+            return
         elapsed = self.progress.tasks[0].elapsed or 1e-9
         self.progress.update(self.task, description=f"writing in time order ({self.done}/{self.total_files} "
                                                     "files archived)", advance=nbytes, rows=self.rows,
@@ -78,9 +86,9 @@ class RichEvents(Events):
 
     def file_finished(self, result: FileResult) -> None:
         self.done += 1
-        if result.status != "ingested":  # empty and failed files still count towards overall progress
+        if self.live and result.status != "ingested":  # empty and failed files still count towards progress
             self.progress.update(self.task, advance=result.file.size)
-        if (z := self.zips.get(result.file.path)) and result.file.member:
+        if self.live and (z := self.zips.get(result.file.path)) and result.file.member:
             z[1], z[3] = z[1] + 1, z[3] + result.rows
             self.progress.update(z[0], advance=result.file.size, rows=z[3], description=f"{result.file.path.name} "
                                  f"{z[1]:,}/{z[2]:,} members", rate=z[3] / (self.progress.tasks[z[0]].elapsed or 1e-9))
