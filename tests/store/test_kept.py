@@ -57,9 +57,9 @@ def test_random_writes_in_any_order_keep_what_a_scan_finds(questdb):
             if open_runs:
                 key, start, end, n, _ = rng.choice(open_runs)
                 lo = start + (n // 3) * key.interval_minutes * 60_000_000
-                record_confirmed_empty([Gap(key.asset_id, key.quote_currency, key.interval_minutes,
-                                            datetime.fromtimestamp(lo / 1e6, UTC), datetime.fromtimestamp(end / 1e6, UTC),
-                                            0)], "questdb")
+                moment = [datetime.fromtimestamp(t / 1e6, UTC) for t in (lo, end)]
+                record_confirmed_empty([Gap(key.asset_id, key.quote_currency, key.interval_minutes, *moment, 0)],
+                                       "questdb")
         kept.apply_notes("questdb")
         assert not WrittenSpan.objects.exists()
         cover, runs = assert_kept_matches_scan()
