@@ -205,16 +205,24 @@ class KeptBuild(models.Model):
         return f"kept gaps of {self.store}: {'built' if self.built else 'not built'}"
 
 
-class KeptSeries(models.Model):
-    """One series' coverage: first and last candle, candle count, open (real) gaps and the sum of missing
-    candles between first and last. ``regular``: every candle lies on its interval's grid, so the count follows
-    from the span and the gaps. ``calendar``: what the gaps were judged by."""
+class _StoreSeries(models.Model):
+    """A series of one price store: the key the kept rows share (plain ids, like the price rows)."""
 
     store = models.CharField(max_length=200)
     asset_id = models.IntegerField()
     interval_minutes = models.IntegerField()
     quote_currency = models.CharField(max_length=10)
     source = models.CharField(max_length=20)
+
+    class Meta:
+        abstract = True
+
+
+class KeptSeries(_StoreSeries):
+    """One series' coverage: first and last candle, candle count, open (real) gaps and the sum of missing
+    candles between first and last. ``regular``: every candle lies on its interval's grid, so the count follows
+    from the span and the gaps. ``calendar``: what the gaps were judged by."""
+
     first_us = models.BigIntegerField()
     last_us = models.BigIntegerField()
     candles = models.BigIntegerField()
@@ -228,16 +236,11 @@ class KeptSeries(models.Model):
             fields=["store", "asset_id", "interval_minutes", "quote_currency", "source"], name="ffff_keptseries_key")]
 
 
-class KeptGap(models.Model):
+class KeptGap(_StoreSeries):
     """A run of missing candles of one series: ``after_us``/``before_us`` are the stored candles around it, and
     ``start_us``/``end_us`` its first and last missing candle. A run partly confirmed empty is kept as its
     pieces (same ``after_us``/``before_us``), each flagged."""
 
-    store = models.CharField(max_length=200)
-    asset_id = models.IntegerField()
-    interval_minutes = models.IntegerField()
-    quote_currency = models.CharField(max_length=10)
-    source = models.CharField(max_length=20)
     after_us = models.BigIntegerField()
     before_us = models.BigIntegerField()
     start_us = models.BigIntegerField()
@@ -253,15 +256,10 @@ class KeptGap(models.Model):
         ]
 
 
-class WrittenSpan(models.Model):
+class WrittenSpan(_StoreSeries):
     """A span of a series a writer is about to send (noted before the rows go, so a kill at any moment leaves
     the note): the kept state is brought up to date from these notes, then they are deleted."""
 
-    store = models.CharField(max_length=200)
-    asset_id = models.IntegerField()
-    interval_minutes = models.IntegerField()
-    quote_currency = models.CharField(max_length=10)
-    source = models.CharField(max_length=20)
     lo_us = models.BigIntegerField()
     hi_us = models.BigIntegerField()
 
