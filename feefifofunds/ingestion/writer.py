@@ -26,15 +26,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 import polars as pl
 import pyarrow as pa
+from django.db import DatabaseError
 from questdb import Sender
 
-from feefifofunds.store import client, parquet_import, schema
+from feefifofunds.store import client, parquet_import, schema, written
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.series import SeriesKey
 
@@ -61,6 +64,7 @@ class SeriesColumns:
 
 
 def _constant_category(value: str, n: int) -> pd.Categorical:
+    import pandas as pd  # imported when needed: it costs a second at start-up
     return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
 
 
@@ -80,6 +84,7 @@ def to_ilp_frame(rows: pl.DataFrame, series: SeriesKey | SeriesColumns) -> pd.Da
     The client takes pandas only; numeric columns are handed over as numpy views of polars' buffers (no
     copy), constant symbols as one-category categoricals (no strings per row).
     """
+    import pandas as pd  # imported when needed: it costs a second at start-up
     n = rows.height
     time = rows.get_column("time")
     if time.dtype.is_integer():
@@ -206,10 +211,12 @@ class _Batch:
     rows: int = 0
     holds: dict[Hashable, None] = field(default_factory=dict)  # tags with rows in this buffer (ordered)
     completes: list[Hashable] = field(default_factory=list)  # tags whose last row is here or earlier
+    spans: dict[SeriesKey, tuple[int, int]] = field(default_factory=dict)  # what it holds of each series
 
     def reset(self, transport: Transport) -> None:
         transport.clear(self.buffer)
         self.rows = 0
+        self.spans.clear()
         self.holds.clear()
         self.completes.clear()
 
@@ -222,11 +229,16 @@ class PriceWriter:
     ``flush()`` returns once QuestDB has acknowledged everything added so far. ``pipeline=False`` flushes
     in the caller's thread instead. ``transport``: "ilp" (default) or "parquet" (``TRANSPORTS``). Use as a
     context manager: one connection per run.
+
+    Before a buffer is sent, the span of each series in it is noted in the catalog (``store.written``), in the
+    caller's thread, so the kept coverage and gaps look at it again; ``notes=False`` for a caller that notes
+    its spans itself (the archive job sends from a background thread and notes each part before it goes).
     """
 
     def __init__(self, alias: str = DEFAULT_ALIAS, *, flush_rows: int = DEFAULT_FLUSH_ROWS, table: str = schema.TABLE,
-                 pipeline: bool = True, transport: str = IlpTransport.name):
+                 pipeline: bool = True, transport: str = IlpTransport.name, notes: bool = True):
         self.alias = alias
+        self.notes = written.Notes(alias) if notes else None
         self.table = table
         self.flush_rows = flush_rows
         self.pipeline = pipeline
@@ -295,6 +307,9 @@ class PriceWriter:
         batch.rows += rows.height
         self.pending_rows += rows.height
         batch.holds.update(dict.fromkeys(tags))
+        if self.notes is not None:
+            written.merge(batch.spans, written.spans_of(rows, series) if isinstance(series, SeriesKey) else
+                          written.spans_of(rows, quotes=series.quotes, source=series.source))
         if batch.rows >= self.flush_rows:
             self._send()
             return True
@@ -347,6 +362,12 @@ class PriceWriter:
         """Hand the current buffer on (after the previous flush is acknowledged); fill the other one."""
         self._collect()
         batch = self._current
+        if self.notes is not None:
+            try:
+                self.notes.cover(batch.spans)
+            except DatabaseError as exc:
+                self._failed.update(batch.holds)
+                raise WriteError(f"noting the spans written in the catalog: {exc}", tuple(batch.holds)) from None
         if self._pool is not None:
             self._inflight = (batch, self._pool.submit(self.transport.commit, batch.buffer))
         else:

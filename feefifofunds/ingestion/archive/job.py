@@ -36,7 +36,7 @@ from django.db import DatabaseError, transaction
 from feefifofunds.catalog import ensure_kraken_assets
 from feefifofunds.models import Asset
 from feefifofunds.sources.kraken_archive import CHUNK_BYTES, ArchiveFile, MalformedFile
-from feefifofunds.store import client, parquet_import
+from feefifofunds.store import client, parquet_import, written
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.series import SeriesKey, stored_candles
 
@@ -117,7 +117,9 @@ def ingest(inputs: list[ArchiveInput], *, alias: str = DEFAULT_ALIAS, staging_di
         if flush_rows is None:
             flush_rows = PARQUET_FLUSH_ROWS if summary.write_path == "parquet" else DEFAULT_FLUSH_ROWS
         with ExitStack() as stack:
-            writer = stack.enter_context(writer_class(alias, flush_rows=flush_rows, transport=summary.write_path))
+            # The job notes each part's spans itself, in this thread, before the part goes (``note_spans``).
+            writer = stack.enter_context(writer_class(alias, flush_rows=flush_rows, transport=summary.write_path,
+                                                      notes=False))
             retry_writer = writer if writer.transport.name == "ilp" else \
                 stack.enter_context(writer_class(alias, flush_rows=flush_rows))
             staging = stack.enter_context(Staging(staging_dir, max_bytes=staging_max_bytes))
@@ -192,6 +194,9 @@ class _Job:
         self.catalog_read = False  # every asset of the run looked up (once, at the first file)
         self.series_seen: set[SeriesKey] = set()
         self.new_assets: set[int] = set()
+        self.notes = written.Notes(alias)
+        self.unnoted: dict[SeriesKey, tuple[int, int]] = {}  # spans staged since the last part went
+        self.spans: dict[ArchiveFile, tuple[int, int]] = {}
         self.finished: dict[ArchiveFile, Finished] = {}  # outcomes of files finished together, not yet reported
         # Small files wait here to be taken together; a file larger than a chunk is read in chunks.
         self.small_bytes = min(SMALL_FILE_BYTES, chunk_bytes) if together else -1
@@ -247,8 +252,18 @@ class _Job:
             return self.not_staged(f, exc, result)
         key = staged.key = SeriesKey(self.asset(f).pk, f.interval_minutes, f.quote, SOURCE)
         self.series_seen.add(key)
+        lo, hi = self.spans.pop(f)
+        written.merge(self.unnoted, {key: (lo * 1_000_000, hi * 1_000_000)})
         self.sender.add(Pending(result, key))
         return True
+
+    def note_spans(self) -> None:
+        """Note the spans of what is staged in the catalog, before it is sent (``store.written``)."""
+        try:
+            self.notes.cover(self.unnoted)
+        except DatabaseError as exc:
+            raise RunStopped(f"noting the spans to send in the catalog: {exc}") from None
+        self.unnoted = {}
 
     def stage_together(self, files: list[ArchiveFile]) -> list[ArchiveFile]:
         """Read, check, compare and stage many small files at once (``together``); returns those to stage
@@ -315,6 +330,7 @@ class _Job:
         for i, f in enumerate(files):
             self.events.rows_sent(f, int(rows[i]), sizes[i])
             self.series_seen.add(keys[i])
+            written.merge(self.unnoted, {keys[i]: (int(first[i]) * 1_000_000, int(last[i]) * 1_000_000)})
             pending.append(Pending(FileResult(f, "ingested", rows=int(rows[i]), changed=changed.get(i, 0)), keys[i]))
         self.sender.add(*pending)
         return alone
@@ -325,6 +341,9 @@ class _Job:
         for df, nbytes in checked_chunks(self.origin[f], f, self.chunk_bytes):
             if known is not None:
                 result.changed += self.count_changed(known, df)
+            if df.height:  # times increase within a file (validated)
+                lo, hi = df.item(0, "time"), df.item(df.height - 1, "time")
+                self.spans[f] = (self.spans[f][0], hi) if f in self.spans else (lo, hi)
             result.rows += df.height
             self.events.rows_sent(f, df.height, nbytes)
             yield df
