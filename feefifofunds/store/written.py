@@ -19,9 +19,11 @@ import polars as pl
 
 from . import client
 from .config import DEFAULT_ALIAS
+from .rows import insert_rows
 from .series import SeriesKey
 
 MIN_SLACK_US = 86_400_000_000  # a day
+NOTE_FIELDS = ("store", "asset_id", "interval_minutes", "quote_currency", "source", "lo_us", "hi_us")
 
 
 def spans_of(rows: pl.DataFrame, series: SeriesKey | None = None, *, quotes=(), source: str = "",
@@ -61,7 +63,7 @@ class Notes:
         """Note every span not yet inside a note (one statement for all of them)."""
         from feefifofunds.models import WrittenSpan
 
-        rows: list[WrittenSpan] = []
+        rows: list[tuple] = []
         for key, (lo, hi) in spans.items():
             have = self.noted.get(key)
             if have is not None and have[0] <= lo and hi <= have[1]:
@@ -73,10 +75,9 @@ class Notes:
                 lo = have[0] if lo >= have[0] else lo - slack
                 hi = have[1] if hi <= have[1] else hi + slack
             self.noted[key] = (lo, hi)
-            rows.append(WrittenSpan(store=self.store, asset_id=key.asset_id, interval_minutes=key.interval_minutes,
-                                    quote_currency=key.quote_currency, source=key.source, lo_us=lo, hi_us=hi))
-        if rows:
-            WrittenSpan.objects.bulk_create(rows)
+            rows.append((self.store, key.asset_id, key.interval_minutes, key.quote_currency, key.source, lo, hi))
+        if rows:  # one statement for all (a one-day update notes a span for each of thousands of series)
+            insert_rows(WrittenSpan, NOTE_FIELDS, rows)
 
     @property
     def store(self) -> str:

@@ -22,6 +22,7 @@ from feefifofunds.timeframes import epoch_micros, from_epoch_micros
 
 from .. import client, schema
 from ..config import DEFAULT_ALIAS
+from ..rows import insert_rows
 from ..series import SeriesKey
 from .runs import (
     DAY_US,
@@ -91,36 +92,21 @@ _SERIES_FIELDS = ["first_us", "last_us", "candles", "missing", "open_gaps", "reg
 _KEY_FIELDS = ["store", "asset_id", "interval_minutes", "quote_currency", "source"]
 
 
-def _insert_sql(model, fields: list[str], conflict: list[str] | None = None) -> str:
-    """One INSERT for ``executemany`` (the same text for SQLite and PostgreSQL: both take ``ON CONFLICT``)."""
-    from django.db import connection
-
-    quote = connection.ops.quote_name
-    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f) for f in fields)}) "
-           f"VALUES ({', '.join(['%s'] * len(fields))})")
-    if conflict:
-        updates = ", ".join(f"{quote(f)} = excluded.{quote(f)}" for f in fields if f not in conflict)
-        sql += f" ON CONFLICT ({', '.join(quote(f) for f in conflict)}) DO UPDATE SET {updates}"
-    return sql
-
-
 def save(store: str, covers: dict[SeriesKey, Cover], gone_gap_ids: list[int], new_gaps: list[GapRow],
          note_ids: list[int] = ()) -> None:
     """One transaction: the series' new coverage, their runs replaced, the notes applied deleted. Rows go in
-    by ``executemany`` of one statement (the ORM would build a statement per few hundred rows)."""
-    from django.db import connection
-
+    by ``executemany`` of one statement (``store.rows``)."""
     from feefifofunds.models import KeptGap, KeptSeries, WrittenSpan
 
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic():
         for i in range(0, len(gone_gap_ids), 5000):
             KeptGap.objects.filter(pk__in=gone_gap_ids[i:i + 5000]).delete()
         if new_gaps:  # in index order: the inserts walk the index instead of jumping about it
-            cursor.executemany(_insert_sql(KeptGap, list(GapRow._fields)), sorted(new_gaps))
+            insert_rows(KeptGap, GapRow._fields, sorted(new_gaps))
         if covers:
-            cursor.executemany(_insert_sql(KeptSeries, _KEY_FIELDS + _SERIES_FIELDS, _KEY_FIELDS), [
+            insert_rows(KeptSeries, _KEY_FIELDS + _SERIES_FIELDS, [
                 (store, k.asset_id, k.interval_minutes, k.quote_currency, k.source, c.first_us, c.last_us, c.candles,
-                 c.missing, c.open_gaps, c.regular, c.calendar) for k, c in covers.items()])
+                 c.missing, c.open_gaps, c.regular, c.calendar) for k, c in covers.items()], _KEY_FIELDS)
         for i in range(0, len(note_ids), 5000):
             WrittenSpan.objects.filter(pk__in=note_ids[i:i + 5000]).delete()
         bump_version(store)
