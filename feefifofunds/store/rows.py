@@ -29,9 +29,9 @@ def insert_sql(model, fields: Sequence[str], conflict: Sequence[str] = (), *, ig
 
 def insert_rows(model, fields: Sequence[str], rows: Iterable[Sequence], conflict: Sequence[str] = (), *,
                 ignore: bool = False) -> None:
-    """``rows`` (tuples in the order of ``fields``) inserted by one statement (``insert_sql``), in the caller's
-    transaction."""
-    from django.db import connection
+    """``rows`` (tuples in the order of ``fields``) inserted by one statement (``insert_sql``), in one
+    transaction (the caller's, or one of their own: in autocommit every row would be a commit of its own)."""
+    from django.db import connection, transaction
 
-    with connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.executemany(insert_sql(model, fields, conflict, ignore=ignore), list(rows))
