@@ -30,6 +30,7 @@ BATCH_FILES = 4096
 # The stored candles of a batch are read in one query per interval and time range: a file whose own range
 # is shorter than the query's reads extra rows, at most this many candles (or as many as its own).
 EXTRA_CANDLES = 1024
+QUERY_SERIES = 1000  # series a query names at most (the export's statement travels in its URL)
 
 
 def parse_together(datas: Sequence[bytes]) -> tuple[pl.DataFrame, set[int]]:
@@ -73,8 +74,8 @@ def extents(frame: pl.DataFrame, count: int) -> tuple[np.ndarray, np.ndarray, np
 
 def query_groups(spans: Sequence[tuple[SeriesKey, int, int]]) -> list[list[int]]:
     """The files (indexes of ``spans``: key, first and last time) whose stored candles one query reads:
-    same interval, and a time range that costs none of them more than ``EXTRA_CANDLES`` (or its own count)
-    of candles outside its own range."""
+    same interval, a time range that costs none of them more than ``EXTRA_CANDLES`` (or its own count) of
+    candles outside its own range, at most ``QUERY_SERIES`` files."""
     groups: list[list[int]] = []
     by_interval: dict[int, list[int]] = {}
     for i, (key, _, _) in enumerate(spans):
@@ -87,7 +88,7 @@ def query_groups(spans: Sequence[tuple[SeriesKey, int, int]]) -> list[list[int]]
             first, last = spans[i][1], spans[i][2]
             span = last - first
             allowed = span + step * max(EXTRA_CANDLES, span // step)  # the widest range this file accepts
-            if current and max(high, last) - low <= min(bound, allowed):
+            if current and len(current) < QUERY_SERIES and max(high, last) - low <= min(bound, allowed):
                 current.append(i)
                 high, bound = max(high, last), min(bound, allowed)
                 continue

@@ -9,6 +9,7 @@ import pytest
 from feefifofunds.ingestion.archive.compare import changed_candles
 from feefifofunds.ingestion.archive.together import (
     EXTRA_CANDLES,
+    QUERY_SERIES,
     changed_together,
     check_together,
     extents,
@@ -91,6 +92,8 @@ def test_files_share_a_query_when_its_range_costs_none_of_them_much():
     assert sorted(map(sorted, query_groups([*day, near]))) == [[0, 1, 2, 3, 4, 5]]
     lone = (key(8, 1440), T0, T0)  # one daily candle: any range of a few years costs it little
     assert query_groups([lone, (key(7, 1440), T0 - 900 * DAY, T0)]) == [[1, 0]]
+    many = [(key(a, 1440), T0, T0) for a in range(QUERY_SERIES + 1)]
+    assert [len(g) for g in query_groups(many)] == [QUERY_SERIES, 1]
 
 
 def candles(start: int, n: int, step: int, close: float) -> pl.DataFrame:
