@@ -18,7 +18,9 @@ export of one 1-minute series.
 minutes) of some history (``--scale`` shortens it), then a one-day update of every series, one small file
 per series (about 1,900 rows a pair, 6 hours of it overlapping the store), ingested as loose files and as
 one zip of members (``--repeat`` times each, in turn; the zip again with ``--rescan``): rows/s of the update
-and the wall time per file.
+(the whole command, until every row is visible) and the wall time per file. Only the first loose run meets
+a store without the update; every later run applies the same day again (each of its candles compared with
+a stored one, none changed).
 
     .venv/bin/python benchmarks/growth_bench.py --one-day [--pairs 600] [--repeat 1] [--scale 1.0]
 """

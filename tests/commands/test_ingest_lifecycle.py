@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from feefifofunds.ingestion.archive import job
+from feefifofunds.ingestion.archive import job, together
 from feefifofunds.models import Asset
 from feefifofunds.store import client
 from tests.support.archive import candle_lines, write_file
@@ -196,23 +196,28 @@ def test_sql_unreachable_at_the_start_is_a_message_and_nothing_changes(questdb, 
     assert count() == 5 and (data / "XBTUSD_60.csv").exists()
 
 
+@pytest.mark.parametrize(("pairs", "module", "read"), [(["XBTUSD"], job, "stored_candles"),
+                                                      (["XBTUSD", "ETHUSD"], together, "stored_candles_of")],
+                         ids=["a-file-alone", "small-files-together"])
 def test_query_error_during_the_run_is_a_message_and_the_summary_is_printed(questdb, tmp_path, command_env,
-                                                                           monkeypatch):
+                                                                           monkeypatch, pairs, module, read):
     data = tmp_path / "data"
-    write_file(data / "XBTUSD_60.csv", candle_lines(60, 5))
+    for pair in pairs:
+        write_file(data / f"{pair}_60.csv", candle_lines(60, 5))
     assert manage(command_env, "--data-dir", str(data), "--yes").returncode == 0
-    write_file(data / "XBTUSD_60.csv", candle_lines(60, 8))
+    for pair in pairs:
+        write_file(data / f"{pair}_60.csv", candle_lines(60, 8))
 
     def unreachable(*args, **kwargs):
         raise client.QuestDBError("cannot connect to QuestDB alias 'questdb': connection refused")
 
-    monkeypatch.setattr(job, "stored_candles", unreachable)  # SQL stops answering once the run has started
+    monkeypatch.setattr(module, read, unreachable)  # SQL stops answering once the run has started
     out = StringIO()
     with pytest.raises(CommandError) as raised:
         call_command("ingest_sequential", "--data-dir", str(data), "--yes", stdout=out)
     assert "Summary" in out.getvalue() and "run stopped" in out.getvalue()
     assert "the run stopped: reading stored candles" in str(raised.value) and "cannot connect" in str(raised.value)
-    assert count() == 5 and (data / "XBTUSD_60.csv").exists()
+    assert count() == 5 * len(pairs) and all((data / f"{pair}_60.csv").exists() for pair in pairs)
 
 
 def test_tier_filter_uses_the_catalog(questdb, tmp_path, command_env):
