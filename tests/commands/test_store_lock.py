@@ -24,7 +24,9 @@ COMMANDS = {
 
 
 @pytest.fixture
-def holder(command_env, tmp_path):
+def holder(questdb, command_env, tmp_path):
+    """Another process holding the store lock, over an empty store whose kept gaps are built (what an earlier
+    test left in the store would otherwise be prices without kept gaps: the survey refuses such a store)."""
     env = {**command_env, "FEEFIFOFUNDS_LOCK_DIR": str(tmp_path / "locks")}
     proc = subprocess.Popen([sys.executable, "-c", HOLD], env=env, stdout=subprocess.PIPE, text=True)
     try:
