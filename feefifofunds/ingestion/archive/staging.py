@@ -19,7 +19,8 @@ reports it acknowledged only when all its rows are.
 The scratch folder is one per run under ``root`` and is removed at the end; folders left by a killed run
 are removed when the next run opens the staging (the caller holds the data directory lock, so no other
 run is using them). Disk use is bounded by ``max_bytes``: the caller sends and clears the staged files
-whenever ``full`` says so.
+whenever ``full`` says so. A disk that fills all the same (another program, or one file larger than what is
+left) raises ``DiskFull`` naming the staging folder; what was staged of that file is removed first.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from feefifofunds.diskfull import full, is_full
 from feefifofunds.store.series import SeriesKey
 
 from ..writer import PriceWriter, SeriesColumns, WriteError
@@ -99,12 +101,17 @@ class Staging:
         self._staged_count = 0
 
     def __enter__(self) -> Staging:
-        self.root.mkdir(parents=True, exist_ok=True)
-        for leftover in self.root.iterdir():  # earlier runs, killed before they could clean up
-            if leftover.is_dir() and leftover.name.startswith("run-"):
-                shutil.rmtree(leftover, ignore_errors=True)
-        self.dir = self.root / f"run-{os.getpid()}-{time.time_ns()}"
-        self.dir.mkdir()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for leftover in self.root.iterdir():  # earlier runs, killed before they could clean up
+                if leftover.is_dir() and leftover.name.startswith("run-"):
+                    shutil.rmtree(leftover, ignore_errors=True)
+            self.dir = self.root / f"run-{os.getpid()}-{time.time_ns()}"
+            self.dir.mkdir()
+        except OSError as exc:
+            if is_full(exc):
+                raise full("the staging folder", self.root, exc) from None
+            raise
         # Never fill the disk: send (and clear) once half of what is free now is staged.
         self.max_bytes = min(self.max_bytes, max(64 * 2**20, shutil.disk_usage(self.dir).free // 2))
         return self
@@ -136,7 +143,8 @@ class Staging:
 
         Record batches never span two 30-day buckets, so a window reads only the batches of its own time
         (a daily file of ten years is ~120 small batches, not one batch read and filtered by every window).
-        ``nbytes`` (the source file's size) lets a caller report sending progress in bytes.
+        ``nbytes`` (the source file's size) lets a caller report sending progress in bytes. No space left for
+        the staged copy: ``DiskFull`` (reading the source never raises that errno, writing the copy does).
         """
         if self.dir is None:
             raise RuntimeError("Staging used outside its `with` block")
@@ -163,6 +171,11 @@ class Staging:
                             out.write_batch(table.slice(at, end - at).to_batches()[0])
                     staged.rows += len(times)
                     hours.append(np.unique(times // BUCKET_SECONDS, return_counts=True))
+        except OSError as exc:
+            staged.path.unlink(missing_ok=True)
+            if is_full(exc):
+                raise full("the staging folder", self.root, exc) from None
+            raise
         except BaseException:
             staged.path.unlink(missing_ok=True)
             raise

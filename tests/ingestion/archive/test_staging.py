@@ -102,3 +102,20 @@ def test_send_stores_every_row_and_acknowledges_files_after_their_last_row(quest
     assert client.query("SELECT count() FROM assetprice")[0][0] == 400 + 3000 + 5000 + 1000
     closes = dict(client.query("SELECT close, count() FROM assetprice WHERE asset_id = 2 GROUP BY close"))
     assert closes == {1.0: 4000, 5.0: 2000}
+
+
+def test_a_full_staging_folder_is_disk_full_and_keeps_what_was_staged(tmp_path):
+    from feefifofunds.diskfull import DiskFull
+    from tests.support.disks import small_disk
+
+    key, small = FILES["daily"]
+    big = series(0, 40_000, 60)
+    with small_disk(tmp_path / "staging", "512k") as root, Staging(root) as staging:
+        staging.stage("daily", key, chunks(small, 100))
+        before = sorted(staging.dir.iterdir())
+        with pytest.raises(DiskFull) as raised:
+            staging.stage("big", SeriesKey(3, 1, "USD", "kraken"), chunks(big, 5000))
+        assert str(raised.value) == (f"the staging folder {root} (filesystem {root}, 512.0 KiB) is full: free space "
+                                     "there and run again; nothing committed is lost")
+        assert sorted(staging.dir.iterdir()) == before and [s.tag for s in staging.files] == ["daily"]
+        assert staging.rows == small.height  # the file that filled the disk left nothing staged
