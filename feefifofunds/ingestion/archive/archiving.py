@@ -1,5 +1,10 @@
 """Moving ingested originals (CSV files, finished zips) out of the data directory, never replacing a file
-already archived."""
+already archived.
+
+Into an ingested folder on another filesystem the move is a copy, then a delete; when that folder fills up
+during the copy, the partial copy is removed, the original stays where it was, and ``DiskFull`` names the
+ingested folder (its rows are committed: the next run sends the file again, DEDUP absorbs the repeat).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
+
+from feefifofunds.diskfull import NOTHING_LOST, full, is_full
 
 
 def fsync_default() -> bool:
@@ -61,7 +68,19 @@ def _digest(path: Path) -> str:
 def archive_original(path: Path, relative: Path, ingested_dir: Path, run_folder: str, *,
                      fsync: bool) -> Path | None:
     """Move an ingested file (``relative``: its place under the data directory) out of the data directory
-    without ever replacing an archived file; where it went (None: an identical copy was there, it is gone)."""
+    without ever replacing an archived file; where it went (None: an identical copy was there, it is gone).
+    No space left in the ingested folder: DiskFull, the original in place and no partial copy left."""
+    try:
+        return _archive(path, relative, ingested_dir, run_folder, fsync=fsync)
+    except OSError as exc:
+        if is_full(exc):
+            raise full("the ingested folder", ingested_dir, exc,
+                       then=f"{NOTHING_LOST} (files not moved stay where they are; the next run sends them again)") \
+                from None
+        raise
+
+
+def _archive(path: Path, relative: Path, ingested_dir: Path, run_folder: str, *, fsync: bool) -> Path | None:
     dest = archive_destination(path, relative, ingested_dir, run_folder)
     if dest is None:
         path.unlink()
@@ -75,7 +94,11 @@ def archive_original(path: Path, relative: Path, ingested_dir: Path, run_folder:
     except OSError as exc:
         if exc.errno != errno.EXDEV:  # another filesystem: copy, then delete
             raise
-        shutil.copy2(path, dest)
+        try:
+            shutil.copy2(path, dest)
+        except BaseException:
+            dest.unlink(missing_ok=True)  # never a partial copy: the original is still the file
+            raise
         path.unlink()
     if fsync:
         fsync_path(dest)
