@@ -33,6 +33,9 @@ class ArchiveInput(ABC):
 
     files: list[ArchiveFile]
     root: Path  # the folder it lives in: the run's staging copy goes beside it
+    # ``finish`` writes to the catalog, inside the caller's transaction: a file is done (``confirm``) once
+    # that transaction has committed.
+    records_in_catalog = False
 
     @abstractmethod
     def has_data(self, f: ArchiveFile) -> bool:
@@ -46,6 +49,9 @@ class ArchiveInput(ABC):
     def chunks(self, f: ArchiveFile, chunk_bytes: int) -> Iterator[Chunk]:
         """The file parsed in chunks of whole lines (not yet validated)."""
 
+    def confirm(self, f: ArchiveFile) -> None:  # noqa: B027 - a hook: loose files record nothing in the catalog
+        """The catalog transaction holding ``f``'s record (``finish``) committed: ``f`` is done."""
+
     @abstractmethod
     def finish_empty(self, f: ArchiveFile) -> None:
         """A file without data is done."""
@@ -53,7 +59,8 @@ class ArchiveInput(ABC):
     @abstractmethod
     def finish(self, f: ArchiveFile) -> Path | None:
         """Every row of ``f`` is committed: record it as done; where it went (None: nowhere new). Raises
-        FileNotFoundError if it is gone, FinishError if it cannot be recorded."""
+        FileNotFoundError if it is gone, FinishError if it cannot be recorded, DiskFull if where it is
+        recorded or moved to has no space left (the run stops)."""
 
     def estimate_rows(self, sample_bytes: int = 65536) -> int:
         """Rows expected, from each file's size and the line length of its first bytes (unreadable: 0)."""
