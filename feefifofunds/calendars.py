@@ -156,6 +156,26 @@ def expected_times(code: str, interval_minutes: int, first: datetime, last: date
     return times[(times >= lo) & (times <= hi)]
 
 
+def missing_runs(code: str, interval_minutes: int, stored_us: np.ndarray) -> list[tuple[int, int, int]]:
+    """Runs of expected candles missing between the first and last of ``stored_us`` (sorted epoch
+    microseconds), as (first, last, candles). Daily runs may span closed days (one run of two sessions over a
+    weekend); intraday runs end where the expected candles stop being adjacent (the close)."""
+    if not len(stored_us):
+        return []
+    expected = expected_times(code, interval_minutes, from_epoch_micros(int(stored_us[0])),
+                              from_epoch_micros(int(stored_us[-1])))
+    idx = np.flatnonzero(~np.isin(expected, stored_us))
+    if not len(idx):
+        return []
+    breaks = np.diff(idx) != 1
+    if interval_minutes < 1440:
+        breaks |= np.diff(expected[idx]) != interval_minutes * MICROS_PER_MINUTE
+    cuts = np.flatnonzero(breaks)
+    starts = np.concatenate([[0], cuts + 1])
+    ends = np.concatenate([cuts, [len(idx) - 1]])
+    return [(int(expected[idx[a]]), int(expected[idx[b]]), int(b - a + 1)) for a, b in zip(starts, ends, strict=True)]
+
+
 def extended_hours(code: str, interval_minutes: int, times_us: np.ndarray) -> np.ndarray:
     """Which of ``times_us`` (candles that are not expected) lie on a session date of the exchange, in its
     own time zone: pre- and after-market bars. Always False for daily candles, 24/7 and 24/5."""

@@ -179,3 +179,89 @@ class CatalogIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"catalog {self.catalog_id}"
+
+
+# --- what the price store holds, kept by every write (``feefifofunds.gaps.kept``) ----------------------------
+#
+# These tables live in the catalog, not in QuestDB: they are rewritten per series and span (QuestDB has no
+# DELETE), read by index for one series or aggregated for the asset list, and committed in one transaction
+# with the write's note. Times are epoch microseconds (exact arithmetic on the candle grid). ``store`` is the
+# price store's ``QuestDBConfig.store_id``: one catalog may serve several stores.
+
+
+class KeptBuild(models.Model):
+    """Whether a store's kept coverage and gaps are built (``rebuild_gaps``), for which QuestDB table (its id
+    changes when the table is dropped and created again), how far a build got, and a version that changes with
+    every change to the kept state (readers' caches are keyed on it)."""
+
+    store = models.CharField(max_length=200, unique=True)
+    table_id = models.BigIntegerField()
+    built = models.BooleanField(default=False)
+    reached = models.BigIntegerField(null=True, help_text="asset ids below this are built (while building)")
+    version = models.BigIntegerField(default=0)
+    built_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"kept gaps of {self.store}: {'built' if self.built else 'not built'}"
+
+
+class _StoreSeries(models.Model):
+    """A series of one price store: the key the kept rows share (plain ids, like the price rows)."""
+
+    store = models.CharField(max_length=200)
+    asset_id = models.IntegerField()
+    interval_minutes = models.IntegerField()
+    quote_currency = models.CharField(max_length=10)
+    source = models.CharField(max_length=20)
+
+    class Meta:
+        abstract = True
+
+
+class KeptSeries(_StoreSeries):
+    """One series' coverage: first and last candle, candle count, open (real) gaps and the sum of missing
+    candles between first and last. ``regular``: every candle lies on its interval's grid, so the count follows
+    from the span and the gaps. ``calendar``: what the gaps were judged by."""
+
+    first_us = models.BigIntegerField()
+    last_us = models.BigIntegerField()
+    candles = models.BigIntegerField()
+    missing = models.BigIntegerField(default=0)
+    open_gaps = models.IntegerField(default=0)
+    regular = models.BooleanField(default=True)
+    calendar = models.CharField(max_length=16, default="24/7")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["store", "asset_id", "interval_minutes", "quote_currency", "source"], name="ffff_keptseries_key")]
+
+
+class KeptGap(_StoreSeries):
+    """A run of missing candles of one series: ``after_us``/``before_us`` are the stored candles around it, and
+    ``start_us``/``end_us`` its first and last missing candle. A run partly confirmed empty is kept as its
+    pieces (same ``after_us``/``before_us``), each flagged."""
+
+    after_us = models.BigIntegerField()
+    before_us = models.BigIntegerField()
+    start_us = models.BigIntegerField()
+    end_us = models.BigIntegerField()
+    missing = models.BigIntegerField()
+    confirmed_empty = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["store", "asset_id", "interval_minutes", "quote_currency", "source", "start_us"],
+                         name="ffff_keptgap_series_idx"),
+            models.Index(fields=["store", "before_us"], name="ffff_keptgap_before_idx"),
+        ]
+
+
+class WrittenSpan(_StoreSeries):
+    """A span of a series a writer is about to send (noted before the rows go, so a kill at any moment leaves
+    the note): the kept state is brought up to date from these notes, then they are deleted."""
+
+    lo_us = models.BigIntegerField()
+    hi_us = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["store"], name="ffff_writtenspan_store_idx")]

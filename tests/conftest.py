@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 import pytest
 
-from feefifofunds.store import binding, client, schema, server
+from feefifofunds.store import binding, client, kept, schema, server
 from feefifofunds.store.config import QuestDBConfig
 from tests.support import postgres
 
@@ -97,11 +97,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
 @pytest.fixture
 def questdb(django_db_setup, django_db_blocker):
     """An empty `assetprice` table (created by the migrations), bound to no catalog yet as in a new
-    installation (the test's first command or request adopts it), for one test; yields the alias."""
+    installation (the test's first command or request adopts it), its kept gaps built (empty), for one test;
+    yields the alias."""
     client.execute(f"TRUNCATE TABLE {schema.TABLE}")
     client.execute(f"TRUNCATE TABLE {binding.TABLE}")
     binding.forget_checks()
     client.wait_for_wal(schema.TABLE)
+    with django_db_blocker.unblock():  # the kept gaps of the emptied table: built, nothing in them
+        kept.forget("questdb")
+        kept.prepare("questdb")
     return "questdb"
 
 

@@ -8,7 +8,9 @@
   rather than guessing an answer.
 - ``locked(alias)``: the store lock for a price-writing command, taken once at command level; a busy lock
   is a ``CommandError`` naming who holds it, with exit code ``LOCKED_EXIT_CODE`` (75, "try again later")
-  instead of a failure's 1.
+  instead of a failure's 1. Inside the lock the kept coverage and gaps (``store.kept``) are brought up to
+  date: when it is taken (what a killed run noted) and when it is left (what this run wrote), whatever the
+  run's outcome.
 - ``check_binding(alias)``: the store belongs to this catalog (``feefifofunds.store.binding``), checked once
   by every command that reads or writes prices; another catalog's store is a ``CommandError`` (exit code 1).
 """
@@ -27,7 +29,7 @@ from django.db import DatabaseError
 from rich.console import Console
 
 from feefifofunds.diskfull import full, is_full, questdb_full, server_says_full
-from feefifofunds.store import binding
+from feefifofunds.store import binding, kept
 from feefifofunds.store.client import QuestDBError, get_config
 from feefifofunds.store.lock import LOCKED_EXIT_CODE, LockBusy, lock_dir, writing
 
@@ -105,7 +107,21 @@ def locked(alias: str, *, data_dir: Path | None = None, command: str = "") -> It
             if is_full(exc):
                 raise CommandError(str(full("the lock folder", lock_dir(), exc, then="nothing was done"))) from None
             raise CommandError(f"cannot take the lock in {lock_dir()}: {exc.strerror or exc}") from None
-        yield
+        _keep(kept.prepare, alias)
+        try:
+            yield
+        finally:
+            _keep(kept.apply_notes, alias)
+
+
+def _keep(step, alias: str) -> None:
+    """Bring the kept state up to date; a failure is told on stderr and never hides the run's own outcome
+    (the notes stay, and the next writing run, or ``rebuild_gaps``, applies them)."""
+    try:
+        step(alias)
+    except (QuestDBError, psycopg.Error, DatabaseError) as exc:
+        sys.stderr.write(f"kept gaps and coverage of {alias!r} not brought up to date: {str(exc).strip()} "
+                         "(the next writing run, or `manage.py rebuild_gaps`, does it)\n")
 
 
 def check_binding(alias: str) -> None:

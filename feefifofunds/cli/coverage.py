@@ -9,6 +9,7 @@ from rich.table import Table
 
 from feefifofunds.models import Asset
 from feefifofunds.store.coverage import SeriesCoverage
+from feefifofunds.store.kept import NOT_BUILT
 from feefifofunds.store.series import SeriesKey
 
 COLUMNS = (("asset", "left"), ("tier", "left"), ("quote", "left"), ("interval", "right"), ("source", "left"),
@@ -16,8 +17,9 @@ COLUMNS = (("asset", "left"), ("tier", "left"), ("quote", "left"), ("interval", 
 
 
 def render_coverage(console: Console, series: Sequence[SeriesCoverage], assets: Mapping[int, Asset],
-                    open_gaps: Mapping[SeriesKey, int]) -> None:
-    """One row per series of a catalog asset, with its open gaps (judged by the asset's calendar). Printed
+                    open_gaps: Mapping[SeriesKey, int] | None) -> None:
+    """One row per series of a catalog asset, with its open gaps (judged by the asset's calendar; ``None``:
+    not built yet, said below the table). Printed
     without soft wrap: the table's title is centred over it and the totals line wraps at the console's width."""
     table = Table(title="Stored candles")
     for col, justify in COLUMNS:
@@ -30,6 +32,8 @@ def render_coverage(console: Console, series: Sequence[SeriesCoverage], assets: 
         total += s.candles
         table.add_row(asset.ticker, asset.tier or "-", s.quote_currency, f"{s.interval_minutes} min", s.source,
                       f"{s.candles:,}", f"{s.first:%Y-%m-%d %H:%M}", f"{s.last:%Y-%m-%d %H:%M}",
-                      f"{open_gaps.get(s.key, 0):,}")
+                      "-" if open_gaps is None else f"{open_gaps.get(s.key, 0):,}")
     console.print(table, soft_wrap=False)
+    if open_gaps is None:
+        console.print(f"open gaps: {NOT_BUILT}", soft_wrap=False)
     console.print(f"{len(series)} series, {total:,} candles, {len(assets)} assets in the catalog", soft_wrap=False)

@@ -249,10 +249,13 @@ def _unfillable_section(console: Console, unfillable: Sequence[ClassifiedGap], a
 
 def _requests(planned: Sequence[PlannedSpan]) -> str:
     known = sum(p.requests or 0 for p in planned)
-    unknown = sum(1 for p in planned if p.requests is None)
+    unknown = sum(1 for p in planned if p.requests is None and p.estimated)
+    later = sum(1 for p in planned if not p.estimated)
     text = f"about {_plural(known, 'request')}"
     if unknown:
         text += f" (+ {_plural(unknown, 'walk')} of unknown size)"
+    if later:
+        text += f" (+ {_plural(later, 'walk')} not estimated: the run that takes them estimates them)"
     return text
 
 

@@ -16,13 +16,13 @@ import polars as pl
 
 from feefifofunds.ingestion.writer import PriceWriter, WriteError
 from feefifofunds.sources import CandleRequest, PagedSource, SourceError
-from feefifofunds.store import client, schema
+from feefifofunds.store import client, kept, schema
 from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.series import SeriesKey
 
 from .classify import ClassifiedGap
-from .detection import Gap, detect_gaps, empty_runs, record_confirmed_empty, split_confirmed_empty
+from .detection import Gap, empty_runs, kept_gaps, record_confirmed_empty
 
 FILLED = "filled"
 PARTLY_FILLED = "partly filled"
@@ -102,7 +102,7 @@ def backfill(gaps: Iterable[ClassifiedGap | Gap], tickers: Mapping[int, str], so
             if result.status != FAILED:
                 result.status, result.message = FAILED, f"write to QuestDB failed: {exc}"
         return [results[g] for g in plain]
-    record_confirmed_empty(empties)
+    record_confirmed_empty(empties, alias)
     _recheck(results, alias=alias, table=table)
     return [results[g] for g in plain]
 
@@ -112,9 +112,9 @@ def _recheck(results: dict[Gap, FillResult], *, alias: str, table: str) -> None:
     todo = [r for r in results.values() if r.status != FAILED]
     if not todo:
         return
-    after = detect_gaps(alias, asset_ids={r.gap.asset_id for r in todo},
-                        intervals={r.gap.interval_minutes for r in todo}, table=table)
-    real_after, _ = split_confirmed_empty(after)
+    kept.apply_notes(alias, table)  # the caller holds the store lock
+    _, real_after, _ = kept_gaps(alias, asset_ids={r.gap.asset_id for r in todo},
+                                 intervals={r.gap.interval_minutes for r in todo}, table=table)
     by_series = _series_groups(real_after)
     for result in todo:
         gap = result.gap

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -28,8 +27,9 @@ import numpy as np
 import polars as pl
 
 from feefifofunds import calendars
-from feefifofunds.store import client, schema
+from feefifofunds.store import client, kept, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
+from feefifofunds.store.series import SeriesKey
 from feefifofunds.timeframes import EPOCH, epoch_micros, from_epoch_micros
 
 MICROS_PER_MINUTE = 60_000_000
@@ -107,67 +107,23 @@ def _filters(source: str, asset_ids: Iterable[int] | None, intervals: Iterable[i
 _GAP_ORDER = attrgetter("asset_id", "quote_currency", "interval_minutes", "start")
 
 
-def _asset_halves(table: str, asset_ids: set[int] | None, alias: str) -> list[str]:
-    """Two disjoint filters that together keep every row (a NULL asset id included), split at an asset id
-    in the middle of the ids asked for or, for all, of the table's id range (min/max cost milliseconds); a
-    plain comparison, so QuestDB still compiles the filter. One empty filter when there is nothing to split."""
-    if asset_ids is not None:
-        ids = sorted(asset_ids)
-        if len(ids) < 2:
-            return [""]
-        middle = ids[len(ids) // 2]
-    else:
-        low, high = client.query(f"SELECT min(asset_id), max(asset_id) FROM {table}", alias=alias)[0]
-        if low is None or high is None or low >= high:
-            return [""]
-        middle = low + (high - low + 1) // 2
-    return [f" AND asset_id < {int(middle)}", f" AND (asset_id >= {int(middle)} OR asset_id = NULL)"]
-
-
 def detect_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None = None,
                 intervals: Iterable[int] | None = None, quote_currency: str | None = None,
                 source: str = "kraken", table: str = schema.TABLE) -> list[Gap]:
-    """Every gap of every matching series, sorted by series then time. ``None`` filters mean "all"."""
+    """Every gap of every matching series, sorted by series then time, from a scan of the prices (the kept
+    gaps, ``store.kept``, are the same without the scan). ``None`` filters mean "all"."""
     table = _check_identifier(table)
     asset_ids = None if asset_ids is None else {int(a) for a in asset_ids}
     where, params = _filters(source, asset_ids, intervals, quote_currency)
     if not where:
         return []
-
-    def gap_query(half: str = "") -> list[tuple]:
-        # The window carries the timestamp itself (the difference of two TIMESTAMPs is microseconds); only the
-        # rows that leave are cast to microseconds (LONG): exact arithmetic, no time-zone conversion on the way
-        # out. Casting every row before the window cost about a third of the query.
-        sql = f"""
-            SELECT asset_id, quote_currency, interval_minutes, cast(prev AS LONG) AS prev_us,
-                   cast(time AS LONG) AS t_us
-            FROM (
-                SELECT asset_id, quote_currency, interval_minutes, time,
-                       lag(time) OVER (
-                           PARTITION BY asset_id, quote_currency, interval_minutes ORDER BY time
-                       ) AS prev
-                FROM {table}
-                WHERE {where}{half}
-            )
-            WHERE prev IS NOT NULL AND time - prev > cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
-        """
-        return client.query(sql, params, alias=alias)
-
     from feefifofunds.catalog import calendars_of
 
     with_hours = calendars_of(asset_ids)  # assets judged by their sessions, not by the 24/7 grid
-    halves = _asset_halves(table, asset_ids, alias)
-    if len(halves) == 1:
-        rows = gap_query()
-    else:
-        # QuestDB computes a window function on one thread; two queries over disjoint halves of the asset ids
-        # run on two threads (a series never spans two asset ids): about 40% faster on two free cores.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            parts = [pool.submit(gap_query, half) for half in halves]
-            rows = [row for part in parts for row in part.result()]
+    rows = kept.stored_runs(where, params, alias=alias, table=table, asset_ids=asset_ids)
     gaps = []
     append = gaps.append
-    for asset_id, quote, interval, prev_us, t_us in rows:
+    for asset_id, quote, interval, _source, prev_us, t_us in rows:
         if asset_id in with_hours and not calendars.follows_grid(with_hours[asset_id], int(interval)):
             continue
         step = int(interval) * MICROS_PER_MINUTE
@@ -210,24 +166,9 @@ def _session_gaps(table: str, where: str, params: list, with_hours: dict[int, st
 def session_gaps(asset_id: int, quote_currency: str, interval_minutes: int, code: str,
                  stored_us: np.ndarray) -> list[Gap]:
     """Runs of expected candles (calendar ``code``) missing between the first and last of ``stored_us``
-    (sorted epoch microseconds). Daily runs may span closed days (one gap of two sessions over a weekend);
-    intraday runs end where the expected candles stop being adjacent (the close)."""
-    if not len(stored_us):
-        return []
-    expected = calendars.expected_times(code, interval_minutes, from_epoch_micros(stored_us[0]),
-                                        from_epoch_micros(stored_us[-1]))
-    idx = np.flatnonzero(~np.isin(expected, stored_us))
-    if not len(idx):
-        return []
-    breaks = np.diff(idx) != 1
-    if interval_minutes < 1440:
-        breaks |= np.diff(expected[idx]) != interval_minutes * MICROS_PER_MINUTE
-    cuts = np.flatnonzero(breaks)
-    starts = np.concatenate([[0], cuts + 1])
-    ends = np.concatenate([cuts, [len(idx) - 1]])
-    return [Gap(asset_id, quote_currency, interval_minutes, from_epoch_micros(expected[idx[a]]),
-                from_epoch_micros(expected[idx[b]]), int(b - a + 1), calendar=code)
-            for a, b in zip(starts, ends, strict=True)]
+    (sorted epoch microseconds): ``calendars.missing_runs`` as gaps."""
+    return [Gap(asset_id, quote_currency, interval_minutes, from_epoch_micros(a), from_epoch_micros(b), n,
+                calendar=code) for a, b, n in calendars.missing_runs(code, interval_minutes, stored_us)]
 
 
 def list_series(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None = None,
@@ -244,6 +185,34 @@ def list_series(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None =
         params, alias=alias)
     return [SeriesInfo(int(a), str(q), int(i), from_epoch_micros(lo), from_epoch_micros(hi), int(n))
             for a, q, i, lo, hi, n in rows]
+
+
+def kept_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None = None,
+              intervals: Iterable[int] | None = None, quote_currency: str | None = None, source: str = "kraken",
+              table: str = schema.TABLE) -> tuple[list[SeriesInfo], list[Gap], list[Gap]]:
+    """The matching series and their (real, confirmed-empty) gaps as the store keeps them (``store.kept``):
+    what ``list_series``, ``detect_gaps`` and ``split_confirmed_empty`` find, read from the catalog instead of
+    scanned. Raises ``kept.NotBuilt`` when the store's gaps are not built yet."""
+    kept.catch_up(alias, table)
+    rows = kept.pieces_where(alias, table, asset_ids=asset_ids, intervals=intervals, quote_currency=quote_currency,
+                             source=source)
+    covered = kept.coverage_rows(alias, table)
+    if rows is None or covered is None:
+        raise kept.NotBuilt()
+    ids = None if asset_ids is None else {int(a) for a in asset_ids}
+    ivs = None if intervals is None else {int(i) for i in intervals}
+    quote = None if quote_currency is None else quote_currency.upper()
+    series = sorted((SeriesInfo(a, q, i, from_epoch_micros(lo), from_epoch_micros(hi), n)
+                     for a, i, q, s, lo, hi, n, _ in covered
+                     if s == source and (ids is None or a in ids) and (ivs is None or i in ivs)
+                     and (quote is None or q == quote)),
+                    key=attrgetter("asset_id", "quote_currency", "interval_minutes"))
+    real: list[Gap] = []
+    empty: list[Gap] = []
+    for a, q, i, _s, start, end, n, confirmed, code in rows:
+        (empty if confirmed else real).append(Gap(a, q, i, EPOCH + timedelta(0, 0, start),
+                                                  EPOCH + timedelta(0, 0, end), int(n), calendar=code))
+    return series, real, empty
 
 
 # --- confirmed-empty ranges ----------------------------------------------------------------------------
@@ -277,21 +246,15 @@ def subtract_ranges(gap: Gap, ranges: Iterable[tuple[datetime, datetime]]) -> tu
     """Split one gap by inclusive time ranges: (parts outside every range, parts inside one)."""
     step_us = gap.interval_minutes * MICROS_PER_MINUTE
     start_us = epoch_micros(gap.start)
-    covered = [False] * gap.missing_candles
-    for lo, hi in ranges:
-        first = max(0, -((start_us - epoch_micros(lo)) // step_us))  # ceil((lo - start) / step)
-        last = min(gap.missing_candles - 1, (epoch_micros(hi) - start_us) // step_us)
-        for i in range(first, last + 1):
-            covered[i] = True
-    if not any(covered):
+    parts = kept.split_run(start_us, step_us, gap.missing_candles,
+                           [(epoch_micros(lo), epoch_micros(hi)) for lo, hi in ranges])
+    if len(parts) == 1 and not parts[0][2]:
         return [gap], []
-
-    def parts(flag: bool) -> list[Gap]:
-        runs = index_runs([i for i, c in enumerate(covered) if c is flag])
-        return [Gap(gap.asset_id, gap.quote_currency, gap.interval_minutes, gap.start + a * gap.step,
-                    gap.start + b * gap.step, b - a + 1, gap.trailing) for a, b in runs]
-
-    return parts(False), parts(True)
+    out: tuple[list[Gap], list[Gap]] = ([], [])
+    for a, b, inside in parts:
+        out[inside].append(Gap(gap.asset_id, gap.quote_currency, gap.interval_minutes, gap.start + a * gap.step,
+                               gap.start + b * gap.step, b - a + 1, gap.trailing))
+    return out
 
 
 def split_confirmed_empty(gaps: Iterable[Gap]) -> tuple[list[Gap], list[Gap]]:
@@ -321,11 +284,16 @@ def split_confirmed_empty(gaps: Iterable[Gap]) -> tuple[list[Gap], list[Gap]]:
     return real, empty
 
 
-def record_confirmed_empty(gaps: Iterable[Gap]) -> int:
-    """Remember ranges Kraken confirmed have no candle, so later scans report them apart."""
+def record_confirmed_empty(gaps: Iterable[Gap], alias: str = DEFAULT_ALIAS, source: str = "kraken") -> int:
+    """Remember ranges Kraken confirmed have no candle, so later scans report them apart; the kept gaps of
+    those series are split again at once (``kept.reconfirm``)."""
     from feefifofunds.models import ConfirmedEmptyRange
 
+    gaps = list(gaps)
     objs = [ConfirmedEmptyRange(asset_id=g.asset_id, quote_currency=g.quote_currency,
                                 interval_minutes=g.interval_minutes, start=g.start, end=g.end) for g in gaps]
     ConfirmedEmptyRange.objects.bulk_create(objs)
+    if gaps:
+        kept.reconfirm({SeriesKey(g.asset_id, g.interval_minutes, g.quote_currency, source) for g in gaps}, alias,
+                       lo_us=min(epoch_micros(g.start) for g in gaps), hi_us=max(epoch_micros(g.end) for g in gaps))
     return len(objs)

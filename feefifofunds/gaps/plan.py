@@ -25,12 +25,14 @@ from .trades_fill import TradesSpan, plan_spans, requests_for
 AUTO, OHLC, TRADES = "auto", "ohlc", "trades"
 METHODS = (AUTO, OHLC, TRADES)
 REASON_OVER_BUDGET = "over_budget"
+ESTIMATE_BATCH = 500  # walks estimated at once (two queries), until the run's budget is taken
 
 
 @dataclass(frozen=True)
 class PlannedSpan:
     span: TradesSpan
-    trades: int | None  # estimated trades in the span (None: unknown)
+    trades: int | None  # estimated trades in the span (None: unknown, or not estimated)
+    estimated: bool = True  # False: over budget beyond the batches estimated (a later run estimates it)
 
     @property
     def requests(self) -> int | None:
@@ -80,8 +82,9 @@ def make_plan(classified: Sequence[ClassifiedGap], *, method: str = AUTO, max_re
               delisted: Iterable[tuple[int, str]] = (), under_way: Iterable[tuple[int, str]] = ()) -> Plan:
     """Assign every gap a method and choose the walks that fit this run's budget.
 
-    ``estimates`` gives the trades of all spans in one call (a set-based read, not one per span): the plan
-    and the report show the size of the walks left over budget too. Linear in the gaps otherwise."""
+    ``estimates`` gives the trades of a batch of spans in one call (a set-based read, not one per span),
+    called batch by batch in the plan's order until the budget is taken: the walks over budget in those
+    batches are shown with their size, the others as not estimated. Linear in the gaps otherwise."""
     plan = Plan(classified={c.gap: c for c in classified})
     gone = set(delisted)
     to_trades: list[Gap] = []
@@ -99,13 +102,24 @@ def make_plan(classified: Sequence[ClassifiedGap], *, method: str = AUTO, max_re
         (s.asset_id, s.quote_currency) not in started, not any(g.trailing for g in s.gaps), -s.start.timestamp()))
     requests = 1 + plan.ohlc_requests  # the pair lookup, then one OHLC answer per series
     seconds_per_request = 1 / rate_per_second if rate_per_second > 0 else 0.0
-    for span, trades in zip(spans, estimates(spans) if spans else [], strict=True):
-        planned = PlannedSpan(span, trades)
-        if requests < max_requests and requests * seconds_per_request < max_minutes * 60:
-            plan.trades.append(planned)
-            requests += planned.requests or 1
-        else:
-            plan.over_budget.append(planned)
+
+    def fits() -> bool:
+        return requests < max_requests and requests * seconds_per_request < max_minutes * 60
+
+    # Estimated a batch at a time, in the plan's order, while the budget has room: the survey reads the stored
+    # candles around the walks a run can take, not around every old gap of the store.
+    at = 0
+    while at < len(spans) and fits():
+        batch = spans[at:at + ESTIMATE_BATCH]
+        for span, trades in zip(batch, estimates(batch), strict=True):
+            planned = PlannedSpan(span, trades)
+            if fits():
+                plan.trades.append(planned)
+                requests += planned.requests or 1
+            else:
+                plan.over_budget.append(planned)
+        at += len(batch)
+    plan.over_budget.extend(PlannedSpan(span, None, estimated=False) for span in spans[at:])
     return plan
 
 

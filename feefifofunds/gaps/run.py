@@ -15,11 +15,11 @@ from feefifofunds.models import Asset, TradesProgress
 from feefifofunds.sources import SourceError
 from feefifofunds.sources.kraken_rest import KrakenRestSource
 from feefifofunds.sources.kraken_trades import KrakenTradesSource
-from feefifofunds.store import client, schema
+from feefifofunds.store import client, kept, schema
 
 from .backfill import FillResult, backfill, failures
 from .classify import classify
-from .detection import Gap, detect_gaps, list_series, split_confirmed_empty
+from .detection import Gap, kept_gaps, split_confirmed_empty
 from .plan import AUTO, Plan, make_plan
 from .scope import AssetLabel, Scope
 from .trades_fill import Budget, SpanResult, estimate_spans, fill_span, forget_stale_progress
@@ -45,13 +45,19 @@ def survey(scope: Scope, source: KrakenRestSource, *, now: datetime, alias: str,
            quote: str | None = None, since: datetime | None = None, method: str = AUTO, max_requests: int,
            max_minutes: float, rate_per_second: float, table: str = schema.TABLE) -> Survey:
     intervals = [interval] if interval else None
-    series = list_series(alias, asset_ids=scope.asset_ids, intervals=intervals, quote_currency=quote, table=table)
-    gaps = detect_gaps(alias, asset_ids=scope.asset_ids, intervals=intervals, quote_currency=quote, table=table)
-    gaps += trailing_gaps(series, now)
+    try:
+        series, real, confirmed_empty = kept_gaps(alias, asset_ids=scope.asset_ids, intervals=intervals,
+                                                  quote_currency=quote, table=table)
+    except kept.NotBuilt as exc:
+        raise SurveyError(str(exc)) from None
+    gaps = trailing_gaps(series, now)
     no_data: list[str] = []
     if since is not None or (interval and scope.asset_ids is not None and len(scope.asset_ids) == 1):
         gaps += _empty_series(scope, series, interval, quote, since, now, no_data)
-    real, confirmed_empty = split_confirmed_empty(gaps)
+    more_real, more_empty = split_confirmed_empty(gaps)  # the kept gaps are split already
+    real += more_real
+    confirmed_empty += more_empty
+    gaps = real + confirmed_empty
     classified = classify(real, now)
     labels = scope.labels_for({s.asset_id for s in series} | {g.asset_id for g in gaps})
     delisted, status_error = _delisted(source, [c.gap for c in classified if c.gap.trailing], labels)

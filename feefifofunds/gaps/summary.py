@@ -1,35 +1,33 @@
 """Gaps per series for readers (the dashboard and the API): counts and lists, cached per store version.
 
-Gap detection itself is ``detection``; this module keeps its answers per *store version*
-(``store.coverage.store_version``) in the shared cache, so a request never scans more than its own series
-except the first one after a write. Trailing gaps (last candle to the last finished one) depend on the
-clock and are computed at read time with the same rule as the backfill (``trailing.last_finished``); a
-series with a calendar counts the sessions (or in-session candles) missed since its last candle.
+The gaps are the ones the store keeps (``store.kept``, brought up to date by every write): a request reads
+its own series' rows from the catalog, and the asset list one row per series; answers are cached per *store
+version* (``store.coverage.store_version``). A store whose gaps are not built yet says so
+(``kept.NotBuilt``, or None for counts), never a silent zero. Trailing gaps (last candle to the last
+finished one) depend on the clock and are computed at read time with the same rule as the backfill
+(``trailing.last_finished``); a series with a calendar counts the sessions (or in-session candles) missed
+since its last candle.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from feefifofunds import calendars
-from feefifofunds.store import client, schema
+from feefifofunds.store import client, kept, schema
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.coverage import (
     SeriesCoverage,
     cache_key,
     cached_at,
-    series_coverage,
-    shared_cache,
     store_version,
 )
 from feefifofunds.store.series import SeriesKey, series_where
-from feefifofunds.timeframes import as_utc, from_epoch_micros
+from feefifofunds.timeframes import from_epoch_micros
 
-from . import detection
 from .trailing import last_finished
 
 
@@ -43,60 +41,39 @@ class SpanGap:
     confirmed_empty: bool = False
 
 
-def _detect(alias: str, table: str, source: str, asset_ids=None, intervals=None, quote_currency=None):
-    found = detection.detect_gaps(alias, asset_ids=asset_ids, intervals=intervals, quote_currency=quote_currency,
-                                  source=source, table=table)
-    real, confirmed = detection.split_confirmed_empty(found)
-    by_series: dict[SeriesKey, list[SpanGap]] = defaultdict(list)
-    for flag, gaps in ((False, real), (True, confirmed)):
-        for g in gaps:
-            by_series[SeriesKey(g.asset_id, g.interval_minutes, g.quote_currency, source)].append(
-                SpanGap(as_utc(g.start), as_utc(g.end), int(g.missing_candles), flag))
-    for gaps in by_series.values():
-        gaps.sort(key=lambda g: g.start)
-    return by_series
-
-
-def _all_gaps(alias: str, table: str, version: str) -> dict[SeriesKey, int]:
-    """One scan of the whole table: open-gap counts per series; each series' gap list cached on the way."""
-    key = cache_key("gapcounts", version)
-    counts = shared_cache().get(key)
-    if counts is not None:
-        return counts
-    every = series_coverage(alias=alias, table=table, version=version)
-    sources = sorted({c.source for c in every})
-    counts: dict[SeriesKey, int] = {c.key: 0 for c in every}
-    per_series: dict[str, list[SpanGap]] = {cache_key("gaps", version, c.key): [] for c in every}
-    for source in sources:
-        for series, gaps in _detect(alias, table, source).items():
-            counts[series] = sum(1 for g in gaps if not g.confirmed_empty)
-            per_series[cache_key("gaps", version, series)] = gaps
-    shared_cache().set_many(per_series)
-    shared_cache().set(key, counts)
-    return counts
+def _pieces(cov: SeriesCoverage, alias: str, table: str) -> list[SpanGap]:
+    rows = kept.series_pieces(cov.key, alias, table)
+    if rows is None:
+        raise kept.NotBuilt()
+    return [SpanGap(from_epoch_micros(a), from_epoch_micros(b), int(n), bool(empty)) for a, b, n, empty in rows]
 
 
 def open_gap_counts(*, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE,
-                    version: str | None = None) -> dict[SeriesKey, int]:
-    """Real (not confirmed no-trade) gap counts per series key; cached per store version."""
-    return _all_gaps(alias, table, version or store_version(alias=alias, table=table))
+                    version: str | None = None) -> dict[SeriesKey, int] | None:
+    """Real (not confirmed no-trade) gap counts per series key, as kept (one catalog read, cached per store
+    version); None when the store's gaps are not built yet."""
+    version = version or store_version(alias=alias, table=table)
+
+    def counts() -> dict[SeriesKey, int] | None:
+        rows = kept.coverage_rows(alias, table)
+        return None if rows is None else {SeriesKey(a, i, q, s): int(n) for a, i, q, s, *_, n in rows}
+
+    return cached_at(cache_key("gapcounts", version), counts) if kept.is_built(alias, table) else None
 
 
 def gaps_of(cov: SeriesCoverage, *, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE,
             version: str | None = None) -> list[SpanGap]:
-    """Every gap of one series between its first and last candle (real and confirmed empty), by time."""
+    """Every gap of one series between its first and last candle (real and confirmed empty), by time, as kept;
+    raises ``kept.NotBuilt`` when the store's gaps are not built yet."""
     version = version or store_version(alias=alias, table=table)
-    return cached_at(cache_key("gaps", version, cov.key),
-                   lambda: _detect(alias, table, cov.source, [cov.asset_id], [cov.interval_minutes],
-                                   cov.quote_currency).get(cov.key, []))
+    return cached_at(cache_key("gaps", version, cov.key), lambda: _pieces(cov, alias, table))
 
 
 def open_gaps_of(series: list[SeriesCoverage], *, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE,
-                 version: str | None = None) -> dict[SeriesKey, int]:
-    """Real gap counts of the given series only (each scanned once per store version), not the whole store."""
-    version = version or store_version(alias=alias, table=table)
-    return {c.key: sum(not g.confirmed_empty for g in gaps_of(c, alias=alias, table=table, version=version))
-            for c in series}
+                 version: str | None = None) -> dict[SeriesKey, int] | None:
+    """Real gap counts of the given series only; None when the store's gaps are not built yet."""
+    counts = open_gap_counts(alias=alias, table=table, version=version)
+    return None if counts is None else {c.key: counts.get(c.key, 0) for c in series}
 
 
 def trailing_gap(cov: SeriesCoverage, now: datetime | None = None,

@@ -337,7 +337,7 @@ def fill_span(span: TradesSpan, ticker: str, source: MultiIntervalSource, writer
             empties.extend(runs)
             result.empty[gap] += sum(r.missing_candles for r in runs)
         writer.flush()  # acknowledged before the cursor moves on: a kill loses no written candle
-        record_confirmed_empty(empties)
+        record_confirmed_empty(empties, alias)
         progress.save(pages[span.intervals[0]].cursor, max(p.covered_until for p in pages.values()))
         if on_page:
             on_page(result)

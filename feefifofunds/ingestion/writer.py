@@ -34,10 +34,11 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+from django.db import DatabaseError
 from questdb import Sender
 
 from feefifofunds.diskfull import DiskFull, questdb_full, server_says_full
-from feefifofunds.store import client, parquet_import, schema
+from feefifofunds.store import client, parquet_import, schema, written
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.series import SeriesKey
 
@@ -217,10 +218,12 @@ class _Batch:
     rows: int = 0
     holds: dict[Hashable, None] = field(default_factory=dict)  # tags with rows in this buffer (ordered)
     completes: list[Hashable] = field(default_factory=list)  # tags whose last row is here or earlier
+    spans: dict[SeriesKey, tuple[int, int]] = field(default_factory=dict)  # what it holds of each series
 
     def reset(self, transport: Transport) -> None:
         transport.clear(self.buffer)
         self.rows = 0
+        self.spans.clear()
         self.holds.clear()
         self.completes.clear()
 
@@ -233,11 +236,16 @@ class PriceWriter:
     ``flush()`` returns once QuestDB has acknowledged everything added so far. ``pipeline=False`` flushes
     in the caller's thread instead. ``transport``: "ilp" (default) or "parquet" (``TRANSPORTS``). Use as a
     context manager: one connection per run.
+
+    Before a buffer is sent, the span of each series in it is noted in the catalog (``store.written``), in the
+    caller's thread, so the kept coverage and gaps look at it again; ``notes=False`` for a caller that notes
+    its spans itself (the archive job sends from a background thread and notes each part before it goes).
     """
 
     def __init__(self, alias: str = DEFAULT_ALIAS, *, flush_rows: int = DEFAULT_FLUSH_ROWS, table: str = schema.TABLE,
-                 pipeline: bool = True, transport: str = IlpTransport.name):
+                 pipeline: bool = True, transport: str = IlpTransport.name, notes: bool = True):
         self.alias = alias
+        self.notes = written.Notes(alias) if notes else None
         self.table = table
         self.flush_rows = flush_rows
         self.pipeline = pipeline
@@ -306,6 +314,9 @@ class PriceWriter:
         batch.rows += rows.height
         self.pending_rows += rows.height
         batch.holds.update(dict.fromkeys(tags))
+        if self.notes is not None:
+            written.merge(batch.spans, written.spans_of(rows, series) if isinstance(series, SeriesKey) else
+                          written.spans_of(rows, quotes=series.quotes, source=series.source))
         if batch.rows >= self.flush_rows:
             self._send()
             return True
@@ -358,6 +369,12 @@ class PriceWriter:
         """Hand the current buffer on (after the previous flush is acknowledged); fill the other one."""
         self._collect()
         batch = self._current
+        if self.notes is not None:
+            try:
+                self.notes.cover(batch.spans)
+            except DatabaseError as exc:
+                self._failed.update(batch.holds)
+                raise WriteError(f"noting the spans written in the catalog: {exc}", tuple(batch.holds)) from None
         if self._pool is not None:
             self._inflight = (batch, self._pool.submit(self.transport.commit, batch.buffer))
         else:

@@ -3,11 +3,14 @@
 A *series* is (asset, interval, quote currency, source). Used by the dashboard, the JSON API, exports and
 ``price_summary``; nothing here knows about HTTP.
 
-Bounded work: the coverage of every series (and, in ``gaps.summary``, its gaps) is computed at most once per
-*store version* (the table's applied WAL transaction and row count, the state of the confirmed-empty
-memory and the assets' calendars) and kept in Django's cache, shared by every server worker. A write by a
-cron job, or a changed calendar, changes the version, so every worker sees it on its next request.
-Trailing gaps (last candle to now) depend on the clock and are computed at read time.
+Bounded work: the coverage of every series (and, in ``gaps.summary``, its gaps) is read from what the store
+keeps (``store.kept``: an index read in the catalog, never a scan of the prices) at most once per *store
+version* (the table's applied WAL transaction and row count, the state of the confirmed-empty memory, the
+assets' calendars and the kept state's own version) and cached in Django's cache, shared by every server
+worker. A write by a cron job, or a changed calendar, changes the version, so every worker sees it on its
+next request. A store whose kept state is not built yet is scanned for its coverage (and says "gaps not
+built yet" for its gaps). Trailing gaps (last candle to now) depend on the clock and are computed at read
+time.
 
 Prices are read only through ``feefifofunds.store.client`` (QuestDB over PGWire). Every value coming from a
 user is a bind parameter; the only text put into SQL is the interval of ``SAMPLE BY``, an integer checked
@@ -23,9 +26,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from feefifofunds.timeframes import EPOCH, as_utc
+from feefifofunds.timeframes import EPOCH, as_utc, from_epoch_micros
 
-from . import client, schema
+from . import client, kept, schema
 from .config import DEFAULT_ALIAS
 from .series import SeriesKey, series_where
 
@@ -69,6 +72,7 @@ def store_version(*, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE) -> s
 
     from feefifofunds.models import ConfirmedEmptyRange
 
+    kept.catch_up(alias, table)
     cfg = client.get_config(alias)
     wal = client.query("SELECT w.writerTxn, t.id FROM wal_tables() w JOIN tables() t ON w.name = t.table_name "
                        "WHERE w.name = %s", (table,), alias=alias)
@@ -77,7 +81,7 @@ def store_version(*, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE) -> s
     at = memory["at"].timestamp() if memory["at"] else 0
     txn, table_id = wal[0] if wal else (0, 0)
     return (f"{cfg.host}:{cfg.pg_port}:{table}:{table_id}:{txn}:{rows}:{memory['n']}:{memory['last']}:{at}:"
-            f"{calendar_state()}")
+            f"{calendar_state()}:{kept.version(alias, table)}")
 
 
 def calendar_state() -> str:
@@ -134,6 +138,13 @@ def cached_at(key: str, compute):
 
 
 def _scan_coverage(alias: str, table: str, asset_id: int | None = None) -> list[SeriesCoverage]:
+    """From the kept coverage when the store is built (an index read), else from a scan of the prices."""
+    rows = kept.coverage_rows(alias, table, asset_id=asset_id)
+    if rows is not None:
+        out = [SeriesCoverage(a, i, q, s, from_epoch_micros(lo), from_epoch_micros(hi), n)
+               for a, i, q, s, lo, hi, n, _ in rows]
+        out.sort(key=lambda c: (c.asset_id, c.quote_currency, c.interval_minutes, c.source))
+        return out
     where, params = ("", []) if asset_id is None else (" WHERE asset_id = %s", [int(asset_id)])
     rows = client.query(
         "SELECT asset_id, interval_minutes, quote_currency, source, min(time), max(time), count() "

@@ -19,7 +19,7 @@ from feefifofunds import calendars
 from feefifofunds.catalog import calendar_of
 from feefifofunds.gaps import summary
 from feefifofunds.models import Asset
-from feefifofunds.store import coverage
+from feefifofunds.store import coverage, kept
 from feefifofunds.timeframes import epoch_micros
 
 from . import errors
@@ -99,6 +99,14 @@ def coverage_by_asset(version: str, with_gaps: bool) -> dict[int, list[dict]]:
     return coverage.cached(f"coverage-dicts-{int(with_gaps)}", version, build)
 
 
+def gaps_state() -> dict:
+    """Whether the open-gap counts are known: ``gap_detection`` false (and a note) until the store's gaps are
+    built, and every count is then null, never zero."""
+    if kept.is_built():
+        return {"gap_detection": True}
+    return {"gap_detection": False, "gaps_note": kept.NOT_BUILT}
+
+
 def filter_assets(f: AssetFilter):
     """The catalog filtered by ``q`` (ticker or name), ``tier`` and ``category``; shared with the dashboard."""
     from django.db.models import Q
@@ -156,7 +164,7 @@ def assets(request: HttpRequest, p: Query[AssetsQuery]):
     by_asset = coverage_by_asset(coverage.store_version(), p.gaps == "1")
     return {
         "count": len(rows),
-        "gap_detection": True,
+        **gaps_state(),
         "assets": [{**{f: r[f] for f in ASSET_FIELDS}, "coverage": by_asset.get(r["id"], [])} for r in rows],
     }
 
@@ -170,7 +178,7 @@ def asset_detail(request: HttpRequest, ticker: str):
     series = coverage.series_coverage(asset_id=asset.pk, version=version)
     # Only this asset's series are scanned (each once per store version), never the whole store.
     gap_counts = summary.open_gaps_of(series, version=version)
-    return {**asset_dict(asset), "calendar": calendar_of(asset), "gap_detection": True,
+    return {**asset_dict(asset), "calendar": calendar_of(asset), **gaps_state(),
             "coverage": coverage_dicts(asset.pk, series, gap_counts)}
 
 

@@ -14,7 +14,7 @@ import psycopg
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-from feefifofunds.store import binding
+from feefifofunds.store import binding, kept
 from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.config import DEFAULT_ALIAS
 
@@ -53,6 +53,8 @@ def classify(exc: BaseException) -> tuple[int, str, str] | None:
     """(status, code, message) for the store's failures; None for anything else."""
     if isinstance(exc, binding.BindingMismatch):
         return 503, "store_of_another_catalog", str(exc)
+    if isinstance(exc, kept.NotBuilt):
+        return 503, "gaps_not_built", str(exc)
     if isinstance(exc, QuestDBError):
         return 503, "store_unavailable", "the price store (QuestDB) cannot be reached"
     if isinstance(exc, psycopg.OperationalError):

@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from feefifofunds.models import ConfirmedEmptyRange
 from feefifofunds.store import client
 from tests.support import kraken_gaps
+from tests.support.kept import assert_kept_matches_scan
 from tests.support.kraken_gaps import CURRENT_HOUR, DAY, HOUR, NOW, TODAY, hours, make_asset, rows, run, write_series
 
 fake_kraken, market = kraken_gaps.fake_kraken, kraken_gaps.market  # fixtures
@@ -49,6 +50,7 @@ def test_yes_fills_and_the_gap_disappears_from_the_next_report(market, fake_krak
     out = run("--yes", "--asset", "BTC")
     assert "Proceed" not in out and "Summary: 1 filled" in out
     assert rows(btc.pk) == before + 3
+    assert_kept_matches_scan()  # an OHLC fill keeps its spans
     # API candles carry vwap; they are ordinary kraken rows.
     vwaps = client.query(f"SELECT vwap, source FROM assetprice WHERE asset_id = {btc.pk} "
                          "AND time IN '2024-11-01;3d'")
@@ -73,6 +75,8 @@ def test_confirmed_empty_intervals_are_remembered(questdb, fake_kraken):
     assert "FILLED DOGE (TIER1) - 60 min interval" in out and "3 written, 7 confirmed empty" in out
     ranges = list(ConfirmedEmptyRange.objects.values_list("start", "end"))
     assert ranges == [(missing[2], missing[4]), (missing[6], missing[9])]
+    _, runs = assert_kept_matches_scan()  # the confirmed-empty memory splits the kept gaps
+    assert [r[3:] for r in runs] == [(3, True), (4, True)]
     again = run("--yes")
     assert "Nothing to backfill." in again and "Summary: 0 fillable gaps" in again
     assert "CONFIRMED EMPTY" in again and "Summary: 2 confirmed-empty ranges, 7 candles (not reported as gaps)" in again

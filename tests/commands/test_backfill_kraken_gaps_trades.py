@@ -15,6 +15,7 @@ from feefifofunds.gaps.detection import detect_gaps, split_confirmed_empty
 from feefifofunds.models import TradesProgress
 from tests.support import kraken_gaps
 from tests.support.fake_kraken_trades import make_trades
+from tests.support.kept import assert_kept_matches_scan
 from tests.support.kraken_gaps import HOUR, NOW, grid, make_asset, run, stored, write_series
 
 fake_kraken = kraken_gaps.fake_kraken  # a fixture
@@ -81,6 +82,7 @@ def test_old_gap_rebuilt_from_trades_without_touching_stored_candles(questdb, fa
     for t in set(after) - set(before):
         assert_candle(after[t], expected[t])
     assert len(after) - len(before) == 10
+    assert_kept_matches_scan()  # a trades fill keeps its spans
 
 
 def test_request_budget_ends_the_run_and_the_next_one_goes_on(btc_hourly, fake_kraken):
@@ -114,6 +116,7 @@ def test_killed_run_resumes_where_it_stopped(btc_hourly, fake_kraken, command_en
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "FILLED BTC (TIER1)" in done.stdout and not TradesProgress.objects.exists()
+    assert_kept_matches_scan()  # after a kill mid-walk and the rerun
     calls = [c["since"] for c in fake_kraken.calls("Trades")]
     # At most the page in flight at the kill is asked again.
     assert len(calls) - len(set(calls)) <= 1

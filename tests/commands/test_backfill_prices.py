@@ -11,6 +11,7 @@ from feefifofunds.models import Asset
 from feefifofunds.store import client
 from tests.support import api_fixtures as fx
 from tests.support.api_fixtures import subprocess_env
+from tests.support.kept import assert_kept_matches_scan
 
 api_settings, fake_finnhub, fake_massive = fx.api_settings, fx.fake_finnhub, fx.fake_massive  # fixtures
 
@@ -53,6 +54,7 @@ def test_all_active_assets(questdb, fake_massive, catalog):
     out = backfill("--all", "--source", "massive", *JAN)
     assert stored() == {"AAPL": 10, "MSFT": 10, "BTC": 14, "ETH": 14, "EUR": 10}  # OLD is inactive
     assert "OLD" not in out and "58 created, 0 updated" in out
+    assert_kept_matches_scan()
     assert len(fake_massive.requests) == 5
     assert {p.split("/")[4] for p in fake_massive.paths()} == {"AAPL", "MSFT", "X:BTCUSD", "X:ETHUSD", "C:EURUSD"}
 

@@ -14,6 +14,7 @@ from feefifofunds.ingestion.archive import job
 from feefifofunds.models import Asset
 from feefifofunds.store import client
 from tests.support.archive import candle_lines, write_file
+from tests.support.kept import assert_kept_matches_scan
 from tests.support.store import count, parsed, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,6 +64,7 @@ def test_quarterly_updates_end_to_end(questdb, tmp_path, command_env):
         "stored candles changed" in first.stdout
     assert (ingested / "master_q4" / "XBTUSD_60.csv").read_bytes() == originals["master"]
     assert (ingested / "XBTUSD_60.csv").read_bytes() == originals["update1"]
+    assert_kept_matches_scan()  # every archive file's spans are kept
 
     # 2. The next quarter's file, same name at the root: the first update's original is kept.
     write_file(data / "XBTUSD_60.csv", update2)
@@ -76,6 +78,7 @@ def test_quarterly_updates_end_to_end(questdb, tmp_path, command_env):
     assert (ingested / "XBTUSD_60.csv").read_bytes() == originals["update1"]
     [run_copy] = list(ingested.glob("run-*/XBTUSD_60.csv"))
     assert run_copy.read_bytes() == originals["update2"]
+    assert_kept_matches_scan()
 
     # 3. The same update again: nothing changes in the store, the identical original is kept once.
     write_file(data / "XBTUSD_60.csv", update2)
@@ -83,6 +86,7 @@ def test_quarterly_updates_end_to_end(questdb, tmp_path, command_env):
     assert again.returncode == 0, again.stdout + again.stderr
     assert "0 stored candles changed" in again.stdout
     assert stored() == expected and count() == 384
+    assert_kept_matches_scan()
     assert sorted(p.read_bytes() for p in ingested.rglob("*.csv")) == sorted(originals.values())
     assert not list(data.rglob("*.csv"))
 

@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from feefifofunds.models import Asset
 from feefifofunds.store import client
 from tests.support.archive import candle_lines, copy_real_samples, write_file
+from tests.support.kept import assert_kept_matches_scan
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +46,9 @@ def test_yes_runs_and_reports(questdb, tmp_path, command_env):
         assert label in out
     assert count() == 1200
     assert "Traceback" not in proc.stderr
+    # The real Kraken files' gaps, kept as the job wrote them, are the ones a full scan finds, gap by gap.
+    _, runs = assert_kept_matches_scan()
+    assert runs
 
 
 def test_no_terminal_without_yes_refuses(questdb, tmp_path, command_env):
@@ -149,3 +153,4 @@ def test_killed_run_then_rerun_ends_with_exactly_the_source_data(questdb, tmp_pa
     most = client.query("SELECT max(c) FROM (SELECT time, asset_id, count() c FROM assetprice "
                         "GROUP BY time, asset_id)")[0][0]
     assert most == 1
+    assert_kept_matches_scan()  # the killed run's notes and the rerun's: nothing stale

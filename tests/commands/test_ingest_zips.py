@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from feefifofunds.models import Asset, ZipMemberDone
-from feefifofunds.store import client
+from feefifofunds.models import Asset, WrittenSpan, ZipMemberDone
+from feefifofunds.store import client, kept
 from tests.support.archive import candle_lines, csv_bytes, flip_byte, member_offset, write_file, write_zip
+from tests.support.kept import assert_kept_matches_scan
 from tests.support.store import count, parsed, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -153,6 +154,9 @@ def test_killed_in_the_middle_of_a_zip_then_resumed(questdb, tmp_path, command_e
     done = set(ZipMemberDone.objects.values_list("member", flat=True))
     assert 0 < len(done) < len(pairs), "the kill should land in the middle of the zip"
     assert zpath.exists()
+    assert WrittenSpan.objects.exists()  # the killed run's notes: what it may have written
+    kept.catch_up("questdb")  # a reader (or the next run) applies them: nothing stored is missed
+    assert_kept_matches_scan()
     rerun = manage(command_env, "--data-dir", str(data), "--yes")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     read = set(re.findall(r"^\[\d+/\d+\] Kraken_OHLCVT\.zip:(\S+): ingested", rerun.stdout, re.MULTILINE))
@@ -163,6 +167,7 @@ def test_killed_in_the_middle_of_a_zip_then_resumed(questdb, tmp_path, command_e
                         "GROUP BY time, asset_id)")[0][0]
     assert most == 1
     assert stored("ETH", 1) == parsed(members["ETHUSD_1.csv"])
+    assert_kept_matches_scan()
     assert not zpath.exists() and (tmp_path / "ingested" / "ohlcv" / "Kraken_OHLCVT.zip").exists()
     assert not (tmp_path / ".data.staging").exists()
 

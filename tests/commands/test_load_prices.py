@@ -13,6 +13,7 @@ from tests.support import api_fixtures as fx
 from tests.support.api_fixtures import subprocess_env
 from tests.support.fake_finnhub import KEY as FINNHUB_KEY
 from tests.support.fake_massive import KEY as MASSIVE_KEY
+from tests.support.kept import assert_kept_matches_scan
 
 api_settings, fake_finnhub, fake_massive = fx.api_settings, fx.fake_finnhub, fx.fake_massive  # fixtures
 
@@ -57,6 +58,7 @@ def test_loads_days_of_a_stock_from_massive(questdb, fake_massive, aapl):
     assert all(r[0].hour == 0 for r in stored) and stored[0][3] is not None and stored[0][4] == "USD"
     assert f"{expected} created, 0 updated" in out
     assert len(fake_massive.requests) == 1
+    assert_kept_matches_scan()  # an API load keeps its spans (a stock: judged by its sessions)
 
 
 def test_rerun_counts_updates_not_creates(questdb, fake_massive, aapl):
@@ -70,6 +72,7 @@ def test_rerun_counts_updates_not_creates(questdb, fake_massive, aapl):
 def test_finnhub_crypto_days(questdb, fake_finnhub, btc):
     out = load("--ticker", "BTC", "--source", "finnhub", "--days", "5")
     assert len(rows("finnhub", btc)) == 5 and "5 created, 0 updated" in out
+    assert_kept_matches_scan()
     assert fake_finnhub.requests[0].query["symbol"] == "BINANCE:BTCUSDT"
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from feefifofunds.cli.gaps import DEFAULT_MAX_SERIES
 from feefifofunds.gaps.detection import detect_gaps, list_series
+from feefifofunds.gaps.plan import ESTIMATE_BATCH
 from feefifofunds.gaps.trades_fill import TradesSpan, _from_covering, estimate_spans, plan_spans
 from feefifofunds.gaps.trailing import trailing_gaps
 from feefifofunds.ingestion.writer import PriceWriter
@@ -159,3 +160,20 @@ def test_report_lists_the_first_series_and_totals_for_the_rest(questdb, tmp_path
     assert f"Summary: {n} fillable gaps, {n} total candles to fetch" in out
     assert f"Summary: {n} unfillable gaps" in out
     assert len(path.read_text().splitlines()) == 1 + n  # the header, then every unfillable gap
+
+
+def test_walks_beyond_the_budget_are_not_estimated(questdb, fake_kraken, spied):
+    """Estimates are read a batch at a time while the budget has room: a store with thousands of old gaps
+    costs the survey what the run can take, not what the store holds."""
+    eth = make_asset("ETH")
+    n = 3 * (ESTIMATE_BATCH + 300)
+    write({SeriesKey(eth.pk, 1, "USD", "kraken"): (grid(DAY0, n, 1, skip=set(range(1, n, 3))), [5] * (2 * n // 3)),
+           SeriesKey(eth.pk, 60, "USD", "kraken"): (grid(DAY0, 40, 60), [600] * 40)})
+    run("--dry-run", "--asset", "ETH", "--method", "trades")  # the first meeting binds the store to the catalog
+    spied.clear()
+    out = run("--dry-run", "--asset", "ETH", "--method", "trades")
+    left = n // 3 + 1 - ESTIMATE_BATCH  # every missing minute is a walk, plus the trailing one; one batch read
+    assert f"(+ {left} walks not estimated: the run that takes them estimates them)" in out
+    assert f"Left for a later run (over budget): {n // 3} gaps" in out
+    estimates = [q for q in spied if "trade_count IS NOT NULL" in q]
+    assert len(estimates) <= 2

@@ -35,7 +35,7 @@ from feefifofunds.catalog import ensure_kraken_assets
 from feefifofunds.diskfull import DiskFull, catalog_full
 from feefifofunds.models import Asset
 from feefifofunds.sources.kraken_archive import CHUNK_BYTES, ArchiveFile, MalformedFile
-from feefifofunds.store import client, parquet_import
+from feefifofunds.store import client, parquet_import, written
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.series import SeriesKey, stored_candles
 
@@ -109,7 +109,9 @@ def ingest(inputs: list[ArchiveInput], *, alias: str = DEFAULT_ALIAS, staging_di
         if flush_rows is None:
             flush_rows = PARQUET_FLUSH_ROWS if summary.write_path == "parquet" else DEFAULT_FLUSH_ROWS
         with ExitStack() as stack:
-            writer = stack.enter_context(writer_class(alias, flush_rows=flush_rows, transport=summary.write_path))
+            # The job notes each part's spans itself, in this thread, before the part goes (``note_spans``).
+            writer = stack.enter_context(writer_class(alias, flush_rows=flush_rows, transport=summary.write_path,
+                                                      notes=False))
             retry_writer = writer if writer.transport.name == "ilp" else \
                 stack.enter_context(writer_class(alias, flush_rows=flush_rows))
             staging = stack.enter_context(Staging(staging_dir, max_bytes=staging_max_bytes))
@@ -183,6 +185,9 @@ class _Job:
         self.assets: dict[str, Asset] = {}
         self.series_seen: set[SeriesKey] = set()
         self.new_assets: set[int] = set()
+        self.notes = written.Notes(alias)
+        self.unnoted: dict[SeriesKey, tuple[int, int]] = {}  # spans staged since the last part went
+        self.spans: dict[ArchiveFile, tuple[int, int]] = {}
 
     def stage(self, f: ArchiveFile) -> bool:
         """Validate and stage one file in a single read (sent with the others of its round, done once
@@ -213,8 +218,18 @@ class _Job:
             return self.not_staged(f, exc, result)
         key = staged.key = SeriesKey(self.asset(f).pk, f.interval_minutes, f.quote, SOURCE)
         self.series_seen.add(key)
+        lo, hi = self.spans.pop(f)
+        written.merge(self.unnoted, {key: (lo * 1_000_000, hi * 1_000_000)})
         self.sender.add(Pending(result, key))
         return True
+
+    def note_spans(self) -> None:
+        """Note the spans of what is staged in the catalog, before it is sent (``store.written``)."""
+        try:
+            self.notes.cover(self.unnoted)
+        except DatabaseError as exc:
+            raise RunStopped(f"noting the spans to send in the catalog: {exc}") from None
+        self.unnoted = {}
 
     def validated(self, f: ArchiveFile, result: FileResult, known: SeriesKey | None) -> Iterator[pl.DataFrame]:
         """The file's chunks as they pass validation, counted into ``result`` (with the stored candles each
@@ -222,6 +237,9 @@ class _Job:
         for df, nbytes in checked_chunks(self.origin[f], f, self.chunk_bytes):
             if known is not None:
                 result.changed += self.count_changed(known, df)
+            if df.height:  # times increase within a file (validated)
+                lo, hi = df.item(0, "time"), df.item(df.height - 1, "time")
+                self.spans[f] = (self.spans[f][0], hi) if f in self.spans else (lo, hi)
             result.rows += df.height
             self.events.rows_sent(f, df.height, nbytes)
             yield df

@@ -44,6 +44,7 @@ class Outcomes(Protocol):
 
     def committed(self, pending: Pending) -> None: ...
     def committed_many(self, pending: list[Pending]) -> None: ...  # several at once (one catalog commit)
+    def note_spans(self) -> None: ...  # what is staged is about to be sent
     def fail(self, f: ArchiveFile, message: str, rows: int = 0) -> None: ...
     def reread(self, f: ArchiveFile, *, whole: bool) -> Iterator[pl.DataFrame]: ...  # whole: validated first
 
@@ -80,6 +81,7 @@ class PartSender:
               and (self.inflight is None or self.inflight[0].done())):
             self.join()
             self.round_rows += self.staging.rows
+            self.outcomes.note_spans()
             part = self.staging.detach()
             self.inflight = (self.pool.submit(self._send, part, inline=False), {s.tag for s in part.files})
 
@@ -88,6 +90,7 @@ class PartSender:
         end of a round, the next one starts with small parts again)."""
         self.join()
         self.round_rows = 0 if round_end else self.round_rows + self.staging.rows
+        self.outcomes.note_spans()
         part = self.staging.detach()
         if part.files:
             self._settle({s.tag for s in part.files}, self._send(part, inline=True))

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from feefifofunds.cli.console import locked
-from feefifofunds.store import binding
+from feefifofunds.store import binding, kept
 from feefifofunds.store.client import QuestDBError, get_config
 from feefifofunds.store.config import DEFAULT_ALIAS
 
@@ -36,6 +36,8 @@ class Command(BaseCommand):
             if adopt:
                 with locked(database, command="bind_store"):  # not while a run writes with the other catalog
                     before, now = binding.adopt(database, catalog)
+                    if before is not None and before.catalog_id != catalog.catalog_id:
+                        kept.forget(database)  # what this catalog kept of it may be out of date
                 self.stdout.write(f"Store {store} was: {describe(before)}")
                 self.stdout.write(f"Store {store} is now: {describe(now)}")
                 return

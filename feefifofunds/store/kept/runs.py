@@ -1,0 +1,212 @@
+"""Runs of missing candles and the reads of the price table they come from.
+
+A series' runs are the pairs of consecutive stored candles further apart than one interval (``grid_run``),
+split where a backfill confirmed the candles empty (``split_run``); the queries here read them, and each
+series' first and last candle, count and off-grid candles, for any filter and time range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+from feefifofunds import calendars
+from feefifofunds.timeframes import from_epoch_micros, naive_utc
+
+from .. import client
+from ..series import SeriesKey, series_where
+
+MICROS_PER_MINUTE = 60_000_000
+
+
+DAY_US = 1440 * MICROS_PER_MINUTE
+
+
+@dataclass(frozen=True)
+class Run:
+    """Missing candles between two stored ones; a series with market hours has no ``after``/``before``
+    (its runs are sessions), and they are set to its first and last missing candle."""
+
+    after_us: int
+    before_us: int
+    start_us: int
+    end_us: int
+    missing: int
+
+
+@dataclass(frozen=True)
+class Piece:
+    start_us: int
+    end_us: int
+    missing: int
+    confirmed_empty: bool
+
+
+@dataclass
+class Cover:
+    """A series' kept coverage (``KeptSeries`` without its key)."""
+
+    first_us: int
+    last_us: int
+    candles: int
+    missing: int = 0
+    open_gaps: int = 0
+    regular: bool = True
+    calendar: str = calendars.ALWAYS
+
+
+def grid_run(after_us: int, before_us: int, step_us: int) -> Run | None:
+    """The run between two consecutive stored candles, or None when they are at most one interval apart."""
+    missing = (before_us - after_us - 1) // step_us
+    if missing <= 0:
+        return None
+    return Run(after_us, before_us, after_us + step_us, after_us + missing * step_us, missing)
+
+
+def split_run(start_us: int, step_us: int, missing: int,
+              ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int, bool]]:
+    """The run's candle indexes ``[0, missing)`` as pieces (first, last, inside a range), in order: a candle is
+    inside when an inclusive range (epoch microseconds) holds its time. Interval arithmetic: a long run costs
+    what its ranges cost, not what it misses."""
+    covered: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        a = max(0, -((start_us - lo) // step_us))  # ceil((lo - start) / step)
+        b = min(missing - 1, (hi - start_us) // step_us)
+        if a <= b:
+            covered.append((a, b))
+    if not covered:
+        return [(0, missing - 1, False)]
+    covered.sort()
+    merged: list[list[int]] = []
+    for a, b in covered:
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out: list[tuple[int, int, bool]] = []
+    at = 0
+    for a, b in merged:
+        if a > at:
+            out.append((at, a - 1, False))
+        out.append((a, b, True))
+        at = b + 1
+    if at < missing:
+        out.append((at, missing - 1, False))
+    return out
+
+
+def pieces_of(run: Run, step_us: int, confirmed: Iterable[tuple[int, int]]) -> list[Piece]:
+    ranges = [(lo, hi) for lo, hi in confirmed if lo <= run.end_us and hi >= run.start_us]
+    return [Piece(run.start_us + a * step_us, run.start_us + b * step_us, b - a + 1, flag)
+            for a, b, flag in split_run(run.start_us, step_us, run.missing, ranges)]
+
+
+def in_list(values: Iterable[int]) -> str:
+    return ", ".join(str(int(v)) for v in sorted(set(values)))
+
+
+def series_filter(keys: Iterable[SeriesKey]) -> tuple[str, list]:
+    """A filter that keeps every row of ``keys`` (and maybe of other series: callers pick theirs out)."""
+    keys = list(keys)
+    quotes = sorted({k.quote_currency for k in keys})
+    sources = sorted({k.source for k in keys})
+    where = (f"asset_id IN ({in_list(k.asset_id for k in keys)}) AND "
+             f"interval_minutes IN ({in_list(k.interval_minutes for k in keys)}) AND "
+             f"quote_currency IN ({', '.join(['%s'] * len(quotes))}) AND "
+             f"source IN ({', '.join(['%s'] * len(sources))})")
+    return where, [*quotes, *sources]
+
+
+def time_filter(lo_us: int | None, hi_us: int | None) -> tuple[str, list]:
+    where, params = [], []
+    if lo_us is not None:
+        where.append("time >= %s")
+        params.append(naive_utc(from_epoch_micros(lo_us)))
+    if hi_us is not None:
+        where.append("time <= %s")
+        params.append(naive_utc(from_epoch_micros(hi_us)))
+    return " AND ".join(where), params
+
+
+def all_of(*parts: tuple[str, list]) -> tuple[str, list]:
+    where = " AND ".join(w for w, _ in parts if w)
+    return where or "true", [p for _, params in parts for p in params]
+
+
+def stored_summary(where: str, params: list, *, alias: str, table: str) -> dict[SeriesKey, tuple[int, int, int, int]]:
+    """Per series matching ``where``: first and last candle, count, and candles off the interval's grid."""
+    rows = client.query(
+        f"""SELECT asset_id, interval_minutes, quote_currency, source, min(cast(time AS LONG)),
+                   max(cast(time AS LONG)), count(),
+                   sum(CASE WHEN cast(time AS LONG) %% (cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L) = 0
+                       THEN 0 ELSE 1 END)
+            FROM {table} WHERE {where} GROUP BY asset_id, interval_minutes, quote_currency, source""",
+        params, alias=alias)
+    return {SeriesKey(int(a), int(i), str(q), str(s)): (int(lo), int(hi), int(n), int(off or 0))
+            for a, i, q, s, lo, hi, n, off in rows}
+
+
+def asset_halves(where: str, params: list, asset_ids: Iterable[int] | None, *, alias: str,
+                 table: str) -> list[str]:
+    """Two disjoint filters that together keep every row (a NULL asset id included), split at an asset id in
+    the middle of ``asset_ids`` or, for all, of the rows' id range (min/max cost milliseconds): QuestDB
+    computes a window function on one thread, and two queries over disjoint halves run on two. One empty
+    filter when there is nothing to split."""
+    if asset_ids is not None:
+        ids = sorted(set(asset_ids))
+        if len(ids) < 2:
+            return [""]
+        middle = ids[len(ids) // 2]
+    else:
+        low, high = client.query(f"SELECT min(asset_id), max(asset_id) FROM {table} WHERE {where}", params,
+                                 alias=alias)[0]
+        if low is None or high is None or low >= high:
+            return [""]
+        middle = low + (high - low + 1) // 2
+    return [f" AND asset_id < {int(middle)}", f" AND (asset_id >= {int(middle)} OR asset_id = NULL)"]
+
+
+def stored_runs(where: str, params: list, *, alias: str, table: str, asset_ids: Iterable[int] | None = None,
+                ) -> list[tuple[int, str, int, str, int, int]]:
+    """Every pair of consecutive stored candles of a series further apart than one interval, among the rows
+    matching ``where``: (asset id, quote, interval, source, earlier, later), times in epoch microseconds.
+
+    One window-function pass (``lag()`` over each series ordered by time), so only the gaps reach Python; the
+    window carries the timestamp itself (the difference of two TIMESTAMPs is microseconds) and only the rows
+    that leave are cast to LONG. Two threads over disjoint halves of the asset ids."""
+
+    def query(half: str) -> list[tuple]:
+        return client.query(f"""
+            SELECT asset_id, quote_currency, interval_minutes, source, cast(prev AS LONG), cast(time AS LONG)
+            FROM (
+                SELECT asset_id, quote_currency, interval_minutes, source, time,
+                       lag(time) OVER (
+                           PARTITION BY asset_id, quote_currency, interval_minutes, source ORDER BY time
+                       ) AS prev
+                FROM {table}
+                WHERE {where}{half}
+            )
+            WHERE prev IS NOT NULL AND time - prev > cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
+        """, params, alias=alias)
+
+    halves = asset_halves(where, params, asset_ids, alias=alias, table=table)
+    if len(halves) == 1:
+        return query("")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parts = [pool.submit(query, half) for half in halves]
+        return [row for part in parts for row in part.result()]
+
+
+def stored_times_of(key: SeriesKey, *, alias: str, table: str):
+    import numpy as np
+
+    where, params = series_where(**asdict(key))
+    rows = client.query(f"SELECT cast(time AS LONG) FROM {table} WHERE {where}", params, alias=alias, binary=True)
+    return np.unique(np.asarray([t for (t,) in rows], dtype=np.int64))
+
+
+def count_series(key: SeriesKey, cover: Cover, *, alias: str, table: str) -> int:
+    where, params = series_where(**asdict(key), start=from_epoch_micros(cover.first_us),
+                                 last=from_epoch_micros(cover.last_us))
+    return int(client.query(f"SELECT count() FROM {table} WHERE {where}", params, alias=alias)[0][0])
