@@ -10,8 +10,9 @@ Two ways to the server, one buffering and acknowledgement logic (``PriceWriter``
   table's types instead of printing every value as text for the server to parse back.
 
 DEDUP on the table makes re-sending the same candles harmless either way. A flush that fails because a
-disk is full (the import folder, or QuestDB's own) is a ``WriteError`` whose ``disk_full`` says so: the rows
-are not at fault, and a caller that writes on would only fill the same disk again.
+disk is full (the import folder, QuestDB's own, or the catalog's, where the spans are noted) is a
+``WriteError`` whose ``disk_full`` says so: the rows are not at fault, and a caller that writes on would
+only fill the same disk again.
 
 Both cores work at once: while QuestDB takes in one full buffer (a background thread waits for its
 acknowledgement; the client and pyarrow release the GIL meanwhile), the caller fills the next one. At most
@@ -37,7 +38,7 @@ import pyarrow as pa
 from django.db import DatabaseError
 from questdb import Sender
 
-from feefifofunds.diskfull import DiskFull, questdb_full, server_says_full
+from feefifofunds.diskfull import DiskFull, catalog_full, questdb_full, server_says_full
 from feefifofunds.store import client, parquet_import, schema, written
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.series import SeriesKey
@@ -374,7 +375,9 @@ class PriceWriter:
                 self.notes.cover(batch.spans)
             except DatabaseError as exc:
                 self._failed.update(batch.holds)
-                raise WriteError(f"noting the spans written in the catalog: {exc}", tuple(batch.holds)) from None
+                full = catalog_full(exc)
+                raise WriteError(str(full) if full else f"noting the spans written in the catalog: {exc}",
+                                 tuple(batch.holds), disk_full=full) from None
         if self._pool is not None:
             self._inflight = (batch, self._pool.submit(self.transport.commit, batch.buffer))
         else:

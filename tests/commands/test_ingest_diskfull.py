@@ -130,35 +130,46 @@ def sqlite_stored(catalog: Path, ticker: str) -> dict[int, tuple]:
     return stored(asset_id=asset_id)
 
 
-def test_catalog_full_when_zip_members_are_recorded(questdb, tmp_path, command_env, unbound_afterwards):  # noqa: F811
-    """A SQLite catalog on a filesystem that fills: the members' rows are committed, their records cannot be."""
+def test_catalog_full(questdb, tmp_path, command_env, unbound_afterwards):  # noqa: F811
+    """A SQLite catalog on a filesystem that fills: first when a zip member is recorded done (an empty member,
+    recorded before anything is sent), then when the spans about to be sent are noted."""
     data = tmp_path / "data"
-    xbt, eth = candle_lines(60, 200, start=JAN_2015), candle_lines(60, 200, start=JAN_2015, price=50.0)
+    xbt, eth = candle_lines(60, 300, start=JAN_2015), candle_lines(60, 300, start=JAN_2015, price=50.0)
     write_zip(data / "Kraken_OHLCVT.zip", {"XBTUSD_60.csv": xbt[:100], "ETHUSD_60.csv": eth[:100]})
     with small_disk(tmp_path / "catalog", "16m") as folder:
         catalog = folder / "catalog.sqlite3"
         env = dict(command_env, DATABASE_URL=f"sqlite:///{catalog}")
-        migrated = manage(env, "feefifofunds", "--verbosity", "0", command="migrate")
+        migrated = manage(env, "--verbosity", "0", command="migrate")
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
         first = manage(env, "--data-dir", str(data), "--yes")
         assert first.returncode == 0, first.stdout + first.stderr  # the assets exist from here on
 
-        write_zip(data / "Kraken_OHLCVT_Q1_2026.zip", {"XBTUSD_60.csv": xbt[100:], "ETHUSD_60.csv": eth[100:]})
+        # The daily member is empty: it is recorded done as soon as it is read, before any row is sent.
+        write_zip(data / "Kraken_OHLCVT_Q1_2026.zip", {"XBTUSD_1440.csv": b"", "XBTUSD_60.csv": xbt[100:200],
+                                                       "ETHUSD_60.csv": eth[100:200]})
         filler = fill(folder)
         proc = manage(env, "--data-dir", str(data), "--yes")
         assert_stopped(proc, f"the catalog {catalog} (filesystem {folder}", "is full",
                        "zip members not recorded are read again by the next run")
-        assert (data / "Kraken_OHLCVT_Q1_2026.zip").exists()
-        assert sqlite_stored(catalog, "BTC") == parsed(xbt)  # the rows were committed: they stay
-
+        assert (data / "Kraken_OHLCVT_Q1_2026.zip").exists() and count() == 200
         filler.unlink()
         again = manage(env, "--data-dir", str(data), "--yes")
         assert again.returncode == 0, again.stdout + again.stderr
         assert not (data / "Kraken_OHLCVT_Q1_2026.zip").exists()
+
+        write_zip(data / "Kraken_OHLCVT_Q2_2026.zip", {"XBTUSD_60.csv": xbt[200:], "ETHUSD_60.csv": eth[200:]})
+        filler = fill(folder)
+        proc = manage(env, "--data-dir", str(data), "--yes")
+        assert_stopped(proc, f"the catalog {catalog} (filesystem {folder}", "is full")
+        assert (data / "Kraken_OHLCVT_Q2_2026.zip").exists() and count() == 400  # nothing sent unnoted
+        filler.unlink()
+        again = manage(env, "--data-dir", str(data), "--yes")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert not list(data.glob("*.zip"))
         assert sqlite_stored(catalog, "BTC") == parsed(xbt) and sqlite_stored(catalog, "ETH") == parsed(eth)
-        assert count() == 400
+        assert count() == 600
         with closing(sqlite3.connect(catalog)) as conn:
-            assert conn.execute("SELECT count(*) FROM feefifofunds_zipmemberdone").fetchone() == (4,)
+            assert conn.execute("SELECT count(*) FROM feefifofunds_zipmemberdone").fetchone() == (7,)
 
 
 # --- QuestDB's own disk --------------------------------------------------------------------------------

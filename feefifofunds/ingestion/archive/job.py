@@ -228,7 +228,7 @@ class _Job:
         try:
             self.notes.cover(self.unnoted)
         except DatabaseError as exc:
-            raise RunStopped(f"noting the spans to send in the catalog: {exc}") from None
+            raise catalog_full(exc) or RunStopped(f"noting the spans to send in the catalog: {exc}") from None
         self.unnoted = {}
 
     def validated(self, f: ArchiveFile, result: FileResult, known: SeriesKey | None) -> Iterator[pl.DataFrame]:
