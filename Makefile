@@ -63,6 +63,7 @@ bench: migrate
 	$(BIN)/python benchmarks/growth_bench.py
 	$(BIN)/python benchmarks/gaps_bench.py
 	$(BIN)/python benchmarks/requests_bench.py
+	$(BIN)/python benchmarks/scale_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

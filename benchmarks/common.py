@@ -141,3 +141,33 @@ def set_layout(ports: server.Ports, partition_by: str) -> None:
 def count_rows(ports: server.Ports, table: str = "assetprice") -> int:
     with pg(ports) as conn:
         return conn.execute(f"SELECT count() FROM {table}").fetchone()[0]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(env: dict[str, str], log: Path, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """The dashboard and API as `make serve` serves them (``python -m feefifofunds.web.serve``: gunicorn,
+    collected static files) on a free loopback port; returns the process and its base URL once it answers."""
+    import urllib.request
+
+    env = dict(env, FEEFIFOFUNDS_HOST="127.0.0.1", FEEFIFOFUNDS_PORT=str(free_port()))
+    with log.open("wb") as out:
+        web = subprocess.Popen([sys.executable, "-m", "feefifofunds.web.serve"], cwd=REPO, env=env, stdout=out,
+                               stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{env['FEEFIFOFUNDS_PORT']}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(base + "/static/feefifofunds/dashboard.css", timeout=5).read()
+            return web, base
+        except OSError:
+            if web.poll() is not None or time.monotonic() > deadline:
+                web.terminate()
+                raise SystemExit(f"server did not start:\n{log.read_text()}") from None
+            time.sleep(0.3)

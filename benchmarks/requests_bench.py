@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,9 +30,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from common import REPO, serve
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 START = datetime(2020, 1, 1, tzinfo=UTC)
 
 
@@ -43,12 +40,6 @@ def loadavg() -> str:
         return Path("/proc/loadavg").read_text().strip()
     except OSError:
         return "n/a"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fill(series: int, candles: int) -> list[str]:
@@ -114,11 +105,10 @@ def main() -> None:
         ports = server.Ports.free()
         jar = server.ensure_jar(REPO / ".state" / "questdb" / "jars")
         qdb = server.start(root / "questdb", ports, jar, heap="2g")
-        web_port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SECRET_KEY")}
         env.update(FEEFIFOFUNDS_STATE_DIR=str(root / "state"), QUESTDB_HOST="127.0.0.1",
                    QUESTDB_HTTP_PORT=str(ports.http), QUESTDB_PG_PORT=str(ports.pg), QUESTDB_ILP_PORT=str(ports.ilp),
-                   FEEFIFOFUNDS_PORT=str(web_port), DJANGO_SETTINGS_MODULE="feefifofunds_project.settings")
+                   DJANGO_SETTINGS_MODULE="feefifofunds_project.settings")
         os.environ.clear()
         os.environ.update(env)
         import django
@@ -129,19 +119,7 @@ def main() -> None:
         call_command("migrate", interactive=False, verbosity=0)
         tickers = fill(args.series, args.candles)
 
-        log = (root / "serve.log").open("wb")
-        web = subprocess.Popen([sys.executable, "-m", "feefifofunds.web.serve"], cwd=REPO, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{web_port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(base + "/static/feefifofunds/dashboard.css", timeout=5).read()
-                break
-            except OSError:
-                if web.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"server did not start:\n{(root / 'serve.log').read_text()}") from None
-                time.sleep(0.3)
+        web, base = serve(env, root / "serve.log")
 
         total = args.series * args.candles
         print(f"store: {args.series:,} series, about {total:,} candles; {args.repeat} warm requests per URL, "

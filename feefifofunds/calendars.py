@@ -27,9 +27,12 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from feefifofunds.timeframes import epoch_micros, from_epoch_micros
 
@@ -93,6 +96,7 @@ class Sessions:
 
 
 def _micros(values) -> np.ndarray:
+    import pandas as pd  # imported when needed: it costs a second at start-up
     return np.asarray(pd.DatetimeIndex(values).as_unit("us").asi8, dtype=np.int64)
 
 
@@ -108,6 +112,7 @@ def _exchange(code: str):
 def _forex_sessions(first_day: pd.Timestamp, last_day: pd.Timestamp) -> Sessions:
     """Monday to Friday, each from 17:00 New York the day before (Sunday for Monday) to 17:00 that day;
     wall-clock times, so daylight saving moves them in UTC."""
+    import pandas as pd  # imported when needed: it costs a second at start-up
     days = pd.bdate_range(first_day, last_day)
     closes = (days + pd.Timedelta(hours=FOREX_HOUR)).tz_localize(FOREX_ZONE)
     opens = (days - pd.Timedelta(days=1) + pd.Timedelta(hours=FOREX_HOUR)).tz_localize(FOREX_ZONE)
@@ -116,6 +121,7 @@ def _forex_sessions(first_day: pd.Timestamp, last_day: pd.Timestamp) -> Sessions
 
 def sessions(code: str, first: datetime, last: datetime) -> Sessions:
     """The sessions of ``code`` whose date lies from ``first``'s UTC date to ``last``'s (inclusive)."""
+    import pandas as pd  # imported when needed: it costs a second at start-up
     first_day = pd.Timestamp(first.date())
     last_day = pd.Timestamp(last.date())
     if code == FOREX:
@@ -179,6 +185,7 @@ def missing_runs(code: str, interval_minutes: int, stored_us: np.ndarray) -> lis
 def extended_hours(code: str, interval_minutes: int, times_us: np.ndarray) -> np.ndarray:
     """Which of ``times_us`` (candles that are not expected) lie on a session date of the exchange, in its
     own time zone: pre- and after-market bars. Always False for daily candles, 24/7 and 24/5."""
+    import pandas as pd  # imported when needed: it costs a second at start-up
     times_us = np.asarray(times_us, dtype=np.int64)
     if code in (ALWAYS, FOREX) or interval_minutes >= 1440 or not len(times_us):
         return np.zeros(len(times_us), dtype=bool)

@@ -29,10 +29,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 import polars as pl
 import pyarrow as pa
 from django.db import DatabaseError
@@ -68,6 +70,7 @@ class SeriesColumns:
 
 
 def _constant_category(value: str, n: int) -> pd.Categorical:
+    import pandas as pd  # imported when needed: it costs a second at start-up
     return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
 
 
@@ -87,6 +90,7 @@ def to_ilp_frame(rows: pl.DataFrame, series: SeriesKey | SeriesColumns) -> pd.Da
     The client takes pandas only; numeric columns are handed over as numpy views of polars' buffers (no
     copy), constant symbols as one-category categoricals (no strings per row).
     """
+    import pandas as pd  # imported when needed: it costs a second at start-up
     n = rows.height
     time = rows.get_column("time")
     if time.dtype.is_integer():

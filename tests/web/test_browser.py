@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,16 @@ def served(command_env, tmp_path):
         (ARTIFACTS / "serve.log").write_bytes(log.read_bytes())
 
 
+def _written_apart(asset) -> int:
+    """``write_daily`` in a thread of its own, which then closes its catalog connection."""
+    from django.db import connection
+
+    try:
+        return write_daily(asset, "finnhub")
+    finally:
+        connection.close()
+
+
 def test_dashboard_served_in_chromium(questdb, served):
     market = load_market()  # before Playwright starts its event loop in this thread
     ARTIFACTS.mkdir(exist_ok=True)
@@ -134,8 +145,10 @@ def test_dashboard_served_in_chromium(questdb, served):
             page.screenshot(path=str(ARTIFACTS / "dashboard-btc-1h.png"), full_page=True)
 
             # A daily stock series is judged by its NYSE sessions: one open gap, not every weekend, in the
-            # asset list and on the chart. (Written to QuestDB only: no Django database work in this thread.)
-            aapl_daily = write_daily(market.aapl, "finnhub")  # NYSE sessions of a quarter, one left out
+            # asset list and on the chart. Written from another thread (Playwright's event loop runs in this one,
+            # and the writer notes its spans in the catalog); the server applies the notes at its next request.
+            with ThreadPoolExecutor(max_workers=1) as pool:  # NYSE sessions of a quarter, one left out
+                aapl_daily = pool.submit(_written_apart, market.aapl).result()
             page.goto(served + "/")
             aapl = page.locator("#asset-table tr[data-ticker=AAPL]:has-text('finnhub') td.num").all_inner_texts()
             assert aapl == [str(aapl_daily), "1"]
