@@ -45,7 +45,8 @@ def test_busy_store_exits_75_naming_the_holder(holder, name):
     assert proc.stdout == ""  # refused before any work
 
 
-def test_reports_and_dry_runs_do_not_need_the_lock(holder):
+def test_reports_and_dry_runs_do_not_need_the_lock(holder, questdb):
+    """On an empty store whose kept gaps are built (the ``questdb`` fixture): a dry run has gaps to read."""
     env, _ = holder
     proc = subprocess.run([sys.executable, "manage.py", "backfill_kraken_gaps", "--dry-run", "-v", "0"], env=env,
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
