@@ -20,13 +20,13 @@ against ``RESAMPLE_TARGETS`` first.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 
-from feefifofunds.timeframes import EPOCH, as_utc, from_epoch_micros
+from feefifofunds.timeframes import EPOCH, as_utc, epoch_micros, from_epoch_micros
 
 from . import client, kept, schema
 from .config import DEFAULT_ALIAS
@@ -197,6 +197,23 @@ def default_quote(series: Iterable[SeriesCoverage], interval: int, source: str |
 
 # ---------------------------------------------------------------- candles
 
+# A page is read window by window in time order (``candles``): QuestDB's cost is the rows of every series in
+# the queried time range (README: reads at scale), so each window spans only what the page can still need.
+# Each window after a short one is WINDOW_GROWTH times wider; a series whose last candle is not known is read
+# to its end once OPEN_ENDED_AFTER windows came back short.
+WINDOW_GROWTH = 4
+OPEN_ENDED_AFTER = 4
+
+
+def window_end(lo: datetime, remaining: int, step_minutes: int, windows_read: int) -> datetime:
+    """The end of the next window from ``lo``: room for ``remaining`` candles (or buckets) of ``step_minutes``,
+    WINDOW_GROWTH times more per window already read, rounded up to the step's grid on the epoch, so a
+    resampled bucket never spans two windows."""
+    step = step_minutes * 60_000_000
+    reach = epoch_micros(lo) + remaining * step * WINDOW_GROWTH ** windows_read
+    return from_epoch_micros(-(-reach // step) * step)
+
+
 def candles(
     asset_id: int,
     interval: int,
@@ -208,6 +225,8 @@ def candles(
     resample: int | None = None,
     after: datetime | None = None,
     limit: int = 1000,
+    first: datetime | None = None,
+    last: datetime | None = None,
     alias: str = DEFAULT_ALIAS,
     table: str = schema.TABLE,
 ) -> list[tuple]:
@@ -217,14 +236,57 @@ def candles(
     minutes (first open, max high, min low, last close, summed volume and trade count); ``after`` must
     then be a bucket start. Rows are tuples in ``CANDLE_COLUMNS`` / ``RESAMPLED_COLUMNS`` order with
     UTC-aware times.
+
+    ``first`` and ``last`` are the series' first and last candle times when known (its coverage): the page is
+    then read in windows between them that hold no more than it needs (``window_end``), so QuestDB scans the
+    page's time span, not the series' whole range. Without a lower bound the page is one query.
     """
     limit = int(limit)
     if resample is not None:
         resample = int(resample)
         if not can_resample(interval, resample):
             raise CoverageError(f"cannot resample {interval}-minute candles to {resample} minutes")
-    lower = max((t for t in (start, after) if t is not None), default=None)
-    where, params = series_where(asset_id, interval, quote_currency, source, start=lower, end=end)
+    lower = max((t for t in (start, after, first) if t is not None), default=None)
+    upper = min((t for t in (end, None if last is None else last + timedelta(microseconds=1)) if t is not None),
+                default=None)
+    if limit < 1 or (lower is not None and upper is not None and upper <= lower):
+        return []
+
+    def read(lo: datetime | None, hi: datetime | None, count: int) -> list[tuple]:
+        return _read_candles(asset_id, interval, quote_currency, source, lo, hi, resample, count, alias, table)
+
+    if lower is None:
+        return read(None, upper, limit)
+    return read_windows(read, lower, upper, resample or interval, limit)
+
+
+def read_windows(read: Callable[[datetime, datetime | None, int], list[tuple]], lower: datetime,
+                 upper: datetime | None, step_minutes: int, limit: int) -> list[tuple]:
+    """The first ``limit`` rows of [lower, upper) in time order, read as consecutive windows: ``read(lo, hi,
+    count)`` answers at most ``count`` rows of [lo, hi) (``hi`` None: no end) in time order. The next window
+    is read only when the rows so far are short of ``limit`` and ``upper`` is not reached."""
+    rows: list[tuple] = []
+    lo, windows_read = lower, 0
+    while True:
+        remaining = limit - len(rows)
+        hi: datetime | None
+        if upper is None and windows_read >= OPEN_ENDED_AFTER:
+            hi = None
+        else:
+            hi = window_end(lo, remaining, step_minutes, windows_read)
+            hi = hi if upper is None else min(hi, upper)
+        rows += read(lo, hi, remaining)
+        windows_read += 1
+        if len(rows) >= limit or hi is None or hi == upper:
+            return rows
+        lo = hi
+
+
+def candles_sql(asset_id: int, interval: int, quote_currency: str, source: str | None, start: datetime | None,
+                end: datetime | None, resample: int | None, limit: int,
+                table: str = schema.TABLE) -> tuple[str, list[object]]:
+    """The query of one window of candles in [start, end) and its parameters (``candles`` reads through it)."""
+    where, params = series_where(asset_id, interval, quote_currency, source, start=start, end=end)
     if resample is None:
         sql = f"SELECT {', '.join(CANDLE_COLUMNS)} FROM {table} WHERE {where} ORDER BY time LIMIT %s"
     else:
@@ -232,15 +294,20 @@ def candles(
             "SELECT * FROM ("
             "SELECT time, first(open) open, max(high) high, min(low) low, last(close) close, "
             "sum(volume) volume, sum(trade_count) trade_count "
-            f"FROM {table} WHERE {where} SAMPLE BY {resample:d}m ALIGN TO CALENDAR"
+            f"FROM {table} WHERE {where} SAMPLE BY {int(resample):d}m ALIGN TO CALENDAR"
             ") ORDER BY time LIMIT %s"
         )
-    params.append(limit)
+    params.append(int(limit))
     # The time travels as microseconds since the epoch (a binary integer) and becomes an aware UTC datetime
     # by one addition to a timedelta numpy makes in C: per row far cheaper than a naive timestamp given its
     # time zone (datetime.replace) or a timedelta made in Python.
     columns = RESAMPLED_COLUMNS if resample is not None else CANDLE_COLUMNS
-    sql = f"SELECT cast(time AS LONG) time_us, {', '.join(columns[1:])} FROM ({sql})"
+    return f"SELECT cast(time AS LONG) time_us, {', '.join(columns[1:])} FROM ({sql})", params
+
+
+def _read_candles(asset_id: int, interval: int, quote_currency: str, source: str | None, start: datetime | None,
+                  end: datetime | None, resample: int | None, limit: int, alias: str, table: str) -> list[tuple]:
+    sql, params = candles_sql(asset_id, interval, quote_currency, source, start, end, resample, limit, table)
     rows = client.query(sql, params, alias=alias, binary=True)
     since_epoch = np.array([r[0] for r in rows], dtype="timedelta64[us]").astype(object).tolist()
     if resample is None:  # the common, large case: unpacking the row is cheaper than slicing it
@@ -249,16 +316,10 @@ def candles(
     return [(EPOCH + d,) + r[1:] for d, r in zip(since_epoch, rows, strict=True)]
 
 
-def series_candles(cov: SeriesCoverage, *, start: datetime | None = None, end: datetime | None = None,
-                   **kwargs) -> list[tuple]:
-    """``candles`` of a known series, its time range clipped to the series' span so QuestDB reads only the
-    partitions that hold it."""
-    lo = cov.first if start is None else max(start, cov.first)
-    hi = cov.last + timedelta(microseconds=1) if end is None else min(end, cov.last + timedelta(microseconds=1))
-    if hi <= lo:
-        return []
-    return candles(cov.asset_id, cov.interval_minutes, cov.quote_currency, source=cov.source, start=lo, end=hi,
-                   **kwargs)
+def series_candles(cov: SeriesCoverage, **kwargs) -> list[tuple]:
+    """``candles`` of a known series: read within its first and last candle (its coverage)."""
+    return candles(cov.asset_id, cov.interval_minutes, cov.quote_currency, source=cov.source, first=cov.first,
+                   last=cov.last, **kwargs)
 
 
 def iter_candles(
@@ -266,11 +327,18 @@ def iter_candles(
     start: datetime | None = None, end: datetime | None = None, chunk_rows: int = 100_000,
     alias: str = DEFAULT_ALIAS, table: str = schema.TABLE,
 ) -> Iterator[list[tuple]]:
-    """Chunks of at most ``chunk_rows`` candles of one source, by keyset pagination on time (bounded memory)."""
+    """Chunks of at most ``chunk_rows`` candles of one source (all sources in time order when None), by
+    keyset pagination on time (bounded memory), each chunk read within the series' span (its coverage)."""
+    spans = [c for c in series_coverage(asset_id=asset_id, alias=alias, table=table)
+             if c.interval_minutes == int(interval) and c.quote_currency == quote_currency
+             and source in (None, c.source)]
+    if not spans:
+        return
+    first, last = min(c.first for c in spans), max(c.last for c in spans)
     after: datetime | None = None
     while True:
         rows = candles(asset_id, interval, quote_currency, source=source, start=start, end=end, after=after,
-                       limit=chunk_rows, alias=alias, table=table)
+                       limit=chunk_rows, first=first, last=last, alias=alias, table=table)
         if not rows:
             return
         yield rows

@@ -3,13 +3,14 @@ resampled in QuestDB, the default quote currency, the cache per store version.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import polars as pl
 import pytest
 
 from feefifofunds.store import client as store
-from feefifofunds.store import schema
+from feefifofunds.store import coverage, schema
 from tests.support import market as small_market
 from tests.support.json_api import all_pages, frame_of, get, iso
 from tests.support.market import T0, make_candles
@@ -107,3 +108,214 @@ def test_cache_follows_writes(client, market):
     store.wait_for_wal(schema.TABLE)
     after = get(client, "/api/assets/ETH")[1]["coverage"]
     assert [(c["interval_minutes"], c["candles"]) for c in after] == [(1440, 3)]
+
+
+# ---------------------------------------------------------------- pages read window by window
+
+# A 1-minute series across a month boundary (two partitions) with a 36-hour hole and scattered missing
+# minutes, among interleaved neighbours (another asset, another interval, another quote at the same times).
+SPAN_START = T0 + timedelta(days=30, hours=20)
+SLOTS = 4 * 1440
+HOLE = set(range(8 * 60, 8 * 60 + 36 * 60))
+SCATTERED = {3, 4, 5, 777, 778, 4000, 5000, 5758}
+
+
+@dataclass
+class Windowed:
+    series: pl.DataFrame
+    cov: coverage.SeriesCoverage
+    short: coverage.SeriesCoverage
+    short_series: pl.DataFrame
+
+
+@pytest.fixture
+def windowed(questdb, db) -> Windowed:
+    from feefifofunds.ingestion.writer import PriceWriter
+    from feefifofunds.models import Asset
+    from feefifofunds.store.series import SeriesKey
+
+    a = Asset.objects.create(ticker="WIN", name="Windowed", category="CRYPTO", tier="TIER2")
+    b = Asset.objects.create(ticker="NBR", name="Neighbour", category="CRYPTO", tier="TIER2")
+    c = Asset.objects.create(ticker="SHRT", name="Short", category="CRYPTO", tier="TIER2")
+    series = make_candles(SPAN_START, 1, SLOTS, skip=HOLE | SCATTERED, seed=11, base=50)
+    short_series = make_candles(SPAN_START + timedelta(hours=5), 60, 3, seed=12, base=7)
+    with PriceWriter("questdb") as writer:
+        writer.add(series, SeriesKey(a.pk, 1, "USD", "kraken"))
+        writer.add(make_candles(SPAN_START, 1, SLOTS, seed=13, base=60), SeriesKey(b.pk, 1, "USD", "kraken"))
+        writer.add(make_candles(SPAN_START, 1, SLOTS, seed=14, base=55), SeriesKey(a.pk, 1, "EUR", "kraken"))
+        writer.add(make_candles(SPAN_START, 5, SLOTS // 5, seed=15, base=50), SeriesKey(a.pk, 5, "USD", "kraken"))
+        writer.add(short_series, SeriesKey(c.pk, 60, "USD", "kraken"))
+        writer.flush()
+    store.wait_for_wal(schema.TABLE)
+    (cov,) = [s for s in coverage.series_coverage(asset_id=a.pk)
+              if (s.interval_minutes, s.quote_currency) == (1, "USD")]
+    (short,) = coverage.series_coverage(asset_id=c.pk)
+    return Windowed(series, cov, short, short_series)
+
+
+def one_query(cov: coverage.SeriesCoverage, lower, upper, resample, limit) -> list[tuple]:
+    """The page as one query over [lower, upper): what the windows must add up to."""
+    return coverage._read_candles(cov.asset_id, cov.interval_minutes, cov.quote_currency, cov.source, lower, upper,
+                                  resample, limit, "questdb", schema.TABLE)
+
+
+def bounds(cov: coverage.SeriesCoverage, start, after, end) -> tuple:
+    """The range a page of the series reads: from the latest of start, cursor and first candle, up to the
+    earliest of end and just past the last candle."""
+    lower = max(t for t in (start, after, cov.first) if t is not None)
+    return lower, min(t for t in (end, cov.last + timedelta(microseconds=1)) if t is not None)
+
+
+def expected_times(frame: pl.DataFrame, lower=None, end=None, limit=None) -> list:
+    if lower is not None:
+        frame = frame.filter(pl.col("time") >= lower)
+    if end is not None:
+        frame = frame.filter(pl.col("time") < end)
+    return frame["time"].to_list()[:limit]
+
+
+MINUTE = timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(("label", "start", "after", "end", "limit"), [
+    ("the series' start", None, None, None, 100),
+    ("a start before the first candle", SPAN_START - timedelta(days=3), None, None, 100),
+    ("the middle", None, SPAN_START + 3000 * MINUTE, None, 250),
+    ("the month boundary", None, T0 + timedelta(days=31, hours=-1), None, 120),
+    ("scattered missing minutes", None, SPAN_START, None, 10),
+    ("across the hole", None, SPAN_START + 7 * 60 * MINUTE, None, 200),
+    ("from inside the hole", SPAN_START + 9 * 60 * MINUTE, None, None, 30),
+    ("an unaligned cursor", None, SPAN_START + 3000 * MINUTE + timedelta(microseconds=1), None, 50),
+    ("the end", None, SPAN_START + (SLOTS - 40) * MINUTE, None, 100),
+    ("past the end", None, SPAN_START + SLOTS * MINUTE, None, 100),
+    ("an end inside the page", SPAN_START + 100 * MINUTE, None, SPAN_START + 150 * MINUTE, 1000),
+    ("an end inside the hole", None, SPAN_START + 6 * 60 * MINUTE, SPAN_START + 20 * 60 * MINUTE, 1000),
+    ("one candle", None, SPAN_START + 7 * MINUTE, None, 1),
+    ("the whole series", None, None, None, 10_000),
+])
+def test_pages_equal_one_query(windowed, label, start, after, end, limit):
+    cov = windowed.cov
+    page = coverage.series_candles(cov, start=start, after=after, end=end, limit=limit)
+    lower, upper = bounds(cov, start, after, end)
+    assert page == (one_query(cov, lower, upper, None, limit) if upper > lower else [])
+    assert [r[0] for r in page] == expected_times(windowed.series, lower, end, limit)
+
+
+def test_a_short_series(windowed):
+    page = coverage.series_candles(windowed.short, limit=1000)
+    assert [r[0] for r in page] == windowed.short_series["time"].to_list()
+    assert page == one_query(windowed.short, windowed.short.first, None, None, 1000)
+    assert coverage.series_candles(windowed.short, after=windowed.short.last, limit=1000) == page[-1:]
+
+
+@pytest.mark.parametrize(("target", "start", "after", "end", "limit"), [
+    (15, None, None, None, 20),
+    (15, None, SPAN_START + 7 * 60 * MINUTE, None, 20),  # across the hole
+    (60, SPAN_START + 37 * MINUTE, None, None, 5),  # an unaligned start: the first bucket is partial
+    (60, None, SPAN_START + timedelta(hours=50), SPAN_START + timedelta(hours=70, minutes=30), 100),
+    (240, None, None, None, 3),
+    (1440, None, None, None, 10),
+    (5, None, SPAN_START + (SLOTS - 30) * MINUTE, None, 100),  # the end
+])
+def test_resampled_pages_equal_one_query(windowed, target, start, after, end, limit):
+    cov = windowed.cov
+    page = coverage.series_candles(cov, start=start, after=after, end=end, resample=target, limit=limit)
+    lower, upper = bounds(cov, start, after, end)
+    assert page == one_query(cov, lower, upper, target, limit)
+    expected = expected_resample(windowed.series, target, lower, end).head(limit)
+    assert [r[0] for r in page] == expected["time"].to_list()
+    assert [r[6] for r in page] == expected["trade_count"].to_list()
+
+
+def test_resampled_pages_follow_each_other(windowed):
+    """Every page of a resampled series, cursor after cursor, adds up to the whole resampled series."""
+    cov = windowed.cov
+    rows, after = [], None
+    while True:
+        page = coverage.series_candles(cov, resample=30, after=after, limit=7)
+        rows += page
+        if len(page) < 7:
+            break
+        after = page[-1][0] + timedelta(minutes=30)
+    assert rows == one_query(cov, cov.first, cov.last + timedelta(microseconds=1), 30, 10_000)
+
+
+def test_export_chunks_equal_the_series(windowed):
+    cov = windowed.cov
+    chunks = list(coverage.iter_candles(cov.asset_id, 1, "USD", source="kraken", chunk_rows=333))
+    assert all(len(c) == 333 for c in chunks[:-1])
+    assert [r[0] for c in chunks for r in c] == windowed.series["time"].to_list()
+    assert [r for c in chunks for r in c] == one_query(cov, None, None, None, 10_000)
+
+
+def test_the_api_pages_through_the_hole(client, windowed):
+    rows, pages = all_pages(client, ticker="WIN", interval="1", quote="USD", limit="700")
+    assert pages == -(-windowed.series.height // 700)
+    assert [r["time"] for r in rows] == [iso(t) for t in windowed.series["time"].to_list()]
+
+
+def test_windows_span_what_the_page_needs(windowed):
+    """A page in dense candles is one window of exactly limit x interval; across the hole the windows widen,
+    each the next's start, until the page is full; a page at the end stops at the last candle."""
+    cov = windowed.cov
+    windows: list[tuple] = []
+
+    def read(lo, hi, count):
+        windows.append((lo, hi, count))
+        return one_query(cov, lo, hi, None, count)
+
+    upper = cov.last + timedelta(microseconds=1)
+    after = SPAN_START + 3000 * MINUTE
+    assert len(coverage.read_windows(read, after, upper, 1, 250)) == 250
+    assert windows == [(after, after + 250 * MINUTE, 250)]
+
+    windows.clear()
+    after = SPAN_START + 7 * 60 * MINUTE
+    page = coverage.read_windows(read, after, upper, 1, 200)
+    assert page == one_query(cov, after, upper, None, 200)
+    assert windows[0] == (after, after + 200 * MINUTE, 200)
+    assert all(w[1] == nxt[0] for w, nxt in zip(windows, windows[1:], strict=False))
+    assert [w[1] - w[0] for w in windows[1:]] == [w[2] * MINUTE * 4 ** i for i, w in enumerate(windows[1:], 1)]
+    assert 1 < len(windows) <= 4
+
+    windows.clear()
+    after = SPAN_START + (SLOTS - 40) * MINUTE
+    assert len(coverage.read_windows(read, after, upper, 1, 100)) == 39
+    assert windows == [(after, upper, 100)]
+
+
+def test_without_a_known_end_the_last_window_is_open(windowed):
+    """No end and no last candle known: after OPEN_ENDED_AFTER short windows the rest is one open read."""
+    cov = windowed.cov
+    windows: list[tuple] = []
+
+    def read(lo, hi, count):
+        windows.append((lo, hi))
+        return one_query(cov, lo, hi, None, count)
+
+    after = SPAN_START + (SLOTS - 40) * MINUTE
+    assert coverage.read_windows(read, after, None, 1, 100) == one_query(cov, after, None, None, 100)
+    assert len(windows) == coverage.OPEN_ENDED_AFTER + 1 and windows[-1][1] is None
+    page = coverage.candles(cov.asset_id, 1, "USD", source="kraken", after=after, limit=100)
+    assert page == one_query(cov, after, None, None, 100)
+
+
+def test_window_ends_are_on_the_step_grid():
+    at = T0 + timedelta(minutes=37, microseconds=1)
+    assert coverage.window_end(at, 3, 60, 0) == T0 + timedelta(hours=4)
+    assert coverage.window_end(T0, 3, 60, 0) == T0 + timedelta(hours=3)
+    assert coverage.window_end(T0, 3, 60, 2) == T0 + timedelta(hours=3 * 16)
+    assert coverage.window_end(T0 + timedelta(minutes=1), 10, 1, 1) == T0 + timedelta(minutes=41)
+
+
+@pytest.mark.parametrize("resample", [None, 60])
+def test_a_window_is_an_interval_scan(windowed, resample):
+    """QuestDB's plan for one window: a binary search of the designated timestamp to the window's bounds (an
+    interval scan), the series filter applied only to the rows inside."""
+    cov = windowed.cov
+    lo, hi = SPAN_START + 60 * MINUTE, SPAN_START + 160 * MINUTE
+    sql, params = coverage.candles_sql(cov.asset_id, 1, "USD", "kraken", lo, hi, resample, 100)
+    plan = "\n".join(r[0] for r in store.query("EXPLAIN " + sql, params))
+    assert "Interval forward scan on: assetprice" in plan
+    assert f'("{lo:%Y-%m-%dT%H:%M:%S}.000000Z","{hi - MINUTE:%Y-%m-%dT%H:%M:59.999999Z}")' in plan, plan
+    assert "filter: (asset_id=" in plan and "Full scan" not in plan
