@@ -1,19 +1,34 @@
 """Benchmark: dashboard and API request times as `make serve` serves them, over a large store.
 
-Starts a throwaway QuestDB and a throwaway catalog (SQLite) in a temporary folder, fills them with
-``--series`` hourly series (one asset each) of ``--candles`` candles each, with scattered gaps (default
-1,000 x 10,000 = 10 M candles), starts the server exactly as `make serve` does
-(``python -m feefifofunds.web.serve``) and times HTTP requests against it:
+Starts a throwaway QuestDB and a throwaway catalog (SQLite) in a temporary folder, fills them, starts the
+server exactly as `make serve` does (``python -m feefifofunds.web.serve``) and times HTTP requests against it.
 
-- the asset list (``/`` and ``/api/assets``): the first request after the write (which computes coverage
-  and gap counts once for the whole store) and then warm (cached until the next write);
-- every call of an asset page: the page itself, ``/api/assets/<t>``, the chart's ``/api/candles`` and
-  ``/api/gaps``, for several assets.
+Two shapes of store:
 
-Targets: asset list under 200 ms, each asset-page call under 100 ms (warm). The machine may be shared:
-/proc/loadavg is printed before and after. Nothing outside the temporary folder is touched.
+- default: ``--series`` hourly series (one asset each) of ``--candles`` candles each, with scattered gaps
+  (1,000 x 10,000 = 10 M candles), written through ``PriceWriter``. Timed: the asset list (``/`` and
+  ``/api/assets``: the first request after the write, which computes coverage and gap counts once for the
+  whole store, then warm) and every call of an asset page (the page, ``/api/assets/<t>``, the chart's
+  ``/api/candles`` and ``/api/gaps``) for several assets.
+- ``--pairs 150,600``: the archive's shape, pairs x 8 intervals (30 days of 1-minute candles up to 4 years of
+  daily ones, ~97 K candles a pair: 600 pairs are ~58 M rows, ~5 GiB in QuestDB) generated as Kraken CSV files
+  and loaded with ``ingest_sequential``, growing to each size in turn. Timed at each size: ``/api/candles``
+  pages of one series (1-minute pages at the start of its last 30 days, in the middle and at the end,
+  resampled pages, an hourly and a daily page), first the request that computes the asset's coverage after
+  the write, then warm. The figures of the sizes side by side show whether a page's cost grows with the rows
+  already stored.
 
-    .venv/bin/python benchmarks/requests_bench.py [--series 1000] [--candles 10000] [--repeat 5]
+``--compare-with REF`` also serves git ref REF (exported with ``git archive`` into the temporary folder) on
+the same store and catalog, times the same URLs on both servers in turns and checks that both answer every
+URL with the same body.
+
+Targets: asset list under 200 ms, each asset-page call under 100 ms (warm); a page of candles under 50 ms
+(the page's share of the request, on top of the request's fixed cost). The machine may be shared: its load
+(/proc/loadavg) is printed with the figures. Nothing outside the temporary folder is touched; it is removed
+at the end.
+
+    .venv/bin/python benchmarks/requests_bench.py [--series 1000] [--candles 10000] [--repeat 5] [--pages 5]
+        [--pairs 150,600] [--compare-with main]
 """
 
 from __future__ import annotations
@@ -21,25 +36,38 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from io import BytesIO
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
-from common import REPO, serve
+from common import REPO, env_for, import_dir_of, loadavg, manage, start_questdb
+
+from feefifofunds.samples import Spec, generate
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
+# The archive's shape, per pair: the Kraken intervals, finer ones over shorter spans (days).
+ARCHIVE_SPECS = (Spec(1, 30), Spec(5, 60), Spec(15, 120), Spec(30, 180), Spec(60, 365), Spec(240, 730),
+                 Spec(720, 1095), Spec(1440, 1460))
+BATCH_PAIRS = 50  # pairs generated and ingested at once (bounds the CSV files on disk)
+# The archive ends yesterday at midnight (the job refuses unfinished candles).
+ARCHIVE_END = datetime.fromtimestamp((int(time.time()) // 86400 - 1) * 86400, UTC)
 
 
-def loadavg() -> str:
-    try:
-        return Path("/proc/loadavg").read_text().strip()
-    except OSError:
-        return "n/a"
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def fill(series: int, candles: int) -> list[str]:
@@ -79,12 +107,170 @@ def fill(series: int, candles: int) -> list[str]:
     return [a.ticker for a in assets]
 
 
-def timed(url: str) -> tuple[float, int, int]:
+def archive_ticker(i: int) -> str:
+    return f"RQ{i:04d}"
+
+
+def fill_archive(env: dict[str, str], work: Path, first: int, last: int) -> int:
+    """Pairs ``first``..``last - 1`` in the archive's shape, as Kraken CSV files ingested by ``ingest_sequential``
+    in batches (each batch's files removed once stored); returns the rows."""
+    rows = 0
     began = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=600) as response:
-        body = response.read()
-        status = response.status
-    return (time.perf_counter() - began) * 1000, status, len(body)
+    for lo in range(first, last, BATCH_PAIRS):
+        data, done = work / "data", work / "ingested"
+        for folder in (data, done):
+            shutil.rmtree(folder, ignore_errors=True)
+        for i in range(lo, min(last, lo + BATCH_PAIRS)):
+            rows += generate(data, bases=(archive_ticker(i),), quotes=("USD",), specs=ARCHIVE_SPECS,
+                             end=int(ARCHIVE_END.timestamp()), seed=100 + i)[1]
+        manage(env, "ingest_sequential", "--data-dir", str(data), "--yes", "--verbosity", "0")
+    for folder in (work / "data", work / "ingested"):
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"ingested pairs {first}..{last - 1}: {rows:,} rows in {time.perf_counter() - began:.0f} s", flush=True)
+    return rows
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def archive_urls(ticker: str) -> list[tuple[str, str]]:
+    """The candle pages timed for one pair of the archive-shaped store (labels, URLs)."""
+    end = ARCHIVE_END
+    month = end - timedelta(days=30)
+    series = {"ticker": ticker, "quote": "USD", "source": "kraken"}
+
+    def url(**params) -> str:
+        return "/api/candles?" + urlencode({**series, **params})
+
+    return [
+        ("1m, first page of the last 30 days", url(interval=1, start=iso(month), limit=1000)),
+        ("1m, a page in the middle (cursor)", url(interval=1, cursor=iso(end - timedelta(days=15)), limit=1000)),
+        ("1m, the chart's last 500 candles", url(interval=1, start=iso(end - timedelta(minutes=500)), limit=5000)),
+        ("1m resampled to 15m, a page", url(interval=1, resample=15, start=iso(month), limit=1000)),
+        ("1m resampled to 60m, the chart", url(interval=1, resample=60, start=iso(end - timedelta(hours=500)),
+                                               limit=5000)),
+        ("60m, first page", url(interval=60, limit=1000)),
+        ("1440m, the whole series", url(interval=1440, limit=5000)),
+    ]
+
+
+def timed(url: str) -> tuple[float, int, bytes]:
+    """Milliseconds, status and body of one GET (an error status is answered, not raised)."""
+    began = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=600) as response:
+            body, status = response.read(), response.status
+    except urllib.error.HTTPError as exc:
+        body, status = exc.read(), exc.code
+    return (time.perf_counter() - began) * 1000, status, body
+
+
+def export(ref: str, into: Path) -> Path:
+    """The tree of git ref ``ref`` in ``into`` (nothing of the repository changes)."""
+    archive = subprocess.run(["git", "archive", ref], cwd=REPO, check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def start_web(checkout: Path, env: dict[str, str], state: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """The checkout's server as `make serve` runs it, with a state folder (cache, static files) of its own."""
+    port = free_port()
+    env = {**env, "FEEFIFOFUNDS_STATE_DIR": str(state), "FEEFIFOFUNDS_PORT": str(port),
+           "DJANGO_SETTINGS_MODULE": "feefifofunds_project.settings"}
+    env.pop("DJANGO_SECRET_KEY", None)
+    log = log_path.open("wb")
+    web = subprocess.Popen([sys.executable, "-m", "feefifofunds.web.serve"], cwd=checkout, env=env,
+                           stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(base + "/static/feefifofunds/dashboard.css", timeout=5).read()
+            return web, base
+        except OSError:
+            if web.poll() is not None or time.monotonic() > deadline:
+                web.terminate()
+                raise SystemExit(f"server did not start:\n{log_path.read_text()}") from None
+            time.sleep(0.3)
+
+
+def report(figures: dict[str, list[float]], target_of) -> None:
+    for label, times in figures.items():
+        target = target_of(label)
+        med = statistics.median(times)
+        verdict = "ok" if med < target else "OVER"
+        print(f"  {label:46s} {med:8.1f} ms ({max(times):7.1f})  target < {target} ms: {verdict}")
+
+
+def hourly_run(args, base: str, tickers: list[str]) -> None:
+    print(f"store: {args.series:,} series, about {args.series * args.candles:,} candles; {args.repeat} warm "
+          "requests per URL, median (max)")
+    figures: dict[str, list[float]] = {}
+
+    def run(label: str, url: str, repeat: int) -> None:
+        for _ in range(repeat):
+            ms, status, _ = timed(base + url)
+            if status != 200:
+                raise SystemExit(f"{url} answered {status}")
+            figures.setdefault(label, []).append(ms)
+
+    ms, _, _ = timed(base + "/api/assets")
+    print(f"  first request after the write (/api/assets, fills the cache): {ms:8.1f} ms")
+    run("asset list  /", "/", args.repeat)
+    run("asset list  /api/assets", "/api/assets", args.repeat)
+    step = max(1, len(tickers) // args.pages)
+    for t in tickers[::step][:args.pages]:
+        run("asset page  /assets/<t>/", f"/assets/{t}/", args.repeat)
+        run("asset page  /api/assets/<t>", f"/api/assets/{t}", args.repeat)
+        # What the chart asks for: the last 500 candles (one page of up to 5,000) and the gaps of that range.
+        query = (f"ticker={t}&interval=60&quote=USD&source=kraken&start=2021-01-01T00:00:00Z"
+                 f"&end=2021-01-21T20:00:00Z")
+        run("asset page  /api/candles", f"/api/candles?{query}&limit=5000", args.repeat)
+        run("asset page  /api/gaps", f"/api/gaps?{query}&limit=1000", args.repeat)
+    report(figures, lambda label: 200 if label.startswith("asset list") else 100)
+
+
+def archive_run(args, bases: dict[str, str], logs: dict[str, Path], pairs: int, rows: int) -> None:
+    """The candle pages of ``--pages`` pairs spread over the store, on every server in turns."""
+
+    def failed(name: str, url: str, status: int):
+        raise SystemExit(f"{name}: {url} answered {status}; its server's log ends:\n"
+                         f"{logs[name].read_text()[-3000:]}")
+
+    tickers = [archive_ticker(i) for i in range(0, pairs, max(1, pairs // args.pages))][:args.pages]
+    print(f"store: {pairs} pairs x {len(ARCHIVE_SPECS)} intervals, {rows:,} rows; pairs {', '.join(tickers)}; "
+          f"{args.repeat} warm requests per URL and server, median (max) [load {loadavg()}]", flush=True)
+    first: dict[str, list[float]] = {name: [] for name in bases}
+    figures: dict[str, list[float]] = {}
+    differ: list[str] = []
+    for t in tickers:
+        urls = archive_urls(t)
+        bodies: dict[str, dict[str, bytes]] = {name: {} for name in bases}
+        for name, base in bases.items():  # the asset's first request after the write computes its coverage
+            ms, status, body = timed(base + urls[0][1])
+            if status != 200:
+                failed(name, urls[0][1], status)
+            first[name].append(ms)
+        for _ in range(args.repeat):
+            for label, url in urls:
+                for name, base in bases.items():
+                    ms, status, body = timed(base + url)
+                    if status != 200:
+                        failed(name, url, status)
+                    figures.setdefault(f"{label} [{name}]" if len(bases) > 1 else label, []).append(ms)
+                    bodies[name][url] = body
+        if len(bases) > 1:
+            (mine, *others) = bodies.values()
+            differ += [url for other in others for url in mine if mine[url] != other[url]]
+    for name, times in first.items():
+        print(f"  first /api/candles of an asset after the write ({name}; computes its coverage): median "
+              f"{statistics.median(times):.1f} ms")
+    report(figures, lambda label: 100)
+    if len(bases) > 1:
+        print(f"  same answers on every server: {'yes' if not differ else 'NO: ' + ', '.join(differ[:5])}")
+    print(f"  [load {loadavg()}]", flush=True)
 
 
 def main() -> None:
@@ -92,70 +278,49 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=1000, help="assets, one hourly series each")
     parser.add_argument("--candles", type=int, default=10_000, help="candles per series")
     parser.add_argument("--repeat", type=int, default=5, help="warm requests per URL (median reported)")
-    parser.add_argument("--pages", type=int, default=5, help="asset pages timed")
+    parser.add_argument("--pages", type=int, default=5, help="asset pages (pairs) timed")
+    parser.add_argument("--pairs", help="archive-shaped store grown to each of these sizes, e.g. 150,600")
+    parser.add_argument("--compare-with", metavar="REF", help="also serve this git ref on the same store (e.g. main)")
     args = parser.parse_args()
+    sizes = sorted({int(p) for p in args.pairs.split(",")}) if args.pairs else []
 
     from feefifofunds.store import server
 
     root = Path(tempfile.mkdtemp(prefix="fff-requests-bench-"))
     qdb = None
-    web = None
+    webs: list[subprocess.Popen] = []
     try:
         print(f"loadavg before: {loadavg()}")
-        ports = server.Ports.free()
-        jar = server.ensure_jar(REPO / ".state" / "questdb" / "jars")
-        qdb = server.start(root / "questdb", ports, jar, heap="2g")
-        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SECRET_KEY")}
-        env.update(FEEFIFOFUNDS_STATE_DIR=str(root / "state"), QUESTDB_HOST="127.0.0.1",
-                   QUESTDB_HTTP_PORT=str(ports.http), QUESTDB_PG_PORT=str(ports.pg), QUESTDB_ILP_PORT=str(ports.ilp),
-                   DJANGO_SETTINGS_MODULE="feefifofunds_project.settings")
-        os.environ.clear()
+        qdb, ports = start_questdb(root / "questdb")
+        env = env_for(ports, root / "catalog.sqlite3", import_dir=import_dir_of(root / "questdb"))
+        env.pop("DJANGO_SECRET_KEY", None)
+        env.update(FEEFIFOFUNDS_STATE_DIR=str(root / "state"), FEEFIFOFUNDS_STAGING_MAX_BYTES=str(1 << 30))
+        manage(env, "migrate", "--no-input", "--verbosity", "0")
         os.environ.update(env)
-        import django
+        tickers: list[str] = []
+        if not sizes:
+            import django
 
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", interactive=False, verbosity=0)
-        tickers = fill(args.series, args.candles)
-
-        web, base = serve(env, root / "serve.log")
-
-        total = args.series * args.candles
-        print(f"store: {args.series:,} series, about {total:,} candles; {args.repeat} warm requests per URL, "
-              "median (max)")
-        figures: dict[str, list[float]] = {}
-
-        def run(label: str, url: str, repeat: int) -> None:
-            times = []
-            for _ in range(repeat):
-                ms, status, size = timed(base + url)
-                if status != 200:
-                    raise SystemExit(f"{url} answered {status}")
-                times.append(ms)
-            figures.setdefault(label, []).extend(times)
-
-        ms, _, _ = timed(base + "/api/assets")
-        print(f"  first request after the write (/api/assets, fills the cache): {ms:8.1f} ms")
-        run("asset list  /", "/", args.repeat)
-        run("asset list  /api/assets", "/api/assets", args.repeat)
-        step = max(1, len(tickers) // args.pages)
-        for t in tickers[::step][:args.pages]:
-            run("asset page  /assets/<t>/", f"/assets/{t}/", args.repeat)
-            run("asset page  /api/assets/<t>", f"/api/assets/{t}", args.repeat)
-            # What the chart asks for: the last 500 candles (one page of up to 5,000) and the gaps of that range.
-            query = (f"ticker={t}&interval=60&quote=USD&source=kraken&start=2021-01-01T00:00:00Z"
-                     f"&end=2021-01-21T20:00:00Z")
-            run("asset page  /api/candles", f"/api/candles?{query}&limit=5000", args.repeat)
-            run("asset page  /api/gaps", f"/api/gaps?{query}&limit=1000", args.repeat)
-        for label, times in figures.items():
-            target = 200 if label.startswith("asset list") else 100
-            med = statistics.median(times)
-            verdict = "ok" if med < target else "OVER"
-            print(f"  {label:30s} {med:8.1f} ms ({max(times):7.1f})  target < {target} ms: {verdict}")
+            django.setup()
+            tickers = fill(args.series, args.candles)
+        checkouts = {"this checkout": REPO}
+        if args.compare_with:
+            checkouts[args.compare_with] = export(args.compare_with, root / "compare")
+        bases, logs = {}, {}
+        for n, (name, checkout) in enumerate(checkouts.items()):
+            logs[name] = root / f"serve-{n}.log"
+            web, bases[name] = start_web(checkout, env, root / f"state-{n}", logs[name])
+            webs.append(web)
+        if not sizes:
+            hourly_run(args, bases["this checkout"], tickers)
+        stored = rows = 0
+        for size in sizes:
+            rows += fill_archive(env, root, stored, size)
+            stored = size
+            archive_run(args, bases, logs, size, rows)
         print(f"loadavg after: {loadavg()}")
     finally:
-        if web is not None:
+        for web in webs:
             web.terminate()
             web.wait(timeout=30)
         if qdb is not None:
