@@ -45,13 +45,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
-from common import REPO, env_for, import_dir_of, loadavg, manage, start_questdb
+from common import REPO, env_for, import_dir_of, loadavg, manage, process_cpu, start_questdb
 
 from feefifofunds.samples import Spec, generate
 
@@ -134,24 +135,38 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def archive_urls(ticker: str) -> list[tuple[str, str]]:
-    """The candle pages timed for one pair of the archive-shaped store (labels, URLs)."""
+@dataclass(frozen=True)
+class Page:
+    """One page of one pair's candles, as the API is asked for it."""
+
+    label: str
+    interval: int
+    start: datetime | None = None
+    cursor: datetime | None = None
+    resample: int | None = None
+    limit: int = 1000
+
+    def url(self, ticker: str) -> str:
+        params = {"ticker": ticker, "interval": self.interval, "quote": "USD", "source": "kraken",
+                  "limit": self.limit}
+        for name, value in (("start", self.start), ("cursor", self.cursor), ("resample", self.resample)):
+            if value is not None:
+                params[name] = iso(value) if isinstance(value, datetime) else value
+        return "/api/candles?" + urlencode(params)
+
+
+def archive_pages() -> list[Page]:
+    """The candle pages timed for each pair of the archive-shaped store."""
     end = ARCHIVE_END
     month = end - timedelta(days=30)
-    series = {"ticker": ticker, "quote": "USD", "source": "kraken"}
-
-    def url(**params) -> str:
-        return "/api/candles?" + urlencode({**series, **params})
-
     return [
-        ("1m, first page of the last 30 days", url(interval=1, start=iso(month), limit=1000)),
-        ("1m, a page in the middle (cursor)", url(interval=1, cursor=iso(end - timedelta(days=15)), limit=1000)),
-        ("1m, the chart's last 500 candles", url(interval=1, start=iso(end - timedelta(minutes=500)), limit=5000)),
-        ("1m resampled to 15m, a page", url(interval=1, resample=15, start=iso(month), limit=1000)),
-        ("1m resampled to 60m, the chart", url(interval=1, resample=60, start=iso(end - timedelta(hours=500)),
-                                               limit=5000)),
-        ("60m, first page", url(interval=60, limit=1000)),
-        ("1440m, the whole series", url(interval=1440, limit=5000)),
+        Page("1m, first page of the last 30 days", 1, start=month),
+        Page("1m, a page in the middle (cursor)", 1, cursor=end - timedelta(days=15)),
+        Page("1m, the chart's last 500", 1, start=end - timedelta(minutes=500), limit=5000),
+        Page("1m to 15m, a page", 1, start=month, resample=15),
+        Page("1m to 60m, the chart's last 500", 1, start=end - timedelta(hours=500), resample=60, limit=5000),
+        Page("60m, first page", 60),
+        Page("1440m, the whole series", 1440, limit=5000),
     ]
 
 
@@ -201,7 +216,7 @@ def report(figures: dict[str, list[float]], target_of) -> None:
         target = target_of(label)
         med = statistics.median(times)
         verdict = "ok" if med < target else "OVER"
-        print(f"  {label:46s} {med:8.1f} ms ({max(times):7.1f})  target < {target} ms: {verdict}")
+        print(f"    {label:52s} {med:8.1f} ms ({max(times):7.1f})  target < {target} ms: {verdict}")
 
 
 def hourly_run(args, base: str, tickers: list[str]) -> None:
@@ -232,44 +247,88 @@ def hourly_run(args, base: str, tickers: list[str]) -> None:
     report(figures, lambda label: 200 if label.startswith("asset list") else 100)
 
 
-def archive_run(args, bases: dict[str, str], logs: dict[str, Path], pairs: int, rows: int) -> None:
-    """The candle pages of ``--pages`` pairs spread over the store, on every server in turns."""
+def page_reads(pages: list[Page], tickers: list[str], repeat: int, server_pid: int) -> None:
+    """Each page read in this process as the API reads it (``series_candles``, window by window) and as one
+    query over the series' range from the page's start (``query_candles``), in turns: wall time and QuestDB's
+    CPU per page; both must give the same rows."""
+    from feefifofunds.models import Asset
+    from feefifofunds.store import coverage
+
+    wall: dict[str, list[float]] = {}
+    cpu: dict[str, float] = {}
+    same = True
+    for t in tickers:
+        asset = Asset.objects.get(ticker=t)
+        series = coverage.series_coverage(asset_id=asset.pk)
+        for page in pages:
+            cov = next(c for c in series if c.interval_minutes == page.interval and c.quote_currency == "USD")
+            lower = max(x for x in (page.start, page.cursor, cov.first) if x is not None)
+            upper = cov.last + timedelta(microseconds=1)
+            reads = {
+                "windows": lambda cov=cov, page=page: coverage.series_candles(
+                    cov, start=page.start, after=page.cursor, resample=page.resample, limit=page.limit + 1),
+                "one query": lambda cov=cov, page=page, lower=lower, upper=upper: coverage.query_candles(
+                    cov.asset_id, cov.interval_minutes, "USD", cov.source, lower, upper, page.resample,
+                    page.limit + 1),
+            }
+            answers = {}
+            for _ in range(repeat):
+                for how, read in reads.items():
+                    c0, t0 = process_cpu(server_pid), time.perf_counter()
+                    answers[how] = read()
+                    wall.setdefault(f"{page.label} [{how}]", []).append((time.perf_counter() - t0) * 1000)
+                    cpu[f"{page.label} [{how}]"] = cpu.get(f"{page.label} [{how}]", 0.0) + process_cpu(server_pid) - c0
+            same &= answers["windows"] == answers["one query"]
+    runs = len(tickers) * repeat
+    print("  the page read in this process (QuestDB's CPU per page; wall: median (max)):")
+    for label, times in wall.items():
+        print(f"    {label:52s} cpu {cpu[label] / runs * 1000:6.1f} ms  wall {statistics.median(times):7.1f} ms "
+              f"({max(times):7.1f})  target < 50 ms: {'ok' if statistics.median(times) < 50 else 'OVER'}")
+    print(f"    same rows both ways: {'yes' if same else 'NO'}")
+
+
+def archive_run(args, bases: dict[str, str], logs: dict[str, Path], pairs: int, rows: int,
+                server_pid: int) -> None:
+    """The candle pages of ``--pages`` pairs spread over the store: read in this process both ways, then
+    requested from every server in turns."""
 
     def failed(name: str, url: str, status: int):
         raise SystemExit(f"{name}: {url} answered {status}; its server's log ends:\n"
                          f"{logs[name].read_text()[-3000:]}")
 
     tickers = [archive_ticker(i) for i in range(0, pairs, max(1, pairs // args.pages))][:args.pages]
+    pages = archive_pages()
     print(f"store: {pairs} pairs x {len(ARCHIVE_SPECS)} intervals, {rows:,} rows; pairs {', '.join(tickers)}; "
-          f"{args.repeat} warm requests per URL and server, median (max) [load {loadavg()}]", flush=True)
+          f"{args.repeat} runs of each [load {loadavg()}]", flush=True)
     first: dict[str, list[float]] = {name: [] for name in bases}
     figures: dict[str, list[float]] = {}
     differ: list[str] = []
     for t in tickers:
-        urls = archive_urls(t)
+        urls = [page.url(t) for page in pages]
         bodies: dict[str, dict[str, bytes]] = {name: {} for name in bases}
         for name, base in bases.items():  # the asset's first request after the write computes its coverage
-            ms, status, body = timed(base + urls[0][1])
+            ms, status, body = timed(base + urls[0])
             if status != 200:
-                failed(name, urls[0][1], status)
+                failed(name, urls[0], status)
             first[name].append(ms)
         for _ in range(args.repeat):
-            for label, url in urls:
+            for page, url in zip(pages, urls, strict=True):
                 for name, base in bases.items():
                     ms, status, body = timed(base + url)
                     if status != 200:
                         failed(name, url, status)
-                    figures.setdefault(f"{label} [{name}]" if len(bases) > 1 else label, []).append(ms)
+                    figures.setdefault(f"{page.label} [{name}]" if len(bases) > 1 else page.label, []).append(ms)
                     bodies[name][url] = body
         if len(bases) > 1:
             (mine, *others) = bodies.values()
             differ += [url for other in others for url in mine if mine[url] != other[url]]
+    page_reads(pages, tickers, args.repeat, server_pid)
+    print("  /api/candles as served (median (max)):")
     for name, times in first.items():
-        print(f"  first /api/candles of an asset after the write ({name}; computes its coverage): median "
-              f"{statistics.median(times):.1f} ms")
+        print(f"    first request of an asset after the write ({name}): {statistics.median(times):.1f} ms")
     report(figures, lambda label: 100)
     if len(bases) > 1:
-        print(f"  same answers on every server: {'yes' if not differ else 'NO: ' + ', '.join(differ[:5])}")
+        print(f"    same answers on every server: {'yes' if not differ else 'NO: ' + ', '.join(differ[:5])}")
     print(f"  [load {loadavg()}]", flush=True)
 
 
@@ -297,12 +356,10 @@ def main() -> None:
         env.update(FEEFIFOFUNDS_STATE_DIR=str(root / "state"), FEEFIFOFUNDS_STAGING_MAX_BYTES=str(1 << 30))
         manage(env, "migrate", "--no-input", "--verbosity", "0")
         os.environ.update(env)
-        tickers: list[str] = []
-        if not sizes:
-            import django
+        import django
 
-            django.setup()
-            tickers = fill(args.series, args.candles)
+        django.setup()
+        tickers = fill(args.series, args.candles) if not sizes else []
         checkouts = {"this checkout": REPO}
         if args.compare_with:
             checkouts[args.compare_with] = export(args.compare_with, root / "compare")
@@ -317,7 +374,7 @@ def main() -> None:
         for size in sizes:
             rows += fill_archive(env, root, stored, size)
             stored = size
-            archive_run(args, bases, logs, size, rows)
+            archive_run(args, bases, logs, size, rows, qdb.pid)
         print(f"loadavg after: {loadavg()}")
     finally:
         for web in webs:

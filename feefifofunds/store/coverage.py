@@ -12,9 +12,9 @@ next request. A store whose kept state is not built yet is scanned for its cover
 built yet" for its gaps). Trailing gaps (last candle to now) depend on the clock and are computed at read
 time.
 
-Prices are read only through ``feefifofunds.store.client`` (QuestDB over PGWire). Every value coming from a
-user is a bind parameter; the only text put into SQL is the interval of ``SAMPLE BY``, an integer checked
-against ``RESAMPLE_TARGETS`` first.
+Prices are read only through ``feefifofunds.store.client`` (QuestDB over PGWire). Every value is a bind
+parameter; the only text put into SQL is the interval of ``SAMPLE BY``, an integer checked against
+``RESAMPLE_TARGETS`` first.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class SeriesCoverage:
     first: datetime
     last: datetime
     candles: int
+    # Every candle lies on the interval's grid (as kept); False when not known.
+    regular: bool = False
 
     @property
     def key(self) -> SeriesKey:
@@ -140,8 +142,10 @@ def cached_at(key: str, compute):
 def _scan_coverage(alias: str, table: str, asset_id: int | None = None) -> list[SeriesCoverage]:
     """From the kept coverage when the store is built (an index read), else from a scan of the prices."""
     rows = kept.coverage_rows(alias, table, asset_id=asset_id)
-    if rows is not None:
-        out = [SeriesCoverage(a, i, q, s, from_epoch_micros(lo), from_epoch_micros(hi), n)
+    regular = kept.regular_series(alias, table, asset_id=asset_id) if rows is not None else None
+    if rows is not None and regular is not None:
+        out = [SeriesCoverage(a, i, q, s, from_epoch_micros(lo), from_epoch_micros(hi), n,
+                              SeriesKey(a, i, q, s) in regular)
                for a, i, q, s, lo, hi, n, _ in rows]
         out.sort(key=lambda c: (c.asset_id, c.quote_currency, c.interval_minutes, c.source))
         return out
@@ -203,6 +207,14 @@ def default_quote(series: Iterable[SeriesCoverage], interval: int, source: str |
 # to its end once OPEN_ENDED_AFTER windows came back short.
 WINDOW_GROWTH = 4
 OPEN_ENDED_AFTER = 4
+# A page (not resampled) of a series of GRID_FROM_MINUTES or coarser whose candles all lie on its interval's
+# grid (``regular``) is read at its grid times only: a repeating interval ('<first>;1u;<interval>m;<count>')
+# makes QuestDB's interval scan jump from one grid time to the next, past the finer series' rows in between.
+# A window of more than GRID_MAX_TIMES grid times is read whole (one interval per grid time has a cost of its
+# own). Resampled pages are read whole: QuestDB sums each grid time's rows as a task of its own, so a bucket's
+# summed volume could differ from the whole read's in its last bit.
+GRID_FROM_MINUTES = 30
+GRID_MAX_TIMES = 20_000
 
 
 def window_end(lo: datetime, remaining: int, step_minutes: int, windows_read: int) -> datetime:
@@ -212,6 +224,17 @@ def window_end(lo: datetime, remaining: int, step_minutes: int, windows_read: in
     step = step_minutes * 60_000_000
     reach = epoch_micros(lo) + remaining * step * WINDOW_GROWTH ** windows_read
     return from_epoch_micros(-(-reach // step) * step)
+
+
+def grid_times(interval: int, lo: datetime, hi: datetime) -> str | None:
+    """The grid times of ``interval`` in [lo, hi) as one QuestDB repeating interval (each one microsecond
+    long); None when there are none or more than GRID_MAX_TIMES."""
+    step = interval * 60_000_000
+    first = -(-epoch_micros(lo) // step) * step
+    count = (epoch_micros(hi) - 1 - first) // step + 1
+    if not 0 < count <= GRID_MAX_TIMES:
+        return None
+    return f"{from_epoch_micros(first):%Y-%m-%dT%H:%M:%S.%fZ};1u;{interval}m;{count}"
 
 
 def candles(
@@ -227,6 +250,7 @@ def candles(
     limit: int = 1000,
     first: datetime | None = None,
     last: datetime | None = None,
+    regular: bool = False,
     alias: str = DEFAULT_ALIAS,
     table: str = schema.TABLE,
 ) -> list[tuple]:
@@ -239,7 +263,9 @@ def candles(
 
     ``first`` and ``last`` are the series' first and last candle times when known (its coverage): the page is
     then read in windows between them that hold no more than it needs (``window_end``), so QuestDB scans the
-    page's time span, not the series' whole range. Without a lower bound the page is one query.
+    page's time span, not the series' whole range. Without a lower bound the page is one query. ``regular``:
+    every candle of the series lies on its interval's grid, so a window of a page that is not resampled reads
+    only its grid times (see GRID_FROM_MINUTES).
     """
     limit = int(limit)
     if resample is not None:
@@ -252,8 +278,12 @@ def candles(
     if limit < 1 or (lower is not None and upper is not None and upper <= lower):
         return []
 
+    on_grid = regular and resample is None and interval >= GRID_FROM_MINUTES
+
     def read(lo: datetime | None, hi: datetime | None, count: int) -> list[tuple]:
-        return _read_candles(asset_id, interval, quote_currency, source, lo, hi, resample, count, alias, table)
+        grid = grid_times(interval, lo, hi) if on_grid and lo is not None and hi is not None else None
+        return query_candles(asset_id, interval, quote_currency, source, lo, hi, resample, count, alias, table,
+                             grid=grid)
 
     if lower is None:
         return read(None, upper, limit)
@@ -283,10 +313,14 @@ def read_windows(read: Callable[[datetime, datetime | None, int], list[tuple]], 
 
 
 def candles_sql(asset_id: int, interval: int, quote_currency: str, source: str | None, start: datetime | None,
-                end: datetime | None, resample: int | None, limit: int,
-                table: str = schema.TABLE) -> tuple[str, list[object]]:
-    """The query of one window of candles in [start, end) and its parameters (``candles`` reads through it)."""
+                end: datetime | None, resample: int | None, limit: int, table: str = schema.TABLE, *,
+                grid: str | None = None) -> tuple[str, list[object]]:
+    """The query of one window of candles in [start, end) and its parameters (``candles`` reads through it);
+    ``grid``: only the times of this repeating interval (``grid_times``)."""
     where, params = series_where(asset_id, interval, quote_currency, source, start=start, end=end)
+    if grid is not None:
+        where += " AND time IN %s"
+        params.append(grid)
     if resample is None:
         sql = f"SELECT {', '.join(CANDLE_COLUMNS)} FROM {table} WHERE {where} ORDER BY time LIMIT %s"
     else:
@@ -305,9 +339,12 @@ def candles_sql(asset_id: int, interval: int, quote_currency: str, source: str |
     return f"SELECT cast(time AS LONG) time_us, {', '.join(columns[1:])} FROM ({sql})", params
 
 
-def _read_candles(asset_id: int, interval: int, quote_currency: str, source: str | None, start: datetime | None,
-                  end: datetime | None, resample: int | None, limit: int, alias: str, table: str) -> list[tuple]:
-    sql, params = candles_sql(asset_id, interval, quote_currency, source, start, end, resample, limit, table)
+def query_candles(asset_id: int, interval: int, quote_currency: str, source: str | None, start: datetime | None,
+                  end: datetime | None, resample: int | None, limit: int, alias: str = DEFAULT_ALIAS,
+                  table: str = schema.TABLE, *, grid: str | None = None) -> list[tuple]:
+    """The first ``limit`` candles (or buckets) of [start, end) in one query: one window of ``candles``."""
+    sql, params = candles_sql(asset_id, interval, quote_currency, source, start, end, resample, limit, table,
+                              grid=grid)
     rows = client.query(sql, params, alias=alias, binary=True)
     since_epoch = np.array([r[0] for r in rows], dtype="timedelta64[us]").astype(object).tolist()
     if resample is None:  # the common, large case: unpacking the row is cheaper than slicing it
@@ -319,7 +356,7 @@ def _read_candles(asset_id: int, interval: int, quote_currency: str, source: str
 def series_candles(cov: SeriesCoverage, **kwargs) -> list[tuple]:
     """``candles`` of a known series: read within its first and last candle (its coverage)."""
     return candles(cov.asset_id, cov.interval_minutes, cov.quote_currency, source=cov.source, first=cov.first,
-                   last=cov.last, **kwargs)
+                   last=cov.last, regular=cov.regular, **kwargs)
 
 
 def iter_candles(
@@ -335,10 +372,11 @@ def iter_candles(
     if not spans:
         return
     first, last = min(c.first for c in spans), max(c.last for c in spans)
+    regular = all(c.regular for c in spans)
     after: datetime | None = None
     while True:
         rows = candles(asset_id, interval, quote_currency, source=source, start=start, end=end, after=after,
-                       limit=chunk_rows, first=first, last=last, alias=alias, table=table)
+                       limit=chunk_rows, first=first, last=last, regular=regular, alias=alias, table=table)
         if not rows:
             return
         yield rows

@@ -126,6 +126,8 @@ class Windowed:
     cov: coverage.SeriesCoverage
     short: coverage.SeriesCoverage
     short_series: pl.DataFrame
+    coarse: dict[int, tuple[coverage.SeriesCoverage, pl.DataFrame]]  # hourly and daily series of the same asset
+    off_grid: tuple[coverage.SeriesCoverage, pl.DataFrame]  # hourly, one candle at half past
 
 
 @pytest.fixture
@@ -139,7 +141,16 @@ def windowed(questdb, db) -> Windowed:
     c = Asset.objects.create(ticker="SHRT", name="Short", category="CRYPTO", tier="TIER2")
     series = make_candles(SPAN_START, 1, SLOTS, skip=HOLE | SCATTERED, seed=11, base=50)
     short_series = make_candles(SPAN_START + timedelta(hours=5), 60, 3, seed=12, base=7)
+    hourly = make_candles(SPAN_START - timedelta(days=10), 60, 24 * 16, skip={5, 6, 300}, seed=16, base=50)
+    daily = make_candles(SPAN_START - timedelta(days=40, hours=20), 1440, 60, skip={3, 50}, seed=17, base=50)
+    off = make_candles(SPAN_START, 60, 48, seed=18, base=9)
+    half_past = make_candles(SPAN_START + timedelta(hours=10, minutes=30), 60, 1, seed=19, base=9)
+    off = pl.concat([off, half_past]).sort("time")
+    off_asset = Asset.objects.create(ticker="OFF", name="Off the grid", category="CRYPTO", tier="TIER2")
     with PriceWriter("questdb") as writer:
+        writer.add(hourly, SeriesKey(a.pk, 60, "USD", "kraken"))
+        writer.add(daily, SeriesKey(a.pk, 1440, "USD", "kraken"))
+        writer.add(off, SeriesKey(off_asset.pk, 60, "USD", "kraken"))
         writer.add(series, SeriesKey(a.pk, 1, "USD", "kraken"))
         writer.add(make_candles(SPAN_START, 1, SLOTS, seed=13, base=60), SeriesKey(b.pk, 1, "USD", "kraken"))
         writer.add(make_candles(SPAN_START, 1, SLOTS, seed=14, base=55), SeriesKey(a.pk, 1, "EUR", "kraken"))
@@ -150,12 +161,15 @@ def windowed(questdb, db) -> Windowed:
     (cov,) = [s for s in coverage.series_coverage(asset_id=a.pk)
               if (s.interval_minutes, s.quote_currency) == (1, "USD")]
     (short,) = coverage.series_coverage(asset_id=c.pk)
-    return Windowed(series, cov, short, short_series)
+    usd = {s.interval_minutes: s for s in coverage.series_coverage(asset_id=a.pk) if s.quote_currency == "USD"}
+    (off_cov,) = coverage.series_coverage(asset_id=off_asset.pk)
+    return Windowed(series, cov, short, short_series, {60: (usd[60], hourly), 1440: (usd[1440], daily)},
+                    (off_cov, off))
 
 
 def one_query(cov: coverage.SeriesCoverage, lower, upper, resample, limit) -> list[tuple]:
     """The page as one query over [lower, upper): what the windows must add up to."""
-    return coverage._read_candles(cov.asset_id, cov.interval_minutes, cov.quote_currency, cov.source, lower, upper,
+    return coverage.query_candles(cov.asset_id, cov.interval_minutes, cov.quote_currency, cov.source, lower, upper,
                                   resample, limit, "questdb", schema.TABLE)
 
 
@@ -319,3 +333,70 @@ def test_a_window_is_an_interval_scan(windowed, resample):
     assert "Interval forward scan on: assetprice" in plan
     assert f'("{lo:%Y-%m-%dT%H:%M:%S}.000000Z","{hi - MINUTE:%Y-%m-%dT%H:%M:59.999999Z}")' in plan, plan
     assert "filter: (asset_id=" in plan and "Full scan" not in plan
+
+
+# ---------------------------------------------------------------- coarse series read at their grid times
+
+
+@pytest.mark.parametrize(("interval", "start", "after", "end", "limit", "resample"), [
+    (60, None, None, None, 100, None),
+    (60, None, SPAN_START + timedelta(hours=1, minutes=30), None, 50, None),  # a cursor off the grid
+    (60, None, SPAN_START - timedelta(days=10, hours=-3), None, 200, None),  # across the missing hours
+    (60, SPAN_START, None, SPAN_START + timedelta(days=2, minutes=1), 1000, None),
+    (60, None, None, None, 1000, 240),
+    (60, SPAN_START + timedelta(hours=3), None, None, 7, 1440),
+    (1440, None, None, None, 1000, None),
+    (1440, None, SPAN_START - timedelta(days=30), None, 5, None),
+])
+def test_grid_pages_equal_one_query(windowed, interval, start, after, end, limit, resample):
+    """Pages of regular coarse series (resampled ones are read whole) equal one whole query."""
+    cov, frame = windowed.coarse[interval]
+    assert cov.regular
+    page = coverage.series_candles(cov, start=start, after=after, end=end, resample=resample, limit=limit)
+    lower, upper = bounds(cov, start, after, end)
+    assert page == one_query(cov, lower, upper, resample, limit)
+    if resample is None:
+        assert [r[0] for r in page] == expected_times(frame, lower, end, limit)
+    else:
+        assert [r[0] for r in page] == expected_resample(frame, resample, lower, end).head(limit)["time"].to_list()
+
+
+def test_an_off_grid_candle_is_read(windowed):
+    """A series with a candle off its interval's grid is not regular: its pages are read whole, so the
+    candle at half past is in them."""
+    cov, frame = windowed.off_grid
+    assert not cov.regular
+    page = coverage.series_candles(cov, limit=1000)
+    assert [r[0] for r in page] == frame["time"].to_list()
+    assert SPAN_START + timedelta(hours=10, minutes=30) in [r[0] for r in page]
+
+
+def test_grid_times():
+    assert coverage.grid_times(60, T0 + timedelta(minutes=1), T0 + timedelta(hours=3)) == (
+        "2024-01-01T01:00:00.000000Z;1u;60m;2")
+    assert coverage.grid_times(60, T0, T0 + timedelta(hours=3, microseconds=1)) == (
+        "2024-01-01T00:00:00.000000Z;1u;60m;4")
+    assert coverage.grid_times(1440, T0 + timedelta(hours=1), T0 + timedelta(hours=2)) is None
+    assert coverage.grid_times(60, T0, T0 + timedelta(hours=coverage.GRID_MAX_TIMES + 1)) is None
+
+
+def test_a_grid_window_scans_only_its_grid_times(windowed):
+    cov, _ = windowed.coarse[60]
+    lo, hi = SPAN_START, SPAN_START + timedelta(hours=3)
+    grid = coverage.grid_times(60, lo, hi)
+    sql, params = coverage.candles_sql(cov.asset_id, 60, "USD", "kraken", lo, hi, None, 100, grid=grid)
+    plan = "\n".join(r[0] for r in store.query("EXPLAIN " + sql, params))
+    assert "Interval forward scan on: assetprice" in plan
+    times = [f'("{t:%Y-%m-%dT%H:%M:%S}.000000Z","{t:%Y-%m-%dT%H:%M:%S}.000000Z")' for t in (lo + timedelta(hours=h)
+                                                                                           for h in range(3))]
+    assert f"intervals: [{','.join(times)}]" in plan, plan
+
+
+def test_a_regular_series_is_read_at_its_grid_times_only(windowed):
+    """What the grid read skips: given as regular, the series with a candle at half past is read without it
+    (which is why only series kept as regular are read this way)."""
+    from dataclasses import replace
+
+    cov, frame = windowed.off_grid
+    page = coverage.series_candles(replace(cov, regular=True), limit=1000)
+    assert [r[0] for r in page] == [t for t in frame["time"].to_list() if t.minute == 0]
