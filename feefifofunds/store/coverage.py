@@ -207,13 +207,15 @@ def default_quote(series: Iterable[SeriesCoverage], interval: int, source: str |
 # to its end once OPEN_ENDED_AFTER windows came back short.
 WINDOW_GROWTH = 4
 OPEN_ENDED_AFTER = 4
-# A page (not resampled) of a series of GRID_FROM_MINUTES or coarser whose candles all lie on its interval's
-# grid (``regular``) is read at its grid times only: a repeating interval ('<first>;1u;<interval>m;<count>')
-# makes QuestDB's interval scan jump from one grid time to the next, past the finer series' rows in between.
-# A window of more than GRID_MAX_TIMES grid times is read whole (one interval per grid time has a cost of its
-# own). Resampled pages are read whole: QuestDB sums each grid time's rows as a task of its own, so a bucket's
-# summed volume could differ from the whole read's in its last bit.
-GRID_FROM_MINUTES = 30
+# A page (not resampled) of a series whose candles all lie on its interval's grid (``regular``) may be read at
+# its grid times only: a repeating interval ('<first>;1u;<interval>m;<count>') makes QuestDB's interval scan
+# jump from one grid time to the next, past the finer series' rows in between. Each grid time is an interval
+# (and a task) of its own, worth about GRID_ROWS_PER_TIME rows of a whole read, so a window is read at its
+# grid times when it holds more rows than that per grid time (QuestDB counts a time range's rows from its
+# binary search alone), and whole otherwise; never with more than GRID_MAX_TIMES grid times. Resampled pages
+# are read whole: QuestDB sums each grid time's rows as a task of its own, so a bucket's summed volume could
+# differ from the whole read's in its last bit.
+GRID_ROWS_PER_TIME = 5_000
 GRID_MAX_TIMES = 20_000
 
 
@@ -226,15 +228,27 @@ def window_end(lo: datetime, remaining: int, step_minutes: int, windows_read: in
     return from_epoch_micros(-(-reach // step) * step)
 
 
-def grid_times(interval: int, lo: datetime, hi: datetime) -> str | None:
+def grid_times(interval: int, lo: datetime, hi: datetime) -> tuple[str, int] | None:
     """The grid times of ``interval`` in [lo, hi) as one QuestDB repeating interval (each one microsecond
-    long); None when there are none or more than GRID_MAX_TIMES."""
+    long) and their number; None when there are none or more than GRID_MAX_TIMES."""
     step = interval * 60_000_000
     first = -(-epoch_micros(lo) // step) * step
     count = (epoch_micros(hi) - 1 - first) // step + 1
     if not 0 < count <= GRID_MAX_TIMES:
         return None
-    return f"{from_epoch_micros(first):%Y-%m-%dT%H:%M:%S.%fZ};1u;{interval}m;{count}"
+    return f"{from_epoch_micros(first):%Y-%m-%dT%H:%M:%S.%fZ};1u;{interval}m;{count}", count
+
+
+def window_grid(interval: int, lo: datetime, hi: datetime, alias: str = DEFAULT_ALIAS,
+                table: str = schema.TABLE) -> str | None:
+    """The grid times to read a window of a regular series at (``grid_times``), when the window holds more
+    than GRID_ROWS_PER_TIME rows (of every series) per grid time; else None: the window is read whole."""
+    grid = grid_times(interval, lo, hi)
+    if grid is None:
+        return None
+    where, params = series_where(start=lo, end=hi)
+    rows = client.query(f"SELECT count() FROM {table} WHERE {where}", params, alias=alias)[0][0]
+    return grid[0] if rows > GRID_ROWS_PER_TIME * grid[1] else None
 
 
 def candles(
@@ -264,8 +278,8 @@ def candles(
     ``first`` and ``last`` are the series' first and last candle times when known (its coverage): the page is
     then read in windows between them that hold no more than it needs (``window_end``), so QuestDB scans the
     page's time span, not the series' whole range. Without a lower bound the page is one query. ``regular``:
-    every candle of the series lies on its interval's grid, so a window of a page that is not resampled reads
-    only its grid times (see GRID_FROM_MINUTES).
+    every candle of the series lies on its interval's grid, so a window of a page that is not resampled may
+    be read at its grid times only (``window_grid``).
     """
     limit = int(limit)
     if resample is not None:
@@ -278,10 +292,11 @@ def candles(
     if limit < 1 or (lower is not None and upper is not None and upper <= lower):
         return []
 
-    on_grid = regular and resample is None and interval >= GRID_FROM_MINUTES
+    # A 1-minute series' grid is every minute, where every candle of every series lies: nothing to skip.
+    on_grid = regular and resample is None and interval > 1
 
     def read(lo: datetime | None, hi: datetime | None, count: int) -> list[tuple]:
-        grid = grid_times(interval, lo, hi) if on_grid and lo is not None and hi is not None else None
+        grid = window_grid(interval, lo, hi, alias, table) if on_grid and lo is not None and hi is not None else None
         return query_candles(asset_id, interval, quote_currency, source, lo, hi, resample, count, alias, table,
                              grid=grid)
 
@@ -316,7 +331,7 @@ def candles_sql(asset_id: int, interval: int, quote_currency: str, source: str |
                 end: datetime | None, resample: int | None, limit: int, table: str = schema.TABLE, *,
                 grid: str | None = None) -> tuple[str, list[object]]:
     """The query of one window of candles in [start, end) and its parameters (``candles`` reads through it);
-    ``grid``: only the times of this repeating interval (``grid_times``)."""
+    ``grid``: only the times of this repeating interval (``window_grid``)."""
     where, params = series_where(asset_id, interval, quote_currency, source, start=start, end=end)
     if grid is not None:
         where += " AND time IN %s"

@@ -348,8 +348,10 @@ def test_a_window_is_an_interval_scan(windowed, resample):
     (1440, None, None, None, 1000, None),
     (1440, None, SPAN_START - timedelta(days=30), None, 5, None),
 ])
-def test_grid_pages_equal_one_query(windowed, interval, start, after, end, limit, resample):
-    """Pages of regular coarse series (resampled ones are read whole) equal one whole query."""
+def test_grid_pages_equal_one_query(windowed, monkeypatch, interval, start, after, end, limit, resample):
+    """Pages of regular coarse series read at their grid times (resampled ones are read whole) equal one whole
+    query. The store is small: every window is taken as worth reading at its grid times."""
+    monkeypatch.setattr(coverage, "GRID_ROWS_PER_TIME", 0)
     cov, frame = windowed.coarse[interval]
     assert cov.regular
     page = coverage.series_candles(cov, start=start, after=after, end=end, resample=resample, limit=limit)
@@ -373,9 +375,9 @@ def test_an_off_grid_candle_is_read(windowed):
 
 def test_grid_times():
     assert coverage.grid_times(60, T0 + timedelta(minutes=1), T0 + timedelta(hours=3)) == (
-        "2024-01-01T01:00:00.000000Z;1u;60m;2")
+        "2024-01-01T01:00:00.000000Z;1u;60m;2", 2)
     assert coverage.grid_times(60, T0, T0 + timedelta(hours=3, microseconds=1)) == (
-        "2024-01-01T00:00:00.000000Z;1u;60m;4")
+        "2024-01-01T00:00:00.000000Z;1u;60m;4", 4)
     assert coverage.grid_times(1440, T0 + timedelta(hours=1), T0 + timedelta(hours=2)) is None
     assert coverage.grid_times(60, T0, T0 + timedelta(hours=coverage.GRID_MAX_TIMES + 1)) is None
 
@@ -383,7 +385,7 @@ def test_grid_times():
 def test_a_grid_window_scans_only_its_grid_times(windowed):
     cov, _ = windowed.coarse[60]
     lo, hi = SPAN_START, SPAN_START + timedelta(hours=3)
-    grid = coverage.grid_times(60, lo, hi)
+    grid, _ = coverage.grid_times(60, lo, hi)
     sql, params = coverage.candles_sql(cov.asset_id, 60, "USD", "kraken", lo, hi, None, 100, grid=grid)
     plan = "\n".join(r[0] for r in store.query("EXPLAIN " + sql, params))
     assert "Interval forward scan on: assetprice" in plan
@@ -392,11 +394,24 @@ def test_a_grid_window_scans_only_its_grid_times(windowed):
     assert f"intervals: [{','.join(times)}]" in plan, plan
 
 
-def test_a_regular_series_is_read_at_its_grid_times_only(windowed):
+def test_a_regular_series_is_read_at_its_grid_times_only(windowed, monkeypatch):
     """What the grid read skips: given as regular, the series with a candle at half past is read without it
     (which is why only series kept as regular are read this way)."""
     from dataclasses import replace
 
+    monkeypatch.setattr(coverage, "GRID_ROWS_PER_TIME", 0)
     cov, frame = windowed.off_grid
     page = coverage.series_candles(replace(cov, regular=True), limit=1000)
     assert [r[0] for r in page] == [t for t in frame["time"].to_list() if t.minute == 0]
+
+
+
+def test_a_window_is_read_at_its_grid_times_when_it_holds_many_rows_per_grid_time(windowed, monkeypatch):
+    """The 3 hours hold the 1-minute rows of two series (the hole of the third) and the 5-minute and hourly
+    ones, about 130 rows per grid time: read at the grid times when that is over GRID_ROWS_PER_TIME."""
+    cov, _ = windowed.coarse[60]
+    lo, hi = SPAN_START + timedelta(hours=30), SPAN_START + timedelta(hours=33)
+    monkeypatch.setattr(coverage, "GRID_ROWS_PER_TIME", 60)
+    assert coverage.window_grid(60, lo, hi) == coverage.grid_times(60, lo, hi)[0]
+    monkeypatch.setattr(coverage, "GRID_ROWS_PER_TIME", 10_000)
+    assert coverage.window_grid(60, lo, hi) is None
