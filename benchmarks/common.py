@@ -171,3 +171,15 @@ def serve(env: dict[str, str], log: Path, timeout: float = 120.0) -> tuple[subpr
                 web.terminate()
                 raise SystemExit(f"server did not start:\n{log.read_text()}") from None
             time.sleep(0.3)
+
+
+def export(ref: str, into: Path) -> Path:
+    """The tree of git ref ``ref`` in ``into`` (nothing of the repository changes): another version's code to
+    run against the same store."""
+    import tarfile
+    from io import BytesIO
+
+    archive = subprocess.run(["git", "archive", ref], cwd=REPO, check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into

@@ -42,19 +42,17 @@ import socket
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from io import BytesIO
 from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
-from common import REPO, env_for, import_dir_of, loadavg, manage, process_cpu, start_questdb
+from common import REPO, env_for, export, import_dir_of, loadavg, manage, process_cpu, start_questdb
 
 from feefifofunds.samples import Spec, generate
 
@@ -183,14 +181,6 @@ def timed(url: str) -> tuple[float, int, bytes]:
     except urllib.error.HTTPError as exc:
         body, status = exc.read(), exc.code
     return (time.perf_counter() - began) * 1000, status, body
-
-
-def export(ref: str, into: Path) -> Path:
-    """The tree of git ref ``ref`` in ``into`` (nothing of the repository changes)."""
-    archive = subprocess.run(["git", "archive", ref], cwd=REPO, check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
 
 
 def start_web(checkout: Path, env: dict[str, str], state: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
