@@ -20,6 +20,7 @@ parameter; the only text put into SQL is the interval of ``SAMPLE BY``, an integ
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,6 +59,12 @@ class SeriesCoverage:
     @property
     def key(self) -> SeriesKey:
         return SeriesKey(self.asset_id, self.interval_minutes, self.quote_currency, self.source)
+
+    @property
+    def fill(self) -> float:
+        """The share of the grid slots from the first candle to the last that hold a candle."""
+        slots = (self.last - self.first) // timedelta(minutes=self.interval_minutes) + 1
+        return min(1.0, self.candles / max(1, slots))
 
 
 def can_resample(interval: int, target: int) -> bool:
@@ -202,7 +209,8 @@ def default_quote(series: Iterable[SeriesCoverage], interval: int, source: str |
 # ---------------------------------------------------------------- candles
 
 # A page is read window by window in time order (``candles``): QuestDB's cost is the rows of every series in
-# the queried time range (README: reads at scale), so each window spans only what the page can still need.
+# the queried time range (README: reads at scale), so each window spans only what the page can still need:
+# its candles' grid slots, more for a series with gaps (``fill``: the share of its slots that hold a candle).
 # Each window after a short one is WINDOW_GROWTH times wider; a series whose last candle is not known is read
 # to its end once OPEN_ENDED_AFTER windows came back short.
 WINDOW_GROWTH = 4
@@ -219,12 +227,15 @@ GRID_ROWS_PER_TIME = 5_000
 GRID_MAX_TIMES = 20_000
 
 
-def window_end(lo: datetime, remaining: int, step_minutes: int, windows_read: int) -> datetime:
-    """The end of the next window from ``lo``: room for ``remaining`` candles (or buckets) of ``step_minutes``,
+def window_end(lo: datetime, remaining: int, step_minutes: int, windows_read: int, fill: float = 1.0) -> datetime:
+    """The end of the next window from ``lo``: room for ``remaining`` candles (or buckets) of ``step_minutes``
+    (``remaining / fill`` slots and that again times the share missing, at most 15 times ``remaining``),
     WINDOW_GROWTH times more per window already read, rounded up to the step's grid on the epoch, so a
     resampled bucket never spans two windows."""
     step = step_minutes * 60_000_000
-    reach = epoch_micros(lo) + remaining * step * WINDOW_GROWTH ** windows_read
+    fill = min(1.0, max(fill, 1 / 8))
+    slots = math.ceil(remaining * (2 - fill) / fill)
+    reach = epoch_micros(lo) + slots * step * WINDOW_GROWTH ** windows_read
     return from_epoch_micros(-(-reach // step) * step)
 
 
@@ -265,6 +276,7 @@ def candles(
     first: datetime | None = None,
     last: datetime | None = None,
     regular: bool = False,
+    fill: float = 1.0,
     alias: str = DEFAULT_ALIAS,
     table: str = schema.TABLE,
 ) -> list[tuple]:
@@ -279,7 +291,8 @@ def candles(
     then read in windows between them that hold no more than it needs (``window_end``), so QuestDB scans the
     page's time span, not the series' whole range. Without a lower bound the page is one query. ``regular``:
     every candle of the series lies on its interval's grid, so a window of a page that is not resampled may
-    be read at its grid times only (``window_grid``).
+    be read at its grid times only (``window_grid``). ``fill``: the share of the series' grid slots that hold
+    a candle, which widens the windows of a page not resampled (``window_end``).
     """
     limit = int(limit)
     if resample is not None:
@@ -302,11 +315,11 @@ def candles(
 
     if lower is None:
         return read(None, upper, limit)
-    return read_windows(read, lower, upper, resample or interval, limit)
+    return read_windows(read, lower, upper, resample or interval, limit, 1.0 if resample else fill)
 
 
 def read_windows(read: Callable[[datetime, datetime | None, int], list[tuple]], lower: datetime,
-                 upper: datetime | None, step_minutes: int, limit: int) -> list[tuple]:
+                 upper: datetime | None, step_minutes: int, limit: int, fill: float = 1.0) -> list[tuple]:
     """The first ``limit`` rows of [lower, upper) in time order, read as consecutive windows: ``read(lo, hi,
     count)`` answers at most ``count`` rows of [lo, hi) (``hi`` None: no end) in time order. The next window
     is read only when the rows so far are short of ``limit`` and ``upper`` is not reached."""
@@ -318,7 +331,7 @@ def read_windows(read: Callable[[datetime, datetime | None, int], list[tuple]], 
         if upper is None and windows_read >= OPEN_ENDED_AFTER:
             hi = None
         else:
-            hi = window_end(lo, remaining, step_minutes, windows_read)
+            hi = window_end(lo, remaining, step_minutes, windows_read, fill)
             hi = hi if upper is None else min(hi, upper)
         rows += read(lo, hi, remaining)
         windows_read += 1
@@ -371,7 +384,7 @@ def query_candles(asset_id: int, interval: int, quote_currency: str, source: str
 def series_candles(cov: SeriesCoverage, **kwargs) -> list[tuple]:
     """``candles`` of a known series: read within its first and last candle (its coverage)."""
     return candles(cov.asset_id, cov.interval_minutes, cov.quote_currency, source=cov.source, first=cov.first,
-                   last=cov.last, regular=cov.regular, **kwargs)
+                   last=cov.last, regular=cov.regular, fill=cov.fill, **kwargs)
 
 
 def iter_candles(
@@ -388,10 +401,12 @@ def iter_candles(
         return
     first, last = min(c.first for c in spans), max(c.last for c in spans)
     regular = all(c.regular for c in spans)
+    fill = spans[0].fill if len(spans) == 1 else 1.0
     after: datetime | None = None
     while True:
         rows = candles(asset_id, interval, quote_currency, source=source, start=start, end=end, after=after,
-                       limit=chunk_rows, first=first, last=last, regular=regular, alias=alias, table=table)
+                       limit=chunk_rows, first=first, last=last, regular=regular, fill=fill, alias=alias,
+                       table=table)
         if not rows:
             return
         yield rows

@@ -215,6 +215,12 @@ def test_pages_equal_one_query(windowed, label, start, after, end, limit):
     assert [r[0] for r in page] == expected_times(windowed.series, lower, end, limit)
 
 
+def test_the_fill_of_a_series(windowed):
+    cov = windowed.cov
+    assert cov.fill == windowed.series.height / SLOTS
+    assert windowed.short.fill == 1.0
+
+
 def test_a_short_series(windowed):
     page = coverage.series_candles(windowed.short, limit=1000)
     assert [r[0] for r in page] == windowed.short_series["time"].to_list()
@@ -320,6 +326,9 @@ def test_window_ends_are_on_the_step_grid():
     assert coverage.window_end(T0, 3, 60, 0) == T0 + timedelta(hours=3)
     assert coverage.window_end(T0, 3, 60, 2) == T0 + timedelta(hours=3 * 16)
     assert coverage.window_end(T0 + timedelta(minutes=1), 10, 1, 1) == T0 + timedelta(minutes=41)
+    # A series with half its slots empty: twice the slots, and that again by half; at most 15 times.
+    assert coverage.window_end(T0, 100, 1, 0, fill=0.5) == T0 + timedelta(minutes=300)
+    assert coverage.window_end(T0, 100, 1, 0, fill=0.001) == T0 + timedelta(minutes=1500)
 
 
 @pytest.mark.parametrize("resample", [None, 60])
