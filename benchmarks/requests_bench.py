@@ -18,9 +18,15 @@ Two shapes of store:
   the write, then warm. The figures of the sizes side by side show whether a page's cost grows with the rows
   already stored.
 
+Each page is also read in the benchmark's own process both ways: as the API reads it (``series_candles``,
+window by window) and as one query over the series' range from the page's start (``query_candles``), wall
+time and QuestDB's CPU per page; ``--cold N`` reads the pages of N pairs once more each way with QuestDB's
+files dropped from the page cache before each read (as for a store larger than memory; QuestDB runs with
+idle table readers closed after a second, so nothing keeps its files mapped).
+
 ``--compare-with REF`` also serves git ref REF (exported with ``git archive`` into the temporary folder) on
 the same store and catalog, times the same URLs on both servers in turns and checks that both answer every
-URL with the same body.
+URL alike (resampled volumes up to rounding: QuestDB's parallel SAMPLE BY adds in the order its tasks end).
 
 Targets: asset list under 200 ms, each asset-page call under 100 ms (warm); a page of candles under 50 ms
 (the page's share of the request, on top of the request's fixed cost). The machine may be shared: its load
@@ -28,7 +34,7 @@ Targets: asset list under 200 ms, each asset-page call under 100 ms (warm); a pa
 at the end.
 
     .venv/bin/python benchmarks/requests_bench.py [--series 1000] [--candles 10000] [--repeat 5] [--pages 5]
-        [--pairs 150,600] [--compare-with main]
+        [--pairs 150,600] [--compare-with main] [--cold 2]
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ import numpy as np
 from common import REPO, env_for, export, import_dir_of, loadavg, manage, process_cpu, start_questdb
 
 from feefifofunds.samples import Spec, generate
+from feefifofunds.store import server
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
 # The archive's shape, per pair: the Kraken intervals, finer ones over shorter spans (days).
@@ -296,8 +303,73 @@ def page_reads(pages: list[Page], tickers: list[str], repeat: int, server_pid: i
     print(f"    same rows both ways: {'yes' if same else 'NO'}")
 
 
+# QuestDB closes a table reader idle this long (milliseconds), unmapping its files (default: 2 minutes), so
+# the page cache can drop them (``Store.cold``).
+READER_TTL_MS = 1000
+
+
+def evict(folder: Path) -> int:
+    """Drop the files under ``folder`` from the page cache (written back first); returns their bytes. Pages a
+    process maps stay."""
+    total = 0
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fdatasync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                total += os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+    return total
+
+
+@dataclass
+class Store:
+    """The benchmark's QuestDB: where its files are and its process."""
+
+    root: Path
+    proc: subprocess.Popen
+
+    def cold(self) -> int:
+        """None of QuestDB's files in the page cache (as for a store larger than memory), QuestDB itself warm:
+        once its idle readers are closed (READER_TTL_MS, checked as often), the files are dropped; returns
+        their bytes."""
+        time.sleep(4 * READER_TTL_MS / 1000)
+        return evict(self.root)
+
+
+def cold_reads(pages: list[Page], tickers: list[str], store: Store) -> None:
+    """Each page read once each way (as in ``page_reads``) with QuestDB's files out of the page cache: what a
+    read costs when the store does not fit in memory."""
+    from feefifofunds.models import Asset
+    from feefifofunds.store import coverage
+
+    wall: dict[str, list[float]] = {}
+    dropped = 0
+    for t in tickers:
+        series = coverage.series_coverage(asset_id=Asset.objects.get(ticker=t).pk)
+        for page in pages:
+            cov = next(c for c in series if c.interval_minutes == page.interval and c.quote_currency == "USD")
+            lower = max(x for x in (page.start, page.cursor, cov.first) if x is not None)
+            for how in ("windows", "one query"):
+                dropped = store.cold()
+                t0 = time.perf_counter()
+                if how == "windows":
+                    coverage.series_candles(cov, start=page.start, after=page.cursor, resample=page.resample,
+                                            limit=page.limit + 1)
+                else:
+                    coverage.query_candles(cov.asset_id, cov.interval_minutes, "USD", cov.source, lower,
+                                           cov.last + timedelta(microseconds=1), page.resample, page.limit + 1)
+                wall.setdefault(f"{page.label} [{how}]", []).append((time.perf_counter() - t0) * 1000)
+    print(f"  the page read cold in this process (QuestDB's {dropped / 2**30:.1f} GiB of files out of the page cache "
+          "before each read; wall: median (max)):")
+    for label, times in wall.items():
+        print(f"    {label:52s} {statistics.median(times):8.1f} ms ({max(times):7.1f})")
+
+
 def archive_run(args, bases: dict[str, str], logs: dict[str, Path], pairs: int, rows: int,
-                server_pid: int) -> None:
+                store: Store) -> None:
     """The candle pages of ``--pages`` pairs spread over the store: read in this process both ways, then
     requested from every server in turns."""
 
@@ -331,13 +403,15 @@ def archive_run(args, bases: dict[str, str], logs: dict[str, Path], pairs: int, 
         if len(bases) > 1:
             (mine, *others) = bodies.values()
             differ += [url for other in others for url in mine if not same_answer(mine[url], other[url])]
-    page_reads(pages, tickers, args.repeat, server_pid)
+    page_reads(pages, tickers, args.repeat, store.proc.pid)
     print("  /api/candles as served (median (max)):")
     for name, times in first.items():
         print(f"    first request of an asset after the write ({name}): {statistics.median(times):.1f} ms")
     report(figures, lambda label: 100)
     if len(bases) > 1:
         print(f"    same answers on every server: {'yes' if not differ else 'NO: ' + ', '.join(differ[:5])}")
+    if args.cold:
+        cold_reads(pages, tickers[:args.cold], store)
     print(f"  [load {loadavg()}]", flush=True)
 
 
@@ -349,17 +423,21 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=5, help="asset pages (pairs) timed")
     parser.add_argument("--pairs", help="archive-shaped store grown to each of these sizes, e.g. 150,600")
     parser.add_argument("--compare-with", metavar="REF", help="also serve this git ref on the same store (e.g. main)")
+    parser.add_argument("--cold", type=int, default=0, metavar="N",
+                        help="also read the pages of N pairs cold (QuestDB's files out of the page cache before "
+                             "each read)")
     args = parser.parse_args()
     sizes = sorted({int(p) for p in args.pairs.split(",")}) if args.pairs else []
 
-    from feefifofunds.store import server
-
     root = Path(tempfile.mkdtemp(prefix="fff-requests-bench-"))
-    qdb = None
+    store: Store | None = None
     webs: list[subprocess.Popen] = []
     try:
         print(f"loadavg before: {loadavg()}")
+        os.environ.update(QDB_CAIRO_INACTIVE_READER_TTL=str(READER_TTL_MS),
+                          QDB_CAIRO_IDLE_CHECK_INTERVAL=str(READER_TTL_MS))
         qdb, ports = start_questdb(root / "questdb")
+        store = Store(root / "questdb", qdb)
         env = env_for(ports, root / "catalog.sqlite3", import_dir=import_dir_of(root / "questdb"))
         env.pop("DJANGO_SECRET_KEY", None)
         env.update(FEEFIFOFUNDS_STATE_DIR=str(root / "state"), FEEFIFOFUNDS_STAGING_MAX_BYTES=str(1 << 30))
@@ -383,14 +461,14 @@ def main() -> None:
         for size in sizes:
             rows += fill_archive(env, root, stored, size)
             stored = size
-            archive_run(args, bases, logs, size, rows, qdb.pid)
+            archive_run(args, bases, logs, size, rows, store)
         print(f"loadavg after: {loadavg()}")
     finally:
         for web in webs:
             web.terminate()
             web.wait(timeout=30)
-        if qdb is not None:
-            server.stop(qdb.pid)
+        if store is not None:
+            server.stop(store.proc.pid)
         shutil.rmtree(root, ignore_errors=True)
 
 
