@@ -44,7 +44,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,7 +57,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
-from common import REPO, env_for, export, import_dir_of, loadavg, manage, process_cpu, start_questdb
+from common import REPO, env_for, export, import_dir_of, loadavg, manage, process_cpu, serve, start_questdb
 
 from feefifofunds.samples import Spec, generate
 from feefifofunds.store import server
@@ -72,12 +71,6 @@ BATCH_PAIRS = 50  # pairs generated and ingested at once (bounds the CSV files o
 ARCHIVE_END = datetime.fromtimestamp((int(time.time()) // 86400 - 1) * 86400, UTC)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fill(series: int, candles: int) -> list[str]:
     """Assets in the catalog and their candles in QuestDB; returns the tickers."""
     import polars as pl
@@ -85,9 +78,10 @@ def fill(series: int, candles: int) -> list[str]:
     from feefifofunds.ingestion.writer import PriceWriter
     from feefifofunds.models import Asset
     from feefifofunds.sources import CANDLE_SCHEMA
-    from feefifofunds.store import client, schema
+    from feefifofunds.store import client, kept, schema
     from feefifofunds.store.series import SeriesKey
 
+    kept.catch_up("questdb")  # the empty store's kept gaps built before the first write, as a command does
     rng = np.random.default_rng(7)
     assets = Asset.objects.bulk_create(
         [Asset(ticker=f"B{i:04d}", name=f"Bench asset {i}", category="CRYPTO", tier="TIER2") for i in range(series)])
@@ -188,28 +182,6 @@ def timed(url: str) -> tuple[float, int, bytes]:
     except urllib.error.HTTPError as exc:
         body, status = exc.read(), exc.code
     return (time.perf_counter() - began) * 1000, status, body
-
-
-def start_web(checkout: Path, env: dict[str, str], state: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """The checkout's server as `make serve` runs it, with a state folder (cache, static files) of its own."""
-    port = free_port()
-    env = {**env, "FEEFIFOFUNDS_STATE_DIR": str(state), "FEEFIFOFUNDS_PORT": str(port),
-           "DJANGO_SETTINGS_MODULE": "feefifofunds_project.settings"}
-    env.pop("DJANGO_SECRET_KEY", None)
-    log = log_path.open("wb")
-    web = subprocess.Popen([sys.executable, "-m", "feefifofunds.web.serve"], cwd=checkout, env=env,
-                           stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(base + "/static/feefifofunds/dashboard.css", timeout=5).read()
-            return web, base
-        except OSError:
-            if web.poll() is not None or time.monotonic() > deadline:
-                web.terminate()
-                raise SystemExit(f"server did not start:\n{log_path.read_text()}") from None
-            time.sleep(0.3)
 
 
 def report(figures: dict[str, list[float]], target_of) -> None:
@@ -453,7 +425,9 @@ def main() -> None:
         bases, logs = {}, {}
         for n, (name, checkout) in enumerate(checkouts.items()):
             logs[name] = root / f"serve-{n}.log"
-            web, bases[name] = start_web(checkout, env, root / f"state-{n}", logs[name])
+            # A state folder (cache, static files) of its own per server.
+            web, bases[name] = serve({**env, "FEEFIFOFUNDS_STATE_DIR": str(root / f"state-{n}")}, logs[name],
+                                     checkout=checkout)
             webs.append(web)
         if not sizes:
             hourly_run(args, bases["this checkout"], tickers)
