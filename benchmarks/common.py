@@ -151,15 +151,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(env: dict[str, str], log: Path, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+def serve(env: dict[str, str], log: Path, timeout: float = 120.0, *,
+          checkout: Path = REPO) -> tuple[subprocess.Popen, str]:
     """The dashboard and API as `make serve` serves them (``python -m feefifofunds.web.serve``: gunicorn,
-    collected static files) on a free loopback port; returns the process and its base URL once it answers."""
+    collected static files) on a free loopback port; returns the process and its base URL once it answers.
+    ``checkout``: the tree whose code serves (another git ref's, from ``export``)."""
     import urllib.request
 
     env = dict(env, FEEFIFOFUNDS_HOST="127.0.0.1", FEEFIFOFUNDS_PORT=str(free_port()))
     with log.open("wb") as out:
-        web = subprocess.Popen([sys.executable, "-m", "feefifofunds.web.serve"], cwd=REPO, env=env, stdout=out,
-                               stderr=subprocess.STDOUT)
+        web = subprocess.Popen([sys.executable, "-m", "feefifofunds.web.serve"], cwd=checkout, env=env,
+                               stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{env['FEEFIFOFUNDS_PORT']}"
     deadline = time.monotonic() + timeout
     while True:
@@ -171,3 +173,15 @@ def serve(env: dict[str, str], log: Path, timeout: float = 120.0) -> tuple[subpr
                 web.terminate()
                 raise SystemExit(f"server did not start:\n{log.read_text()}") from None
             time.sleep(0.3)
+
+
+def export(ref: str, into: Path) -> Path:
+    """The tree of git ref ``ref`` in ``into`` (nothing of the repository changes): another version's code to
+    run against the same store."""
+    import tarfile
+    from io import BytesIO
+
+    archive = subprocess.run(["git", "archive", ref], cwd=REPO, check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into

@@ -18,17 +18,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
-from common import REPO, env_for, loadavg, manage, run_child, start_questdb
+from common import REPO, env_for, export, loadavg, manage, run_child, start_questdb
 
 INTERVALS = {1: 30 * 1440, 60: 365 * 24, 1440: 4 * 365}  # candles per series of each interval
 # Forty days back, so a minute between two runs moves no gap across an OHLC window (its 720 1-minute or
@@ -75,14 +72,6 @@ def fill(series: int, gaps: int) -> tuple[int, int, list[str]]:
         writer.flush()
     client.wait_for_wal(schema.TABLE)
     return rows, holes, [a.ticker for a in assets]
-
-
-def export(ref: str, into: Path) -> Path:
-    """The tree of git ref ``ref`` in ``into`` (nothing of the repository changes)."""
-    archive = subprocess.run(["git", "archive", ref], cwd=REPO, check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
 
 
 def survey(checkout: Path, env: dict[str, str]) -> tuple[float, list[str], list[str], int]:

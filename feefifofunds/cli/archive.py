@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -204,7 +205,7 @@ def summary_table(summary: RunSummary) -> Table:
     if summary.unreadable:
         table.add_row("unreadable zips", f"{len(summary.unreadable):,}")
     if summary.error:
-        table.add_row("run stopped", summary.error)
+        table.add_row("run stopped", escape(summary.error))  # QuestDB's words hold [brackets]
     return table
 
 
@@ -236,7 +237,7 @@ def render_selection(console: Console, sel: Selection, *, ingested_dir: Path) ->
 def render_nothing_to_ingest(console: Console, summary: RunSummary, outcomes: list[ZipOutcome], *,
                              quiet: bool) -> None:
     if quiet:
-        console.print(one_line(summary, outcomes))
+        console.print(one_line(summary, outcomes), markup=False)
         return
     console.print("No OHLCVT files to ingest.")
     render_zips(console, outcomes)
@@ -244,7 +245,7 @@ def render_nothing_to_ingest(console: Console, summary: RunSummary, outcomes: li
 
 def render_summary(console: Console, summary: RunSummary, outcomes: list[ZipOutcome], *, quiet: bool) -> None:
     if quiet:
-        console.print(one_line(summary, outcomes))
+        console.print(one_line(summary, outcomes), markup=False)
         return
     console.print(summary_table(summary))
     render_zips(console, outcomes)
@@ -254,14 +255,21 @@ def render_zips(console: Console, outcomes: list[ZipOutcome]) -> None:
     if outcomes:
         console.print(zip_table(outcomes))
         for hint in zip_hints(outcomes):
-            console.print(hint, soft_wrap=True)
+            console.print(hint, soft_wrap=True, markup=False)
+
+
+def render_resumed(console: Console, table: str, reason: str | None) -> None:
+    """The store's table was suspended (``reason``: QuestDB's words) and is resumed, its WAL applied."""
+    if reason is not None:
+        console.print(f"QuestDB had suspended the table {table} ({reason}): resumed (ALTER TABLE {table} RESUME "
+                      "WAL), the rows it had acknowledged are applied", soft_wrap=True, markup=False)
 
 
 def render_failed(console: Console, summary: RunSummary) -> None:
     if summary.failed:
         console.print("[bold red]Failed files[/] (left in place; rows stored only where said):")
         for r in summary.failed:
-            console.print(f"  ✗ {r.error}", soft_wrap=True)
+            console.print(f"  ✗ {escape(r.error)}", soft_wrap=True)
     if summary.unreadable:
         console.print("[bold red]Zips that cannot be read[/] (left in place):")
         for s in summary.unreadable:

@@ -28,9 +28,10 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError
 from rich.console import Console
 
+from feefifofunds.diskfull import full, is_full, questdb_full, server_says_full
 from feefifofunds.store import binding, kept
-from feefifofunds.store.client import QuestDBError
-from feefifofunds.store.lock import LOCKED_EXIT_CODE, LockBusy, writing
+from feefifofunds.store.client import QuestDBError, get_config
+from feefifofunds.store.lock import LOCKED_EXIT_CODE, LockBusy, lock_dir, writing
 
 
 class _Plain:
@@ -102,6 +103,10 @@ def locked(alias: str, *, data_dir: Path | None = None, command: str = "") -> It
         except LockBusy as exc:
             prefix = f"{command}: not started: " if command else ""
             raise CommandError(f"{prefix}{exc}", returncode=LOCKED_EXIT_CODE) from None
+        except OSError as exc:  # the lock file cannot be written: nothing was started
+            if is_full(exc):
+                raise CommandError(str(full("the lock folder", lock_dir(), exc, then="nothing was done"))) from None
+            raise CommandError(f"cannot take the lock in {lock_dir()}: {exc.strerror or exc}") from None
         _keep(kept.prepare, alias)
         try:
             yield
@@ -127,7 +132,11 @@ def check_binding(alias: str) -> None:
     except (binding.BindingMismatch, QuestDBError) as exc:
         raise CommandError(str(exc)) from None
     except psycopg.Error as exc:
+        said = str(exc).strip()
+        if server_says_full(said):  # the binding record is the first thing written to the store
+            raise CommandError(str(questdb_full(f"QuestDB alias {alias!r} at {get_config(alias).describe()}",
+                                                said.splitlines()[0], then="nothing was done"))) from None
         raise CommandError(f"QuestDB refused the check of which catalog the store {alias!r} belongs to: "
-                           f"{str(exc).strip()}") from None
+                           f"{said}") from None
     except DatabaseError as exc:
         raise CommandError(f"reading the catalog's identity (has `manage.py migrate` run?): {exc}") from None

@@ -9,7 +9,10 @@ Two ways to the server, one buffering and acknowledgement logic (``PriceWriter``
   and deleted once the statement has returned (``store.parquet_import``). The client writes columns in the
   table's types instead of printing every value as text for the server to parse back.
 
-DEDUP on the table makes re-sending the same candles harmless either way.
+DEDUP on the table makes re-sending the same candles harmless either way. A flush that fails because a
+disk is full (the import folder, QuestDB's own, or the catalog's, where the spans are noted) is a
+``WriteError`` whose ``disk_full`` says so: the rows are not at fault, and a caller that writes on would
+only fill the same disk again.
 
 Both cores work at once: while QuestDB takes in one full buffer (a background thread waits for its
 acknowledgement; the client and pyarrow release the GIL meanwhile), the caller fills the next one. At most
@@ -37,6 +40,7 @@ import pyarrow as pa
 from django.db import DatabaseError
 from questdb import Sender
 
+from feefifofunds.diskfull import DiskFull, catalog_full, questdb_full, server_says_full
 from feefifofunds.store import client, parquet_import, schema, written
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.store.series import SeriesKey
@@ -47,11 +51,13 @@ DEFAULT_FLUSH_ROWS = int(os.environ.get("FEEFIFOFUNDS_FLUSH_ROWS", 500_000))
 
 
 class WriteError(RuntimeError):
-    """QuestDB refused a flush (or a frame could not be serialized); ``tags`` had rows in it."""
+    """QuestDB refused a flush (or a frame could not be serialized); ``tags`` had rows in it. ``disk_full``:
+    the flush failed for want of disk space (the message is its own), not because of its rows."""
 
-    def __init__(self, message: str, tags: tuple[Hashable, ...] = ()):
+    def __init__(self, message: str, tags: tuple[Hashable, ...] = (), disk_full: DiskFull | None = None):
         super().__init__(message)
         self.tags = tags
+        self.disk_full = disk_full
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,13 @@ class IlpTransport(Transport):
                          at="time")
 
     def commit(self, buffer: Any) -> None:
-        self.sender.flush(buffer, clear=False, transactional=True)
+        try:
+            self.sender.flush(buffer, clear=False, transactional=True)
+        except Exception as exc:  # the client's error, whatever its class: QuestDB's words say what it was
+            if server_says_full(str(exc)):
+                cfg = client.get_config(self.alias)
+                raise questdb_full(f"QuestDB alias {self.alias!r} at {cfg.http_url}", str(exc)) from exc
+            raise
 
     def clear(self, buffer: Any) -> None:
         buffer.clear()
@@ -367,7 +379,9 @@ class PriceWriter:
                 self.notes.cover(batch.spans)
             except DatabaseError as exc:
                 self._failed.update(batch.holds)
-                raise WriteError(f"noting the spans written in the catalog: {exc}", tuple(batch.holds)) from None
+                full = catalog_full(exc)
+                raise WriteError(str(full) if full else f"noting the spans written in the catalog: {exc}",
+                                 tuple(batch.holds), disk_full=full) from None
         if self._pool is not None:
             self._inflight = (batch, self._pool.submit(self.transport.commit, batch.buffer))
         else:
@@ -398,6 +412,8 @@ class PriceWriter:
             self._failed.update(tags)
         batch.reset(self.transport)
         self._spare = batch
+        if isinstance(error, DiskFull):
+            raise WriteError(str(error), tags, disk_full=error)
         if error is not None:
             raise WriteError(f"QuestDB rejected a write to {self.table!r}: {error}", tags)
 

@@ -18,6 +18,8 @@ import psycopg
 import pyarrow as pa
 from questdb import Sender
 
+from feefifofunds.diskfull import server_says_full
+
 from .config import DEFAULT_ALIAS, QuestDBConfig
 
 
@@ -210,7 +212,7 @@ def table_exists(table: str, alias: str = DEFAULT_ALIAS) -> bool:
 def wait_for_wal(table: str, alias: str = DEFAULT_ALIAS, timeout: float = 300.0) -> None:
     """Block until every WAL transaction of ``table`` is applied, so reads see all acknowledged rows.
 
-    A suspended table is an error, never silently waited on.
+    A suspended table is an error, never silently waited on; the message gives QuestDB's reason.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -220,10 +222,7 @@ def wait_for_wal(table: str, alias: str = DEFAULT_ALIAS, timeout: float = 300.0)
             return
         writer_txn, sequencer_txn, suspended = rows[0]
         if suspended:
-            raise QuestDBError(
-                f"QuestDB table {table!r} is SUSPENDED (WAL apply failed); inspect the server log, "
-                f"then run: ALTER TABLE {table} RESUME WAL"
-            )
+            raise QuestDBError(suspended_message(table, suspension(table, alias) or ""))
         if writer_txn >= sequencer_txn:
             return
         if time.monotonic() > deadline:
@@ -232,3 +231,59 @@ def wait_for_wal(table: str, alias: str = DEFAULT_ALIAS, timeout: float = 300.0)
                 f"(writer {writer_txn} < sequencer {sequencer_txn})"
             )
         time.sleep(0.02)
+
+
+def suspension(table: str, alias: str = DEFAULT_ALIAS) -> str | None:
+    """Why QuestDB suspended ``table`` (applying its WAL failed), in its words; None when it is not suspended.
+
+    QuestDB keeps accepting writes into a suspended table's WAL and applies none of them until
+    ``ALTER TABLE ... RESUME WAL``. A full disk is one cause: its reason then reads "[28] No space left" or
+    has the tag "DISK FULL", though a failed out-of-order merge may say only "bulk update failed" (its log
+    has "No space left").
+    """
+    try:
+        rows = query("SELECT suspended, errorTag, errorMessage FROM wal_tables() WHERE name = %s", (table,),
+                     alias=alias)
+    except psycopg.Error:  # a server older than 8.0 has no errorTag/errorMessage columns
+        rows = [(*r, "", "") for r in query("SELECT suspended FROM wal_tables() WHERE name = %s", (table,),
+                                            alias=alias)]
+    if not rows or not rows[0][0]:
+        return None
+    tag, message = (rows[0][1] or "").strip(), (rows[0][2] or "").strip()
+    return ": ".join(part for part in (tag, message) if part) or "no reason given"
+
+
+def suspended_message(table: str, reason: str) -> str:
+    """What a suspended table means and what to do, a full disk said as such when QuestDB's reason shows it."""
+    resume = f"ALTER TABLE {table} RESUME WAL (ingest_sequential does it at its start)"
+    if server_says_full(reason):
+        return (f"QuestDB's disk is full: QuestDB table {table!r} is SUSPENDED, applying its WAL failed ({reason}). "
+                f"The rows QuestDB acknowledged wait in its WAL, nothing committed is lost: free space on the "
+                f"QuestDB server's disk, then run again or run: {resume}")
+    return (f"QuestDB table {table!r} is SUSPENDED: applying its WAL failed ({reason}). The rows QuestDB "
+            f"acknowledged wait in its WAL. If QuestDB's disk is full (its log says \"No space left\"), free space "
+            f"on it first; then run: {resume}")
+
+
+def resume_suspended(table: str, alias: str = DEFAULT_ALIAS) -> str | None:
+    """If QuestDB suspended ``table``, resume it and wait until its WAL is applied; returns why it was
+    suspended (None: it was not). Raises QuestDBError when it suspends again (its disk still full, say).
+
+    Writes a suspended table took in sit in its WAL, acknowledged and invisible: after the disk is freed,
+    resuming applies them, so a store whose disk filled ends with every row it acknowledged. The caller
+    holds the store lock (nothing else writes meanwhile).
+    """
+    try:
+        reason = suspension(table, alias)
+    except psycopg.Error as exc:
+        raise QuestDBError(f"QuestDB alias {alias!r} did not say whether {table!r} is suspended: "
+                           f"{str(exc).strip()}") from None
+    if reason is None:
+        return None
+    try:
+        execute(f"ALTER TABLE {table} RESUME WAL", alias=alias)
+    except psycopg.Error as exc:
+        raise QuestDBError(f"QuestDB refused to resume its suspended table {table!r} ({reason}): "
+                           f"{str(exc).strip()}") from None
+    wait_for_wal(table, alias)
+    return reason

@@ -20,6 +20,10 @@ read that inserts nothing.
 
 Files are named ``fff-<server key>-<random>.parquet`` (the key is the server's host and HTTP port, as the
 store lock's), so ``remove_leftovers`` deletes exactly what a killed run against that server left behind.
+
+A full disk is ``diskfull.DiskFull``, never a refusal of the rows: the import folder full while the file is
+written (the partial file is deleted), or QuestDB's own disk full when it takes the INSERT into its WAL
+("[28] No space left", nothing of the file written).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ import polars as pl
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from feefifofunds.diskfull import full, is_full, questdb_full, server_says_full, where_full
 
 from . import schema
 from .client import QuestDBError, connection, get_config
@@ -198,7 +204,7 @@ def insert_parquet(alias: str, relative_name: str, table: str = schema.TABLE) ->
 
     Returns the rows QuestDB reports inserted (before DEDUP: re-inserted rows count), -1 when it reports
     none; once it returns, the rows are committed to the WAL. A refusal raises ParquetImportError carrying
-    QuestDB's message; nothing of the file is written then.
+    QuestDB's message (DiskFull when that message says its disk is full); nothing of the file is written then.
     """
     folder = _require_folder(alias)
     path = folder.server_path(relative_name)
@@ -207,6 +213,8 @@ def insert_parquet(alias: str, relative_name: str, table: str = schema.TABLE) ->
             cursor = conn.execute(insert_sql(path, table))
         except psycopg.Error as exc:
             message = _server_message(exc)
+            if server_says_full(message):
+                raise questdb_full(f"QuestDB alias {alias!r} at {get_config(alias).describe()}", message) from None
             raise ParquetImportError(f"QuestDB alias {alias!r} refused to insert {path} into {table}: {message}",
                                      message) from None
     match = _ROWS_RE.search(cursor.statusmessage or "")
@@ -230,11 +238,17 @@ def import_rows(alias: str, data: pa.Table | pl.DataFrame, *, table: str = schem
                 compression: str = COMPRESSION, row_group_rows: int = ROW_GROUP_ROWS) -> int:
     """Write the rows as a Parquet file, insert it, delete it; returns the rows inserted.
 
-    QuestDB reporting another number of rows than the file holds is an error (it read another file).
+    QuestDB reporting another number of rows than the file holds is an error (it read another file); no space
+    left in the import folder for the file is DiskFull naming the folder.
     """
     table_rows = conform(data)
     with import_file(alias) as (name, path):
-        write_parquet(table_rows, path, compression=compression, row_group_rows=row_group_rows)
+        try:
+            write_parquet(table_rows, path, compression=compression, row_group_rows=row_group_rows)
+        except OSError as exc:
+            if is_full(exc):
+                raise full("the Parquet import folder", path.parent, exc) from None
+            raise
         inserted = insert_parquet(alias, name, table)
     if inserted not in (-1, table_rows.num_rows):
         raise ParquetImportError(f"QuestDB alias {alias!r} inserted {inserted:,} rows from a file of "
@@ -283,6 +297,8 @@ def probe(alias: str = DEFAULT_ALIAS) -> str | None:
         try:
             pq.write_table(sample, str(path), compression=COMPRESSION)
         except OSError as exc:
+            if is_full(exc):
+                return where_full("the Parquet import folder", folder.local, exc)
             return f"cannot write to the Parquet import folder {folder.local}: {exc.strerror or exc}"
         sql = f"SELECT count() FROM read_parquet({_literal(folder.server_path(name))})"
         with connection(alias) as conn:

@@ -24,9 +24,7 @@ COMMANDS = {
 
 
 @pytest.fixture
-def holder(questdb, command_env, tmp_path):
-    """Another process holding the store lock, over an empty store whose kept gaps are built (what an earlier
-    test left in the store would otherwise be prices without kept gaps: the survey refuses such a store)."""
+def holder(command_env, tmp_path):
     env = {**command_env, "FEEFIFOFUNDS_LOCK_DIR": str(tmp_path / "locks")}
     proc = subprocess.Popen([sys.executable, "-c", HOLD], env=env, stdout=subprocess.PIPE, text=True)
     try:
@@ -47,7 +45,8 @@ def test_busy_store_exits_75_naming_the_holder(holder, name):
     assert proc.stdout == ""  # refused before any work
 
 
-def test_reports_and_dry_runs_do_not_need_the_lock(holder):
+def test_reports_and_dry_runs_do_not_need_the_lock(holder, questdb):
+    """On an empty store whose kept gaps are built (the ``questdb`` fixture): a dry run has gaps to read."""
     env, _ = holder
     proc = subprocess.run([sys.executable, "manage.py", "backfill_kraken_gaps", "--dry-run", "-v", "0"], env=env,
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)

@@ -140,3 +140,20 @@ def test_a_calendar_change_judges_the_series_again(questdb):
     around_the_clock = assert_kept_matches_scan()
     assert by_sessions != around_the_clock
     assert KeptGap.objects.filter(asset_id=aapl.pk).count() == 2
+
+
+def test_regular_series_are_those_on_their_grid(questdb):
+    """``regular_series``: the series whose every candle lies on its interval's grid (the candle reads use it
+    to read only the grid times); None for a store not built."""
+    btc = Asset.objects.create(ticker="BTC", name="Bitcoin", category="CRYPTO")
+    eth = Asset.objects.create(ticker="ETH", name="Ethereum", category="CRYPTO")
+    on, off = SeriesKey(btc.pk, 60, "USD", "kraken"), SeriesKey(btc.pk, 1440, "USD", "kraken")
+    _write(on, make_candles(T0, 60, 10, skip={4}))
+    late = make_candles(T0, 1440, 5).with_columns(pl.col("time") + pl.duration(seconds=17))
+    _write(off, pl.concat([make_candles(T0 - timedelta(days=3), 1440, 2), late]))
+    _write(SeriesKey(eth.pk, 60, "USD", "kraken"), make_candles(T0, 60, 3))
+    kept.catch_up("questdb")
+    assert kept.regular_series("questdb") == {on, SeriesKey(eth.pk, 60, "USD", "kraken")}
+    assert kept.regular_series("questdb", asset_id=btc.pk) == {on}
+    kept.forget("questdb")
+    assert kept.regular_series("questdb") is None

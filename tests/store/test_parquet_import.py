@@ -215,3 +215,20 @@ def test_the_files_have_the_tables_columns(questdb):
              "LONG": pa.int64(), "SYMBOL": pa.string()}
     columns = client.query(f"SELECT \"column\", type FROM table_columns('{schema.TABLE}')")
     assert [(name, arrow[kind]) for name, kind in columns] == [(f.name, f.type) for f in parquet_import.PARQUET_SCHEMA]
+
+
+def test_a_full_import_folder_is_disk_full_and_leaves_no_file(questdb, alias_with, tmp_path):
+    from feefifofunds.diskfull import DiskFull
+    from tests.support.disks import fill, small_disk
+
+    with small_disk(tmp_path / "imports", "64k") as folder:
+        alias = alias_with(import_dir=str(folder))
+        filler = fill(folder)
+        sentence = f"the Parquet import folder {folder} (filesystem {folder}, 64.0 KiB) is full"
+        assert parquet_import.probe(alias) == sentence  # the run says so and writes over ILP
+        filler.unlink()
+        with pytest.raises(DiskFull) as raised:
+            parquet_import.import_rows(alias, parquet_import.window_table(window(20_000), QUOTES, "kraken"))
+        assert str(raised.value) == f"{sentence}: free space there and run again; nothing committed is lost"
+        assert list(folder.iterdir()) == []
+    assert stored() == []

@@ -13,13 +13,16 @@ def count() -> int:
     return client.query("SELECT count() FROM assetprice")[0][0]
 
 
-def stored(ticker: str = "BTC", interval: int = 60) -> dict[int, tuple]:
-    """A series as stored: Unix time -> (open, high, low, close, volume, trade_count)."""
-    client.wait_for_wal("assetprice")
-    asset = Asset.objects.get(ticker=ticker)
+def stored(ticker: str = "BTC", interval: int = 60, *, alias: str = "questdb",
+           asset_id: int | None = None) -> dict[int, tuple]:
+    """A series as stored: Unix time -> (open, high, low, close, volume, trade_count). ``asset_id``: the
+    asset's id in another catalog than the suite's (``ticker`` is then not looked up)."""
+    client.wait_for_wal("assetprice", alias=alias)
+    if asset_id is None:
+        asset_id = Asset.objects.get(ticker=ticker).pk
     rows = client.query("SELECT cast(time AS LONG) / 1000000, open, high, low, close, volume, trade_count "
                         "FROM assetprice WHERE asset_id = %s AND interval_minutes = %s ORDER BY time",
-                        (asset.pk, interval))
+                        (asset_id, interval), alias=alias)
     return {r[0]: r[1:] for r in rows}
 
 

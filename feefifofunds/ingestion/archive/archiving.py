@@ -1,5 +1,10 @@
 """Moving ingested originals (CSV files, finished zips) out of the data directory, never replacing a file
-already archived."""
+already archived.
+
+Into an ingested folder on another filesystem the move is a copy, then a delete; when that folder fills up
+during the copy, the partial copy is removed, the original stays where it was, and ``DiskFull`` names the
+ingested folder (its rows are committed: the next run sends the file again, DEDUP absorbs the repeat).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
+
+from feefifofunds.diskfull import NOTHING_LOST, DiskFull, full, is_full
 
 
 def fsync_default() -> bool:
@@ -71,22 +78,30 @@ def _digest(path: Path) -> str:
 def archive_original(path: Path, relative: Path, ingested_dir: Path, run_folder: str, *,
                      fsync: bool) -> Path | None:
     """Move an ingested file (``relative``: its place under the data directory) out of the data directory
-    without ever replacing an archived file; where it went (None: an identical copy was there, it is gone)."""
+    without ever replacing an archived file; where it went (None: an identical copy was there, it is gone).
+    No space left in the ingested folder: DiskFull, the original in place and no partial copy left."""
     folders: set[Path] = set()
-    dest = _move(path, relative, ingested_dir, run_folder, fsync=fsync, folders=folders, listed=None)
-    for folder in sorted(folders):
-        fsync_path(folder)
+    try:
+        dest = _move(path, relative, ingested_dir, run_folder, fsync=fsync, folders=folders, listed=None)
+        for folder in sorted(folders):
+            fsync_path(folder)
+    except OSError as exc:
+        disk_full = _full(exc, ingested_dir)
+        if disk_full is not None:
+            raise disk_full from None
+        raise
     return dest
 
 
 def archive_many(files: list[tuple[Path, Path]], ingested_dir: Path, run_folder: str, *,
-                 fsync: bool) -> list[Path | None | OSError]:
+                 fsync: bool) -> list[Path | None | OSError | DiskFull]:
     """``archive_original`` for many (path, relative) files at once, what became of each (or the error
     that kept it in place) in their order: the ingested folder's ``run-*`` folders are listed once, and
     with ``fsync`` each file is synced as it moves, each folder once at the end (a file is reported moved
-    only once its folders are synced)."""
+    only once its folders are synced). A full ingested folder ends the list there (its DiskFull the last
+    outcome): the files after it are not tried."""
     listed = run_folders(ingested_dir)
-    outcomes: list[Path | None | OSError] = []
+    outcomes: list[Path | None | OSError | DiskFull] = []
     touched: list[set[Path]] = []
     for path, relative in files:
         folders: set[Path] = set()
@@ -94,19 +109,28 @@ def archive_many(files: list[tuple[Path, Path]], ingested_dir: Path, run_folder:
             outcomes.append(_move(path, relative, ingested_dir, run_folder, fsync=fsync, folders=folders,
                                   listed=listed))
         except OSError as exc:
-            outcomes.append(exc)
+            outcomes.append(_full(exc, ingested_dir) or exc)
         touched.append(folders)
-    failed: dict[Path, OSError] = {}
+        if isinstance(outcomes[-1], DiskFull):
+            break
+    failed: dict[Path, OSError | DiskFull] = {}
     for folder in sorted(set().union(*touched)):
         try:
             fsync_path(folder)
         except OSError as exc:
-            failed[folder] = exc
+            failed[folder] = _full(exc, ingested_dir) or exc
     if failed:
         for i, folders in enumerate(touched):
-            if not isinstance(outcomes[i], OSError) and (bad := folders & failed.keys()):
+            if not isinstance(outcomes[i], OSError | DiskFull) and (bad := folders & failed.keys()):
                 outcomes[i] = failed[min(bad)]
     return outcomes
+
+
+def _full(exc: OSError, ingested_dir: Path) -> DiskFull | None:
+    if not is_full(exc):
+        return None
+    return full("the ingested folder", ingested_dir, exc,
+                then=f"{NOTHING_LOST} (files not moved stay where they are; the next run sends them again)")
 
 
 def _move(path: Path, relative: Path, ingested_dir: Path, run_folder: str, *, fsync: bool, folders: set[Path],
@@ -125,7 +149,11 @@ def _move(path: Path, relative: Path, ingested_dir: Path, run_folder: str, *, fs
     except OSError as exc:
         if exc.errno != errno.EXDEV:  # another filesystem: copy, then delete
             raise
-        shutil.copy2(path, dest)
+        try:
+            shutil.copy2(path, dest)
+        except BaseException:
+            dest.unlink(missing_ok=True)  # never a partial copy: the original is still the file
+            raise
         path.unlink()
     if fsync:
         fsync_path(dest)

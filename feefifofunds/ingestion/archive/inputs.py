@@ -39,6 +39,9 @@ class ArchiveInput(ABC):
     # Its files prove themselves whole when they end (a zip member's CRC-32), so a last line may lack its
     # newline; a loose file's may not (it may be cut short).
     proven_whole: bool = False
+    # ``finish`` writes to the catalog, inside the caller's transaction: a file is done (``confirm``) once
+    # that transaction has committed.
+    records_in_catalog = False
 
     @abstractmethod
     def has_data(self, f: ArchiveFile) -> bool:
@@ -52,6 +55,9 @@ class ArchiveInput(ABC):
     def chunks(self, f: ArchiveFile, chunk_bytes: int) -> Iterator[Chunk]:
         """The file parsed in chunks of whole lines (not yet validated)."""
 
+    def confirm(self, f: ArchiveFile) -> None:  # noqa: B027 - a hook: loose files record nothing in the catalog
+        """The catalog transaction holding ``f``'s record (``finish``) committed: ``f`` is done."""
+
     @abstractmethod
     def finish_empty(self, f: ArchiveFile) -> None:
         """A file without data is done."""
@@ -59,7 +65,8 @@ class ArchiveInput(ABC):
     @abstractmethod
     def finish(self, f: ArchiveFile) -> Path | None:
         """Every row of ``f`` is committed: record it as done; where it went (None: nowhere new). Raises
-        FileNotFoundError if it is gone, FinishError if it cannot be recorded."""
+        FileNotFoundError if it is gone, FinishError if it cannot be recorded, DiskFull if where it is
+        recorded or moved to has no space left (the run stops)."""
 
     def finish_many(self, files: list[ArchiveFile]) -> dict[ArchiveFile, Finished]:
         """``finish`` for many files at once where that is cheaper, each file's outcome (what ``finish``
@@ -144,8 +151,10 @@ class LooseFiles(ArchiveInput):
     def finish_many(self, files: list[ArchiveFile]) -> dict[ArchiveFile, Finished]:
         outcomes = archive_many([(f.path, f.relative) for f in files], self.ingested_dir, self.run_folder,
                                 fsync=self.fsync)
+        # After a full ingested folder (its DiskFull the last outcome) the files are not tried: they are left
+        # out, like the files after it the run no longer reaches.
         return {f: self._not_moved(f, o) if isinstance(o, OSError) and not isinstance(o, FileNotFoundError) else o
-                for f, o in zip(files, outcomes, strict=True)}
+                for f, o in zip(files, outcomes, strict=False)}
 
     def _not_moved(self, f: ArchiveFile, exc: OSError) -> FinishError:
         return FinishError(f"{f.path}: rows stored, but the file cannot be moved to {self.ingested_dir}: "

@@ -34,6 +34,7 @@ import psycopg
 from django.db import DatabaseError, transaction
 
 from feefifofunds.catalog import ensure_kraken_assets
+from feefifofunds.diskfull import DiskFull, catalog_full
 from feefifofunds.models import Asset
 from feefifofunds.sources.kraken_archive import CHUNK_BYTES, ArchiveFile, MalformedFile
 from feefifofunds.store import client, parquet_import, written
@@ -126,7 +127,7 @@ def ingest(inputs: list[ArchiveInput], *, alias: str = DEFAULT_ALIAS, staging_di
             job = _Job(origin, writer, staging, alias=alias, events=events, summary=summary,
                        chunk_bytes=chunk_bytes, window_rows=min(DEFAULT_WINDOW_ROWS, flush_rows), part_rows=part_rows,
                        retry_writer=retry_writer, together=not stop_on_error)
-            stopped = None
+            stopped, disk_full = None, False
             try:
                 for i, group in enumerate(rounds(ordered)):
                     if i:
@@ -141,10 +142,13 @@ def ingest(inputs: list[ArchiveInput], *, alias: str = DEFAULT_ALIAS, staging_di
                         break
                 if summary.rows:
                     job.wait_visible()
-            except RunStopped as exc:
+            except (RunStopped, DiskFull) as exc:  # a full disk: its one message, no failure per file
                 summary.error = stopped = str(exc)
+                disk_full = isinstance(exc, DiskFull)
             finally:  # nothing may still be sending when the writer and the staging close
-                job.sender.stop(reason=stopped)
+                job.sender.stop(reason=stopped, fail_pending=not disk_full)
+    except DiskFull as exc:
+        summary.error = str(exc)
     except WriteError as exc:
         summary.error = str(exc)
     except client.QuestDBError as exc:
@@ -262,7 +266,7 @@ class _Job:
         try:
             self.notes.cover(self.unnoted)
         except DatabaseError as exc:
-            raise RunStopped(f"noting the spans to send in the catalog: {exc}") from None
+            raise catalog_full(exc) or RunStopped(f"noting the spans to send in the catalog: {exc}") from None
         self.unnoted = {}
 
     def stage_together(self, files: list[ArchiveFile]) -> list[ArchiveFile]:
@@ -380,9 +384,12 @@ class _Job:
         self.finish(FileResult(f, "vanished", error="disappeared before it was read (moved or deleted by "
                                                     "someone else); nothing written from it"))
 
-    def committed(self, pending: Pending) -> None:
-        """Every row of the file is acknowledged: its input records it done (loose files: moved)."""
+    def committed(self, pending: Pending, batch: list[FileResult] | None = None) -> None:
+        """Every row of the file is acknowledged: its input records it done (loose files: moved). A record in
+        the catalog written inside ``committed_many``'s transaction goes to ``batch``, reported once that
+        transaction has committed."""
         result = pending.result
+        source = self.origin[result.file]
         try:
             result.archived_as = self.finish_file(result.file)
             if result.archived_as is None:
@@ -392,16 +399,32 @@ class _Job:
         except FinishError as exc:
             result.status = "failed"
             result.error = str(exc)
+        if source.records_in_catalog and result.status != "failed":
+            if batch is not None:
+                batch.append(result)
+                return
+            source.confirm(result.file)
         self.finish(result)
 
     def committed_many(self, pending: list[Pending]) -> None:
         """Files acknowledged together: their records in the catalog (zip members) share one transaction, so
         a commit of many small members costs one catalog commit, not one each (a kill before it only makes
-        the next run read them again)."""
+        the next run read them again). Those records count once the transaction has committed: a full disk
+        rolls it back (DiskFull goes on to stop the run), an earlier error in it fails them."""
+        batch: list[FileResult] = []
         with transaction.atomic():
             self.finish_ahead([p.result.file for p in pending])
             for p in pending:
-                self.committed(p)
+                self.committed(p, batch)
+            lost = transaction.get_rollback()  # a record that failed doomed the transaction: it rolls back
+        for result in batch:
+            if lost:
+                result.status = "failed"
+                result.error = (f"{result.file.label}: rows stored, but it cannot be recorded as done in the "
+                                "catalog (the next run reads it again)")
+            else:
+                self.origin[result.file].confirm(result.file)
+            self.finish(result)
 
     def finish_ahead(self, files: list[ArchiveFile]) -> None:
         """Record files done together, input by input (one insert of zip members, archive moves with one
@@ -411,7 +434,11 @@ class _Job:
             by_input.setdefault(id(self.origin[f]), (self.origin[f], []))[1].append(f)
         for source, mine in by_input.values():
             if len(mine) > 1:
-                self.finished.update(source.finish_many(mine))
+                try:
+                    self.finished.update(source.finish_many(mine))
+                except DiskFull as exc:  # raised at the first of them, once the files before it are reported
+                    self.finished[mine[0]] = exc
+                    break
 
     def finish_file(self, f: ArchiveFile) -> Path | None:
         """What ``finish`` returns for the file (raising what it raises), recorded ahead or now."""
@@ -453,7 +480,8 @@ class _Job:
             try:
                 found, created = ensure_kraken_assets(missing)
             except DatabaseError as exc:
-                raise RunStopped(f"creating asset {', '.join(sorted(missing))} in the catalog: {exc}") from None
+                raise catalog_full(exc) or RunStopped(f"creating asset {', '.join(sorted(missing))} in the catalog: "
+                                                      f"{exc}") from None
             self.assets.update(found)
             self.summary.assets_created += len(created)
             self.new_assets.update(found[t].pk for t in created)

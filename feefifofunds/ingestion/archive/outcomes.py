@@ -26,7 +26,8 @@ class RunSummary:
     elapsed: float = 0.0
     stopped_early: bool = False
     assets_created: int = 0
-    error: str = ""  # the run stopped: QuestDB or the catalog failed (the operation is named)
+    error: str = ""  # the run stopped: QuestDB or the catalog failed (the operation is named), or a disk filled
+    # up (diskfull.DiskFull: what and where; the files it left are not processed, none failed for it)
     planned: int = 0
     write_path: str = ""  # "parquet" or "ilp"
 

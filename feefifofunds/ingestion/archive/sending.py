@@ -4,7 +4,8 @@ files are staged, and what follows each answer.
 A file is safe once the writer reports it acknowledged (every window holding its rows committed); the
 job is then told (``Outcomes.committed``). A refused flush fails no file by itself: the files with rows
 in it are sent again, each alone, chunk by chunk, so one file's fault never marks another; a file that
-still fails is reported with how many of its rows the store holds.
+still fails is reported with how many of its rows the store holds. A flush that failed for want of disk space
+(``WriteError.disk_full``) is no fault of its files: sending stops there and the ``DiskFull`` ends the run.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Protocol
 import polars as pl
 import psycopg
 
+from feefifofunds.diskfull import DiskFull
 from feefifofunds.sources.kraken_archive import ArchiveFile, MalformedFile
 from feefifofunds.store import client
 from feefifofunds.store.series import SeriesKey, stored_candles
@@ -101,21 +103,26 @@ class PartSender:
         (future, tags), self.inflight = self.inflight, None
         self._settle(tags, future.result())
 
-    def stop(self, reason: str | None = None) -> None:
+    def stop(self, reason: str | None = None, *, fail_pending: bool = True) -> None:
         """No more sending: a part in flight finishes (its acknowledged files are done; its errors are
-        ignored, the run stops for another reason). With ``reason``, the files still waiting fail."""
+        ignored, the run stops for another reason). With ``reason``, the files still waiting fail, or with
+        ``fail_pending=False`` are left unfinished (a full disk: they are not at fault, one message says it)."""
         if self.inflight is not None:
             (future, _), self.inflight = self.inflight, None
             try:
                 future.result()
             except Exception:  # noqa: BLE001 - the run is stopping for another reason, already reported
                 pass
-            self._acknowledge()
+            try:
+                self._acknowledge()
+            except (DiskFull, RunStopped):  # finishing them failed too: they stay for the next run
+                pass
         self.pool.shutdown(wait=True)
         if reason is not None:
             self.writer.discard()
-            for p in self.pending:
-                self.outcomes.fail(p.result.file, f"not acknowledged: the run stopped ({reason})")
+            if fail_pending:
+                for p in self.pending:
+                    self.outcomes.fail(p.result.file, f"not acknowledged: the run stopped ({reason})")
             self.pending.clear()
 
     def _send(self, part: Staging, *, inline: bool) -> list[WriteError]:
@@ -130,14 +137,19 @@ class PartSender:
             if inline:
                 self._acknowledge()
 
+        def refused(exc: WriteError) -> None:  # a full disk stops the sending; any other refusal is kept
+            if exc.disk_full is not None:
+                raise exc.disk_full
+            errors.append(exc)
+
         part.send(self.writer, window_rows=self.window_rows, source=SOURCE, on_window=window_sent,
-                  on_error=errors.append)
+                  on_error=refused)
         while True:
             try:
                 self.writer.flush()
                 break
             except WriteError as exc:
-                errors.append(exc)
+                refused(exc)
         return errors
 
     def _acknowledge(self) -> None:
@@ -175,6 +187,8 @@ class PartSender:
                     self.retry_writer.flush()
             except (WriteError, MalformedFile, OSError) as again:
                 self.retry_writer.discard()
+                if isinstance(again, WriteError) and again.disk_full is not None:
+                    raise again.disk_full from None  # not this file's fault: the run stops, the file stays
                 stored = self.rows_in_store(p)
                 note = f" ({stored:,} of its rows are stored)" if stored else ""
                 message = str(again) if isinstance(again, MalformedFile) else f"{f.label}: {again}"

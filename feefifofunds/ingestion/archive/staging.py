@@ -19,7 +19,8 @@ reports it acknowledged only when all its rows are.
 The scratch folder is one per run under ``root`` and is removed at the end; folders left by a killed run
 are removed when the next run opens the staging (the caller holds the data directory lock, so no other
 run is using them). Disk use is bounded by ``max_bytes``: the caller sends and clears the staged files
-whenever ``full`` says so.
+whenever ``full`` says so. A disk that fills all the same (another program, or one file larger than what is
+left) raises ``DiskFull`` naming the staging folder; what was staged of that file is removed first.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from feefifofunds.diskfull import full, is_full
 from feefifofunds.store.series import SeriesKey
 
 from ..writer import PriceWriter, SeriesColumns, WriteError
@@ -147,12 +150,17 @@ class Staging:
         self._staged_count = 0
 
     def __enter__(self) -> Staging:
-        self.root.mkdir(parents=True, exist_ok=True)
-        for leftover in self.root.iterdir():  # earlier runs, killed before they could clean up
-            if leftover.is_dir() and leftover.name.startswith("run-"):
-                shutil.rmtree(leftover, ignore_errors=True)
-        self.dir = self.root / f"run-{os.getpid()}-{time.time_ns()}"
-        self.dir.mkdir()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for leftover in self.root.iterdir():  # earlier runs, killed before they could clean up
+                if leftover.is_dir() and leftover.name.startswith("run-"):
+                    shutil.rmtree(leftover, ignore_errors=True)
+            self.dir = self.root / f"run-{os.getpid()}-{time.time_ns()}"
+            self.dir.mkdir()
+        except OSError as exc:
+            if is_full(exc):
+                raise full("the staging folder", self.root, exc) from None
+            raise
         # Never fill the disk: send (and clear) once half of what is free now is staged.
         self.max_bytes = min(self.max_bytes, max(64 * 2**20, shutil.disk_usage(self.dir).free // 2))
         return self
@@ -184,36 +192,34 @@ class Staging:
 
         Record batches never span two 30-day buckets, so a window reads only the batches of its own time
         (a daily file of ten years is ~120 small batches, not one batch read and filtered by every window).
-        ``nbytes`` (the source file's size) lets a caller report sending progress in bytes.
+        ``nbytes`` (the source file's size) lets a caller report sending progress in bytes. No space left for
+        the staged copy: ``DiskFull`` (reading the source never raises that errno, writing the copy does).
         """
         if self.dir is None:
             raise RuntimeError("Staging used outside its `with` block")
         self._staged_count += 1
         staged = StagedFile(tag, key, self.dir / f"{self._staged_count:06d}.arrow", nbytes=nbytes)
         hours: list[tuple[np.ndarray, np.ndarray]] = []
-        try:
-            with pa.OSFile(str(staged.path), "wb") as sink, pa.ipc.new_file(sink, STAGE_SCHEMA) as out:
-                for df in chunks:
-                    if df.height == 0:
-                        continue
-                    table = df.select(STAGE_SCHEMA.names).to_arrow().cast(STAGE_SCHEMA).combine_chunks()
-                    times = table.column(0).to_numpy()
-                    if staged.ordered and (np.any(np.diff(times) < 0) or (staged.bounds and
-                                                                         times[0] < staged.bounds[-1][1])):
-                        staged.ordered = False
-                    bucket = times // SPLIT_SECONDS
-                    cuts = [0, *(np.flatnonzero(np.diff(bucket)) + 1).tolist(), len(times)]
-                    for lo, hi in zip(cuts, cuts[1:], strict=False):
-                        for at in range(lo, hi, BATCH_ROWS):
-                            end = min(hi, at + BATCH_ROWS)
-                            part = times[at:end]
-                            staged.bounds.append((int(part.min()), int(part.max())))
-                            out.write_batch(table.slice(at, end - at).to_batches()[0])
-                    staged.rows += len(times)
-                    hours.append(np.unique(times // BUCKET_SECONDS, return_counts=True))
-        except BaseException:
-            staged.path.unlink(missing_ok=True)
-            raise
+        with self._written(staged.path), pa.OSFile(str(staged.path), "wb") as sink, \
+                pa.ipc.new_file(sink, STAGE_SCHEMA) as out:
+            for df in chunks:
+                if df.height == 0:
+                    continue
+                table = df.select(STAGE_SCHEMA.names).to_arrow().cast(STAGE_SCHEMA).combine_chunks()
+                times = table.column(0).to_numpy()
+                if staged.ordered and (np.any(np.diff(times) < 0) or (staged.bounds and
+                                                                     times[0] < staged.bounds[-1][1])):
+                    staged.ordered = False
+                bucket = times // SPLIT_SECONDS
+                cuts = [0, *(np.flatnonzero(np.diff(bucket)) + 1).tolist(), len(times)]
+                for lo, hi in zip(cuts, cuts[1:], strict=False):
+                    for at in range(lo, hi, BATCH_ROWS):
+                        end = min(hi, at + BATCH_ROWS)
+                        part = times[at:end]
+                        staged.bounds.append((int(part.min()), int(part.max())))
+                        out.write_batch(table.slice(at, end - at).to_batches()[0])
+                staged.rows += len(times)
+                hours.append(np.unique(times // BUCKET_SECONDS, return_counts=True))
         if staged.rows == 0:
             staged.path.unlink(missing_ok=True)
             return staged
@@ -227,7 +233,7 @@ class Staging:
                        nbytes: int = 0) -> StagedGroup:
         """Stage many small files at once, as one scratch file: ``frame`` holds all their (validated) rows, each
         file's together, its index in ``tags``, ``keys`` and ``lasts`` (its last time) in a ``segment``
-        column. Nothing stays staged if writing fails."""
+        column. Nothing stays staged if writing fails (no space left: ``DiskFull``)."""
         if self.dir is None:
             raise RuntimeError("Staging used outside its `with` block")
         self._staged_count += 1
@@ -239,20 +245,31 @@ class Staging:
         order = np.argsort(times, kind="stable")
         table, times = table.take(order), times[order]
         group = StagedGroup(list(tags), list(keys), list(lasts), path, nbytes=nbytes, rows=len(times))
-        try:
-            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, GROUP_SCHEMA) as out:
-                for at in range(0, len(times), BATCH_ROWS):
-                    end = min(len(times), at + BATCH_ROWS)
-                    group.bounds.append((int(times[at]), int(times[end - 1])))
-                    out.write_batch(table.slice(at, end - at).combine_chunks().to_batches()[0])
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+        with self._written(path), pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, GROUP_SCHEMA) as out:
+            for at in range(0, len(times), BATCH_ROWS):
+                end = min(len(times), at + BATCH_ROWS)
+                group.bounds.append((int(times[at]), int(times[end - 1])))
+                out.write_batch(table.slice(at, end - at).combine_chunks().to_batches()[0])
         self._hours.append(np.unique(times // BUCKET_SECONDS, return_counts=True))
         self.files.append(group)
         self.bytes += path.stat().st_size
         self.rows += group.rows
         return group
+
+    @contextmanager
+    def _written(self, path: Path) -> Iterator[None]:
+        """A staged file being written: if anything fails, nothing of it stays; no space left is DiskFull
+        (reading the source never raises that errno, writing the copy does)."""
+        try:
+            yield
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            if is_full(exc):
+                raise full("the staging folder", self.root, exc) from None
+            raise
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
 
     def windows(self, window_rows: int = DEFAULT_WINDOW_ROWS) -> list[Window]:
         """Consecutive time ranges of about ``window_rows`` staged rows each (whole hours; an hour holding

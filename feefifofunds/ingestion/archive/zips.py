@@ -12,6 +12,12 @@ stored); a bad line in a member whose CRC fails is reported as the damage it is 
 whose CRC checks may end without a newline. Once every member is done (or was empty, junk or skipped) the
 zip moves to the ingested folder, never over a different file; a failed or pending member keeps it in
 place for the next run.
+
+A member counts as done once its record is committed: the job records the members of one commit in one
+catalog transaction and ``confirm``s them once it has committed (``written``: the records written so far,
+the transaction under way included). A catalog whose disk is full stops the run (``DiskFull``): that
+transaction rolls back and its members are read again by the next run, as are those of a zip that could not
+move into a full ingested folder.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pathlib import Path
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from feefifofunds.diskfull import NOTHING_LOST, DiskFull, catalog_full
 from feefifofunds.models import ZipMemberDone
 from feefifofunds.sources import kraken_archive as archive
 from feefifofunds.sources.kraken_archive import CHUNK_BYTES, ArchiveFile, MalformedFile, SkippedFile
@@ -58,7 +65,10 @@ def zip_inputs(listings: list[ZipListing], *, store: str, root: Path, ingested_d
         source = ZipArchive(listing, store=store, root=root, ingested_dir=ingested_dir, fsync=fsync,
                             done=done_members(store, listing.identity), wanted=wanted)
         if listing.members and source.complete and not source.pending:
-            source.release()
+            try:
+                source.release()
+            except DiskFull as exc:  # said before the run; the zip stays and a later run moves it
+                source.note = f"every member is stored, but the zip cannot be moved: {exc}"
         out.append(source)
     return out
 
@@ -86,12 +96,14 @@ class ZipArchive(ArchiveInput):
     """The members of one zip still to do for one store (see the module docstring); ``close`` it."""
 
     proven_whole = True
+    records_in_catalog = True
 
     def __init__(self, listing: ZipListing, *, store: str, root: Path, ingested_dir: Path,
                  done: set[str] = frozenset(), wanted: Callable[[ArchiveFile], bool] = lambda f: True,
                  fsync: bool = False):
         self.listing, self.store, self.root, self.ingested_dir, self.fsync = listing, store, root, ingested_dir, fsync
         self.done = {m.member for m in listing.members if m.member in done}
+        self.written = set(self.done)  # done, and recorded in the catalog transaction under way
         left = [m for m in listing.members if m.member not in self.done]
         self.files = [m for m in left if wanted(m)]
         self.pending = [m for m in left if not wanted(m)]  # not selected by this run's tier or intervals
@@ -102,8 +114,8 @@ class ZipArchive(ArchiveInput):
 
     @property
     def complete(self) -> bool:
-        """Every member is done (or was empty); junk and skipped entries count as done."""
-        return len(self.done) == len(self.listing.members)
+        """Every member is recorded (or was empty); junk and skipped entries count as done."""
+        return len(self.written) == len(self.listing.members)
 
     def has_data(self, f: ArchiveFile) -> bool:
         if f.size == 0:
@@ -150,40 +162,48 @@ class ZipArchive(ArchiveInput):
 
     def finish_empty(self, f: ArchiveFile) -> None:
         self.finish(f)
+        self.confirm(f)
 
     def finish(self, f: ArchiveFile) -> Path | None:
-        """Record the member as held by the store; the last one moves the zip. Returns where the zip is."""
+        """Record the member as held by the store; the last one moves the zip. Returns where the zip is.
+        A catalog out of disk space, or an ingested folder too full for the zip: DiskFull (the run stops)."""
         try:
             with transaction.atomic():  # a savepoint inside the job's batch: a failure fails this member only
-                ZipMemberDone.objects.bulk_create([self._record(f)], ignore_conflicts=True)
+                record_done(self.store, self.listing.identity, [f.member])
         except DatabaseError as exc:
+            if (full := _catalog_full(exc)) is not None:
+                raise full from None
             raise FinishError(f"{f.label}: rows stored, but it cannot be recorded as done in the catalog "
                               f"(the next run reads it again): {exc}") from None
-        return self._done(f)
+        return self._written(f)
 
     def finish_many(self, files: list[ArchiveFile]) -> dict[ArchiveFile, Path | None]:
         """The members recorded in one insert; if the catalog refuses it, none is, and each is then
-        recorded alone (so only a member at fault fails)."""
+        recorded alone (so only a member at fault fails). A catalog out of disk space: DiskFull."""
         try:
             with transaction.atomic():
                 record_done(self.store, self.listing.identity, [f.member for f in files])
-        except DatabaseError:
+        except DatabaseError as exc:
+            if (full := _catalog_full(exc)) is not None:
+                raise full from None
             return {}
-        return {f: self._done(f) for f in files}
+        return {f: self._written(f) for f in files}
 
-    def _record(self, f: ArchiveFile) -> ZipMemberDone:
-        identity = self.listing.identity
-        return ZipMemberDone(store=self.store, zip_name=identity.name, zip_size=identity.size,
-                             zip_digest=identity.digest, member=f.member)
-
-    def _done(self, f: ArchiveFile) -> Path:
-        self.done.add(f.member)
+    def _written(self, f: ArchiveFile) -> Path:
+        """The member's record is written (done once its transaction commits: ``confirm``); the last one
+        moves the zip."""
+        self.written.add(f.member)
         if self.complete and not self.pending:
             self.release()
         return self.moved_to or self.listing.path
 
+    def confirm(self, f: ArchiveFile) -> None:
+        """The transaction holding the member's record committed: it is done."""
+        self.done.add(f.member)
+
     def release(self) -> None:
-        """Every member is done: the zip moves to the ingested folder (never over a different file)."""
+        """Every member is done: the zip moves to the ingested folder (never over a different file). A full
+        ingested folder raises DiskFull (the zip stays in place)."""
         self.close()
         try:
             self.moved_to = archive_original(self.listing.path, self.listing.relative, self.ingested_dir,
@@ -199,6 +219,10 @@ class ZipArchive(ArchiveInput):
 
     def close(self) -> None:
         self.reader.close()
+
+
+def _catalog_full(exc: DatabaseError) -> DiskFull | None:
+    return catalog_full(exc, then=f"{NOTHING_LOST} (zip members not recorded are read again by the next run)")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from feefifofunds.cli.archive import (
     render_failed,
     render_header,
     render_nothing_to_ingest,
+    render_resumed,
     render_selection,
     render_summary,
 )
@@ -29,7 +30,8 @@ from feefifofunds.ingestion.archive import (
     outcome,
     select,
 )
-from feefifofunds.store.client import QuestDBError, get_config
+from feefifofunds.store import schema
+from feefifofunds.store.client import QuestDBError, get_config, resume_suspended
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.tiers import TIER_CHOICES
 from feefifofunds.timeframes import INTERVALS
@@ -85,6 +87,8 @@ class Command(BaseCommand):
             # One run at a time per store and per data directory.
             with locked(database, data_dir=data_dir, command="ingest_sequential"):
                 check_binding(database)
+                # A table QuestDB suspended (its disk was full, say) holds acknowledged rows in its WAL.
+                render_resumed(console, schema.TABLE, resume_suspended(schema.TABLE, database))
                 summary = self.run(console, quiet=quiet, tier=tier, intervals=intervals,
                                    intervals_set=intervals_set, yes=yes, database=database, data_dir=data_dir,
                                    only_zip=only_zip, rescan=rescan, stop_on_error=stop_on_error,

@@ -35,6 +35,7 @@ from .state import (
     forget,
     is_built,
     pieces_where,
+    regular_series,
     series_pieces,
     store_of,
     table_id,
@@ -45,6 +46,6 @@ from .update import apply_notes, catch_up, prepare, reconfirm
 __all__ = [
     "BUILD_CHUNK_ROWS", "NOT_BUILT", "BuildProgress", "Cover", "NotBuilt", "Piece", "Run", "apply_notes",
     "build_record", "catch_up", "coverage_rows", "forget", "grid_run", "is_built", "pieces_of", "pieces_where",
-    "prepare", "rebuild", "reconfirm", "rejudge", "series_pieces", "split_run", "store_of", "stored_runs",
-    "stored_summary", "table_id", "version",
+    "prepare", "rebuild", "reconfirm", "regular_series", "rejudge", "series_pieces", "split_run", "store_of",
+    "stored_runs", "stored_summary", "table_id", "version",
 ]

@@ -90,6 +90,18 @@ def coverage_rows(alias: str = DEFAULT_ALIAS, table: str = schema.TABLE, *, asse
     return _cover_rows(alias, table, **({} if asset_id is None else {"asset_id": int(asset_id)}))
 
 
+def regular_series(alias: str = DEFAULT_ALIAS, table: str = schema.TABLE, *, asset_id: int | None = None,
+                   ) -> set[SeriesKey] | None:
+    """The kept series (of one asset) whose every candle lies on its interval's grid; None when not built."""
+    from feefifofunds.models import KeptSeries
+
+    if not is_built(alias, table):
+        return None
+    rows = KeptSeries.objects.filter(store=store_of(alias), regular=True,
+                                     **({} if asset_id is None else {"asset_id": int(asset_id)}))
+    return {SeriesKey(*r) for r in rows.values_list("asset_id", "interval_minutes", "quote_currency", "source")}
+
+
 def series_pieces(key: SeriesKey, alias: str = DEFAULT_ALIAS, table: str = schema.TABLE,
                   ) -> list[tuple[int, int, int, bool]] | None:
     """The series' kept runs as (start, end, candles, confirmed empty), by time; None when not built."""

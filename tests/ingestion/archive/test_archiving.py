@@ -1,11 +1,14 @@
-"""Moving done originals to the ingested folder: never over an archived file, many at once."""
+"""Moving done originals to the ingested folder: never over an archived file, many at once, into an ingested
+folder on another filesystem, one that fills up."""
 
 from pathlib import Path
 
 import pytest
 
+from feefifofunds.diskfull import DiskFull
 from feefifofunds.ingestion.archive import archiving
 from feefifofunds.ingestion.archive.archiving import archive_many, archive_original
+from tests.support.disks import grow, small_disk
 
 
 def put(path: Path, text: str) -> Path:
@@ -43,3 +46,33 @@ def test_one_file_alone_as_before(tmp_path):
     put(ingested / "XBTUSD_60.csv", "x\n")
     moved = archive_original(put(data / "XBTUSD_60.csv", "x\n"), Path("XBTUSD_60.csv"), ingested, "run-1", fsync=True)
     assert moved is None and not (data / "XBTUSD_60.csv").exists()  # identical to the archived one: kept once
+
+
+def test_a_full_ingested_folder_leaves_the_original_and_no_partial_copy(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    original = data / "XBTUSD_60.csv"
+    content = b"1700006400,1,2,0.5,1,3,4\n" * 20_000  # ~500 KB
+    original.write_bytes(content)
+    with small_disk(tmp_path / "ingested", "128k") as ingested:  # another filesystem: the move is a copy
+        with pytest.raises(DiskFull) as raised:
+            archive_original(original, original.relative_to(data), ingested / "ohlcv", "run-1", fsync=False)
+        assert str(raised.value).startswith(f"the ingested folder {ingested / 'ohlcv'} (filesystem {ingested}, "
+                                            "128.0 KiB) is full: free space there and run again")
+        assert original.read_bytes() == content and not list(ingested.rglob("*.csv"))
+
+        grow(ingested, "4m")
+        moved = archive_original(original, original.relative_to(data), ingested / "ohlcv", "run-1", fsync=True)
+        assert moved == ingested / "ohlcv" / "XBTUSD_60.csv" and moved.read_bytes() == content
+        assert not original.exists()
+
+
+def test_many_files_into_a_folder_that_fills_up_stop_at_the_first_that_does_not_fit(tmp_path):
+    data = tmp_path / "data"
+    files = [put(data / f"P{i}USD_60.csv", "1700006400,1,2,0.5,1,3,4\n" * 2_000) for i in range(4)]  # ~50 KB each
+    with small_disk(tmp_path / "ingested", "128k") as ingested:  # another filesystem: each move is a copy
+        outcomes = archive_many([(p, p.relative_to(data)) for p in files], ingested, "run-1", fsync=True)
+        assert [type(o).__name__ for o in outcomes] == ["PosixPath", "PosixPath", "DiskFull"]  # the 4th not tried
+        assert str(outcomes[-1]).startswith(f"the ingested folder {ingested} (filesystem {ingested}")
+        assert [p.exists() for p in files] == [False, False, True, True]
+        assert sorted(p.name for p in ingested.iterdir()) == ["P0USD_60.csv", "P1USD_60.csv"]  # no partial copy

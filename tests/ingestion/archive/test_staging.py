@@ -141,3 +141,33 @@ def test_files_staged_together_read_back_as_if_staged_alone(tmp_path):
         assert got.equals(want)
         assert set().union(*tags) == {"daily", "minute", "extra"} and any(len(t) > 1 for t in tags)
         assert dict(group.ends()) == {"daily": 399 * DAY, "minute": 200 * DAY + 4999 * 60}
+
+
+def test_a_full_staging_folder_is_disk_full_and_keeps_what_was_staged(tmp_path):
+    from feefifofunds.diskfull import DiskFull
+    from tests.support.disks import small_disk
+
+    key, small = FILES["daily"]
+    big = series(0, 40_000, 60)
+    with small_disk(tmp_path / "staging", "512k") as root, Staging(root) as staging:
+        staging.stage("daily", key, chunks(small, 100))
+        before = sorted(staging.dir.iterdir())
+        with pytest.raises(DiskFull) as raised:
+            staging.stage("big", SeriesKey(3, 1, "USD", "kraken"), chunks(big, 5000))
+        assert str(raised.value) == (f"the staging folder {root} (filesystem {root}, 512.0 KiB) is full: free space "
+                                     "there and run again; nothing committed is lost")
+        assert sorted(staging.dir.iterdir()) == before and [s.tag for s in staging.files] == ["daily"]
+        assert staging.rows == small.height  # the file that filled the disk left nothing staged
+
+
+def test_a_group_that_does_not_fit_in_the_staging_folder_is_disk_full_and_leaves_nothing(tmp_path):
+    from feefifofunds.diskfull import DiskFull
+    from tests.support.disks import small_disk
+
+    big = series(0, 40_000, 60)
+    frame = pl.concat([big.with_columns(pl.lit(i, pl.Int32).alias("segment")) for i in range(2)])
+    keys = [SeriesKey(3, 1, "USD", "kraken"), SeriesKey(4, 1, "USD", "kraken")]
+    with small_disk(tmp_path / "staging", "512k") as root, Staging(root) as staging:
+        with pytest.raises(DiskFull, match="the staging folder .* is full"):
+            staging.stage_together(["a", "b"], keys, frame, [big.item(big.height - 1, "time")] * 2)
+        assert list(staging.dir.iterdir()) == [] and staging.files == [] and staging.rows == 0
