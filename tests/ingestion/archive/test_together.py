@@ -36,6 +36,7 @@ def test_many_files_parse_at_once_and_a_file_that_does_not_parse_is_set_apart():
 
 
 GOOD = candle_lines(60, 6, start=T0)
+NOW = time.time()  # the checks' clock: the cases are judged against it, whenever the test runs
 CASES = {  # a file's lines, as the archive might hold them
     "good": GOOD,
     "unaligned": [*GOOD[:3], f"{T0 + 4 * 3600 + 60},1,2,0.5,1,3,4", *GOOD[4:]],
@@ -46,7 +47,7 @@ CASES = {  # a file's lines, as the archive might hold them
     "repeated_time": [*GOOD[:3], GOOD[2], *GOOD[4:]],
     "earlier_time": [GOOD[1], GOOD[0], *GOOD[2:]],
     "before_2013": ["1300003200,1,2,0.5,1,3,4", *GOOD],
-    "unfinished": [*GOOD, f"{int(time.time()) // 3600 * 3600},1,2,0.5,1,3,4"],
+    "unfinished": [*GOOD, f"{int(NOW) // 3600 * 3600},1,2,0.5,1,3,4"],  # the hour under way at NOW
     "milliseconds": [*GOOD, f"{(T0 + 7 * 3600) * 1000},1,2,0.5,1,3,4"],
 }
 
@@ -56,12 +57,11 @@ def test_the_checks_of_many_files_at_once_fail_exactly_the_files_the_per_file_ch
     datas = [csv_bytes(CASES[n]) for n in names for _ in range(2)]  # each case twice: neighbours alike
     frame, bad = parse_together(datas)
     assert bad == set()
-    now = time.time()
-    flagged = check_together(frame, [60] * len(datas), now=now)
+    flagged = check_together(frame, [60] * len(datas), now=NOW)
     alone = set()
     for i, data in enumerate(datas):
         try:
-            check_chunk("x", 1, parse_chunk("x", data, 1), 60, now=now)
+            check_chunk("x", 1, parse_chunk("x", data, 1), 60, now=NOW)
         except MalformedFile:
             alone.add(i)
     assert flagged == alone and {names[i // 2] for i in flagged} == set(CASES) - {"good"}
