@@ -221,8 +221,8 @@ OPEN_ENDED_AFTER = 4
 # (and a task) of its own, worth about GRID_ROWS_PER_TIME rows of a whole read, so a window is read at its
 # grid times when it holds more rows than that per grid time (QuestDB counts a time range's rows from its
 # binary search alone), and whole otherwise; never with more than GRID_MAX_TIMES grid times. Resampled pages
-# are read whole: QuestDB sums each grid time's rows as a task of its own, so a bucket's summed volume could
-# differ from the whole read's in its last bit.
+# are not read at grid times: each grid time would be a task of its own, adding up every bucket's volume in
+# another order than a whole read does (its last bit could differ).
 GRID_ROWS_PER_TIME = 5_000
 GRID_MAX_TIMES = 20_000
 
