@@ -10,8 +10,8 @@ the 719 *finished* candles of an answer (``d <= 719``), and ``overflow_candles``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from feefifofunds.sources.kraken_rest import API_INTERVALS, MAX_CANDLES
 from feefifofunds.timeframes import floor_time
@@ -22,8 +22,9 @@ REASON_TOO_OLD = "too_old"
 REASON_NO_API_INTERVAL = "interval_not_in_api"
 
 
-@dataclass(frozen=True)
-class ClassifiedGap:
+class ClassifiedGap(NamedTuple):
+    """A gap and what its distance from now allows (a named tuple: a survey makes one per gap)."""
+
     gap: Gap
     candles_from_today: int
     fillable: bool
@@ -33,18 +34,33 @@ class ClassifiedGap:
 
 def candles_from_today(gap: Gap, now: datetime) -> int:
     current = floor_time(now, gap.interval_minutes)
-    return max(0, int((current - gap.start) / gap.step)) + 1
+    return max(0, (current - gap.start) // gap.step) + 1
 
 
-def classify_gap(gap: Gap, now: datetime, *, limit: int = MAX_CANDLES) -> ClassifiedGap:
-    distance = candles_from_today(gap, now)
+def _judged(gap: Gap, distance: int, offered: bool, limit: int) -> ClassifiedGap:
     overflow = max(0, distance - limit)
-    if gap.interval_minutes not in API_INTERVALS:
+    if not offered:
         return ClassifiedGap(gap, distance, False, overflow, REASON_NO_API_INTERVAL)
     if overflow:
         return ClassifiedGap(gap, distance, False, overflow, REASON_TOO_OLD)
     return ClassifiedGap(gap, distance, True, 0)
 
 
+def classify_gap(gap: Gap, now: datetime, *, limit: int = MAX_CANDLES) -> ClassifiedGap:
+    return _judged(gap, candles_from_today(gap, now), gap.interval_minutes in API_INTERVALS, limit)
+
+
 def classify(gaps: Iterable[Gap], now: datetime, *, limit: int = MAX_CANDLES) -> list[ClassifiedGap]:
-    return [classify_gap(g, now, limit=limit) for g in gaps]
+    """Every gap classified (``classify_gap``), with the current candle and the step found once per interval:
+    a survey of a large store classifies hundreds of thousands of gaps."""
+    per: dict[int, tuple[datetime, timedelta, bool]] = {}
+    out = []
+    append = out.append
+    for g in gaps:
+        interval = g.interval_minutes
+        at = per.get(interval)
+        if at is None:
+            at = per[interval] = (floor_time(now, interval), timedelta(minutes=interval), interval in API_INTERVALS)
+        current, step, offered = at
+        append(_judged(g, max(0, (current - g.start) // step) + 1, offered, limit))
+    return out

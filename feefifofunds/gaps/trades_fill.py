@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 import polars as pl
 
@@ -87,16 +87,22 @@ class TradesSpan:
         return tuple(sorted({g.interval_minutes for g in self.gaps}))
 
 
+_START = attrgetter("start")
+
+
 def plan_spans(gaps: Iterable[Gap]) -> list[TradesSpan]:
     """Merge each pair's gaps whose time spans overlap (across intervals) into walks."""
     by_pair: dict[tuple[int, str], list[Gap]] = defaultdict(list)
     for gap in gaps:
         by_pair[(gap.asset_id, gap.quote_currency)].append(gap)
     spans: list[TradesSpan] = []
+    steps: dict[int, timedelta] = {}
     for (asset_id, quote), pair_gaps in sorted(by_pair.items()):
         current: TradesSpan | None = None
-        for gap in sorted(pair_gaps, key=lambda g: g.start):
-            end = gap.end + gap.step
+        pair_gaps.sort(key=_START)
+        for gap in pair_gaps:
+            step = steps.get(gap.interval_minutes) or steps.setdefault(gap.interval_minutes, gap.step)
+            end = gap.end + step
             if current is not None and gap.start < current.end:
                 current.end = max(current.end, end)
                 current.gaps.append(gap)
