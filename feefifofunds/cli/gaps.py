@@ -77,10 +77,18 @@ def _sort_key(gap: Gap, assets: Mapping[int, AssetLabel]):
 
 
 def _by_series(items: Iterable, gap_of, assets: Mapping[int, AssetLabel]) -> list[tuple[Gap, list]]:
+    """The items grouped by series, the series by ticker, quote and interval, each group by time (grouped
+    first, so the sort by ticker is one per series, not one per gap)."""
     groups: dict[tuple, list] = defaultdict(list)
-    for item in sorted(items, key=lambda i: _sort_key(gap_of(i), assets)):
+    for item in items:
         groups[gap_of(item).series].append(item)
-    return [(gap_of(v[0]), v) for v in groups.values()]
+    order = sorted(groups, key=lambda s: (_label(s[0], s[1], assets).ticker, s[1], s[2], s[0]))
+    out = []
+    for series in order:
+        group = groups[series]
+        group.sort(key=lambda i: gap_of(i).start)
+        out.append((gap_of(group[0]), group))
+    return out
 
 
 def _block_header(console: Console, first: Gap, items: Sequence, gap_of, assets) -> None:
@@ -201,17 +209,21 @@ def _trades_section(console: Console, plan: Plan, assets, max_per_series: int, m
 def _trailing_section(console: Console, plan: Plan, assets, max_per_series: int, max_series: int) -> None:
     _heading(console, "⏩ [bold yellow]TRAILING GAPS[/bold yellow] (after the last stored candle, up to the last "
                       "finished one)")
-    how: dict[Gap, str] = {}
+    how: dict[Gap, str] = {}  # the trailing gaps only: a large store has hundreds of thousands of others
     for c in plan.ohlc:
-        how[c.gap] = f"{c.candles_from_today:,} candles from today: OHLC [green]✓[/green]"
+        if c.gap.trailing:
+            how[c.gap] = f"{c.candles_from_today:,} candles from today: OHLC [green]✓[/green]"
     for p in plan.trades:
         for g in p.span.gaps:
-            how[g] = "from trades [cyan]✓[/cyan]"
+            if g.trailing:
+                how[g] = "from trades [cyan]✓[/cyan]"
     for p in plan.over_budget:
         for g in p.span.gaps:
-            how[g] = "over this run's budget: a later run picks it up [red]✗[/red]"
+            if g.trailing:
+                how[g] = "over this run's budget: a later run picks it up [red]✗[/red]"
     for c in plan.unfillable:
-        how[c.gap] = f"{escape(reason_text(c))} [red]✗[/red]"
+        if c.gap.trailing:
+            how[c.gap] = f"{escape(reason_text(c))} [red]✗[/red]"
     for g in plan.delisted:
         how[g] = "delisted: Kraken lists the pair as delisted, nothing traded after its last candle"
     trailing = [g for g in how if g.trailing]

@@ -47,6 +47,7 @@ class Plan:
     unfillable: list[ClassifiedGap] = field(default_factory=list)  # out of reach of the method asked for
     delisted: list[Gap] = field(default_factory=list)
     classified: dict[Gap, ClassifiedGap] = field(default_factory=dict)
+    _left: tuple[tuple[int, int], list[ClassifiedGap]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def to_fill(self) -> int:
@@ -68,13 +69,16 @@ class Plan:
         return timedelta(seconds=(self.ohlc_requests + self.trades_requests) / rate_per_second)
 
     def unfillable_gaps(self) -> list[ClassifiedGap]:
-        """Everything this run leaves: out of the method's reach, then over the budget."""
-        over = [self.classified[g] for p in self.over_budget for g in p.span.gaps]
-        return self.unfillable + [_over_budget(c) for c in over]
-
-
-def _over_budget(c: ClassifiedGap) -> ClassifiedGap:
-    return ClassifiedGap(c.gap, c.candles_from_today, False, c.overflow_candles, REASON_OVER_BUDGET)
+        """Everything this run leaves: out of the method's reach, then over the budget. Made once per plan (the
+        report, its summary line and the CSV all ask, and a large store leaves hundreds of thousands)."""
+        key = (len(self.unfillable), len(self.over_budget))
+        if self._left is None or self._left[0] != key:
+            classified = self.classified
+            over = [classified[g] for p in self.over_budget for g in p.span.gaps]
+            self._left = (key, self.unfillable + [
+                ClassifiedGap(c.gap, c.candles_from_today, False, c.overflow_candles, REASON_OVER_BUDGET)
+                for c in over])
+        return self._left[1]
 
 
 def make_plan(classified: Sequence[ClassifiedGap], *, method: str = AUTO, max_requests: int, max_minutes: float,
