@@ -20,6 +20,7 @@ from feefifofunds.gaps.plan import METHODS
 from feefifofunds.gaps.run import Outcome, Survey, SurveyError, execute, survey
 from feefifofunds.gaps.scope import ScopeError, resolve_scope
 from feefifofunds.gaps.trades_fill import Budget
+from feefifofunds.gcpause import paused_gc
 from feefifofunds.sources import SourceError
 from feefifofunds.sources.kraken_rest import KrakenRestSource
 from feefifofunds.store.client import QuestDBError
@@ -93,10 +94,11 @@ class Command(BaseCommand):
                           "max_minutes": options["max_minutes"]}
                 budget = Budget(options["max_requests"], options["max_minutes"])
                 budget.spend_on(source)  # the survey's pair lookup counts too
-                found = self._survey(source, options, rate)
-                show.render_survey(console, found, show_unfillable_only=options["show_unfillable_only"])
-                if options["export_unfillable"]:
-                    show.export_unfillable(console, Path(options["export_unfillable"]), found)
+                with paused_gc():  # hundreds of thousands of gaps at the archive's size
+                    found = self._survey(source, options, rate)
+                    show.render_survey(console, found, show_unfillable_only=options["show_unfillable_only"])
+                    if options["export_unfillable"]:
+                        show.export_unfillable(console, Path(options["export_unfillable"]), found)
                 if report_only:
                     show.render_report_only(console, self.stdout, found, dry_run=options["dry_run"], **limits)
                     return
