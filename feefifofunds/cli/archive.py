@@ -104,8 +104,12 @@ class RichEvents(Events):
                                                      if result.changed else "") + (f"; {detail}" if detail else "")
                 if result.archived_as is not None and result.archived_as.parent.name.startswith("run-"):
                     detail += f"; archived as {result.archived_as} (the name was taken)"
-            self.console.print(f"[{self.done}/{self.total_files}] {shown(result.file)}: {label}"
-                               + (f" ({detail})" if detail else ""), highlight=False, soft_wrap=True)
+            line = f"[{self.done}/{self.total_files}] {shown(result.file)}: {label}"
+            line += f" ({detail})" if detail else ""
+            if self.live:
+                self.console.print(line, highlight=False, soft_wrap=True, markup=False)
+            elif not self.console.quiet:  # a log: plain lines as they are (rendering adds up over thousands)
+                self.console.file.write(line + "\n")
 
 
 def discovery_table(files: list[ArchiveFile], tiers: dict[str, str], *, title: str = "Files found",
