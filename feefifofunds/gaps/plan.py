@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import NamedTuple
 
 from .classify import REASON_TOO_OLD, ClassifiedGap
 from .detection import Gap
@@ -28,8 +29,9 @@ REASON_OVER_BUDGET = "over_budget"
 ESTIMATE_BATCH = 500  # walks estimated at once (two queries), until the run's budget is taken
 
 
-@dataclass(frozen=True)
-class PlannedSpan:
+class PlannedSpan(NamedTuple):
+    """A walk over trades and its estimate (a named tuple: a large store plans tens of thousands)."""
+
     span: TradesSpan
     trades: int | None  # estimated trades in the span (None: unknown, or not estimated)
     estimated: bool = True  # False: over budget beyond the batches estimated (a later run estimates it)
@@ -123,7 +125,7 @@ def make_plan(classified: Sequence[ClassifiedGap], *, method: str = AUTO, max_re
             else:
                 plan.over_budget.append(planned)
         at += len(batch)
-    plan.over_budget.extend(PlannedSpan(span, None, estimated=False) for span in spans[at:])
+    plan.over_budget.extend(PlannedSpan(span, None, False) for span in spans[at:])
     return plan
 
 
