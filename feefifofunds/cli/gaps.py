@@ -77,18 +77,14 @@ def _sort_key(gap: Gap, assets: Mapping[int, AssetLabel]):
 
 
 def _by_series(items: Iterable, gap_of, assets: Mapping[int, AssetLabel]) -> list[tuple[Gap, list]]:
-    """The items grouped by series, the series by ticker, quote and interval, each group by time (grouped
-    first, so the sort by ticker is one per series, not one per gap)."""
+    """The items grouped by series, the series by ticker, quote and interval (grouped first, so the sort by
+    ticker is one per series, not one per gap); within a group the items keep their order (``_blocks``
+    sorts by time the groups it shows)."""
     groups: dict[tuple, list] = defaultdict(list)
     for item in items:
         groups[gap_of(item).series].append(item)
     order = sorted(groups, key=lambda s: (_label(s[0], s[1], assets).ticker, s[1], s[2], s[0]))
-    out = []
-    for series in order:
-        group = groups[series]
-        group.sort(key=lambda i: gap_of(i).start)
-        out.append((gap_of(group[0]), group))
-    return out
+    return [(gap_of(groups[s][0]), groups[s]) for s in order]
 
 
 def _block_header(console: Console, first: Gap, items: Sequence, gap_of, assets) -> None:
@@ -163,6 +159,7 @@ def _blocks(console: Console, items: Sequence, gap_of, assets, max_per_series: i
     ``max_series`` series, then one line of totals for the others (``rest`` says where to see them all)."""
     groups = _by_series(items, gap_of, assets)
     for first, group in groups[:max_series]:
+        group = sorted(group, key=lambda i: gap_of(i).start)
         _block_header(console, first, group, gap_of, assets)
         for item in group[:max_per_series]:
             _gap_line(console, mark, style, gap_of(item))
@@ -196,7 +193,7 @@ def _ohlc_section(console: Console, fillable: Sequence[ClassifiedGap], assets, m
 def _trades_section(console: Console, plan: Plan, assets, max_per_series: int, max_series: int) -> None:
     _heading(console, "🔁 [bold cyan]TRADES-FILLABLE GAPS[/bold cyan] (beyond the OHLC window: candles rebuilt "
                       "from Kraken's trade history)")
-    gaps = [plan.classified[g] for p in plan.trades for g in p.span.gaps if not g.trailing]
+    gaps = [plan.classification(g) for p in plan.trades for g in p.span.gaps if not g.trailing]
     _blocks(console, gaps, _gap_of, assets, max_per_series, mark="✓", style="cyan", empty="No trades-fillable gaps.",
             max_series=max_series,
             details=lambda c: [f"{c.candles_from_today:,} candles from today: from trades [cyan]✓[/cyan]"])
@@ -317,7 +314,7 @@ def one_line(plan: Plan, confirmed_empty: Sequence[Gap], results: Sequence[FillR
     """The run in one line (``--verbosity 0``): gaps found, and what the backfill did when there was one."""
     trades = sum(len(p.span.gaps) for p in plan.trades)
     total = len(plan.ohlc) + trades + len(plan.unfillable_gaps()) + len(plan.delisted)
-    trailing = sum(1 for g in plan.classified if g.trailing)
+    trailing = sum(1 for c in plan.judged if c.gap.trailing)
     line = (f"{total:,} gaps ({len(plan.ohlc):,} via OHLC, {trades:,} via trades, "
             f"{len(plan.unfillable_gaps()):,} unfillable; {trailing:,} trailing), "
             f"{len(confirmed_empty):,} confirmed-empty ranges")

@@ -62,7 +62,8 @@ class Gap(NamedTuple):
 
     @property
     def series(self) -> tuple[int, str, int]:
-        return (self.asset_id, self.quote_currency, self.interval_minutes)
+        """(asset_id, quote_currency, interval_minutes): the first three fields."""
+        return self[:3]
 
     def times(self) -> list[datetime]:
         if not calendars.follows_grid(self.calendar, self.interval_minutes):

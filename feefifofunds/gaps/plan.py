@@ -48,7 +48,8 @@ class Plan:
     over_budget: list[PlannedSpan] = field(default_factory=list)  # left for a later run
     unfillable: list[ClassifiedGap] = field(default_factory=list)  # out of reach of the method asked for
     delisted: list[Gap] = field(default_factory=list)
-    classified: dict[Gap, ClassifiedGap] = field(default_factory=dict)
+    judged: list[ClassifiedGap] = field(default_factory=list)  # every gap of the survey, classified
+    _by_gap: dict[int, ClassifiedGap] | None = field(default=None, repr=False, compare=False)
     _left: tuple[tuple[int, int], list[ClassifiedGap]] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -70,13 +71,20 @@ class Plan:
             return None
         return timedelta(seconds=(self.ohlc_requests + self.trades_requests) / rate_per_second)
 
+    def classification(self, gap: Gap) -> ClassifiedGap:
+        """The classification of one of the plan's gaps (the very object the survey gave: looked up by
+        identity, which costs a fraction of hashing hundreds of thousands of gaps by value)."""
+        if self._by_gap is None:
+            self._by_gap = {id(c.gap): c for c in self.judged}
+        return self._by_gap[id(gap)]
+
     def unfillable_gaps(self) -> list[ClassifiedGap]:
         """Everything this run leaves: out of the method's reach, then over the budget. Made once per plan (the
         report, its summary line and the CSV all ask, and a large store leaves hundreds of thousands)."""
         key = (len(self.unfillable), len(self.over_budget))
         if self._left is None or self._left[0] != key:
-            classified = self.classified
-            over = [classified[g] for p in self.over_budget for g in p.span.gaps]
+            of = self.classification
+            over = [of(g) for p in self.over_budget for g in p.span.gaps]
             self._left = (key, self.unfillable + [
                 ClassifiedGap(c.gap, c.candles_from_today, False, c.overflow_candles, REASON_OVER_BUDGET)
                 for c in over])
@@ -91,7 +99,7 @@ def make_plan(classified: Sequence[ClassifiedGap], *, method: str = AUTO, max_re
     ``estimates`` gives the trades of a batch of spans in one call (a set-based read, not one per span),
     called batch by batch in the plan's order until the budget is taken: the walks over budget in those
     batches are shown with their size, the others as not estimated. Linear in the gaps otherwise."""
-    plan = Plan(classified={c.gap: c for c in classified})
+    plan = Plan(judged=list(classified))
     gone = set(delisted)
     to_trades: list[Gap] = []
     for c in classified:

@@ -137,8 +137,8 @@ def pieces_where(alias: str = DEFAULT_ALIAS, table: str = schema.TABLE, *, asset
         filters["source"] = source
     judged = {(a, i, q, s): c for a, i, q, s, c in KeptSeries.objects.filter(**filters).exclude(
         calendar=calendars.ALWAYS).values_list("asset_id", "interval_minutes", "quote_currency", "source", "calendar")}
-    rows = KeptGap.objects.filter(**filters).order_by(
-        "asset_id", "quote_currency", "interval_minutes", "start_us").values_list(
+    rows = KeptGap.objects.filter(**filters).order_by(  # the series index's order: read without a sort
+        "asset_id", "interval_minutes", "quote_currency", "source", "start_us").values_list(
         "asset_id", "quote_currency", "interval_minutes", "source", "start_us", "end_us", "missing",
         "confirmed_empty")
     always = calendars.ALWAYS
