@@ -10,13 +10,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .. import client, schema
 from ..config import DEFAULT_ALIAS
 from ..series import SeriesKey
-from .runs import MICROS_PER_MINUTE, Cover, Run, grid_run, in_list, stored_runs, stored_summary
+from .runs import (
+    MICROS_PER_MINUTE,
+    Cover,
+    grid_run,
+    in_list,
+    last_times,
+    off_grid_series,
+    series_counts,
+    stored_runs,
+)
 from .state import is_built, store_of, table_id
 from .update import by_sessions, confirmed_ranges, gap_rows, judged_by_hours, save
 
@@ -34,29 +43,55 @@ class BuildProgress:
 def _built_chunk(store: str, where: str, params: list, *, alias: str, table: str,
                  ) -> tuple[dict[SeriesKey, Cover], list]:
     """Coverage and runs of every series matching ``where``, from the prices (a series judged by market hours
-    from its stored times)."""
-    summary = stored_summary(where, params, alias=alias, table=table)
-    judged = judged_by_hours(summary)
-    pairs: dict[SeriesKey, list[Run]] = defaultdict(list)
-    for a, q, i, s, p, t in stored_runs(where, params, alias=alias, table=table):
-        key = SeriesKey(int(a), int(i), str(q), str(s))
-        run = grid_run(int(p), int(t), key.interval_minutes * MICROS_PER_MINUTE)
-        if run is not None and key not in judged:
-            pairs[key].append(run)
-    keys = [k for k in summary if k not in judged]
-    confirmed = confirmed_ranges(keys)
+    from its stored times). One window pass gives every series' first candle, repeated candles and runs; the
+    last candles and the off-grid counts come from filtered reads of a fraction of the rows (``last_times``,
+    ``off_grid_series``). A series on its grid has as many candles as its span less its missing ones, plus its
+    repeated ones; the others are counted. Rows are plain tuples in ``GapRow`` order, by series then time."""
+    firsts: dict[tuple[int, int, str, str], int] = {}
+    repeated: dict[tuple[int, int, str, str], int] = defaultdict(int)
+    pairs: dict[tuple[int, int, str, str], list[tuple[int, int]]] = defaultdict(list)
+    for a, q, i, s, p, t in stored_runs(where, params, alias=alias, table=table, firsts=True):
+        if p is None:
+            firsts[(a, i, q, s)] = t
+        elif p == t:
+            repeated[(a, i, q, s)] += 1
+        else:
+            pairs[(a, i, q, s)].append((p, t))
+    judged = judged_by_hours(SeriesKey(*k) for k in firsts)
+    grid = sorted(k for k in firsts if SeriesKey(*k) not in judged)
+    off = off_grid_series(where, params, alias=alias, table=table)
+    lasts = last_times(where, params, grid, alias=alias, table=table)
+    irregular = [k for k in grid if k in off]
+    counted = series_counts(f"({where}) AND asset_id IN ({in_list(k[0] for k in irregular)})", params, alias=alias,
+                            table=table) if irregular else {}
+    confirmed = confirmed_ranges(SeriesKey(*k) for k in grid)
     covers: dict[SeriesKey, Cover] = {}
     new: list = []
-    for key in keys:
-        first, last, count, off = summary[key]
-        runs = pairs.get(key, [])
-        rows = gap_rows(store, key, runs, key.interval_minutes * MICROS_PER_MINUTE, confirmed)
+    for key in grid:
+        a, i, q, s = key
+        step = i * MICROS_PER_MINUTE
+        runs = sorted(pairs.get(key, ()))
+        if (a, q, i) in confirmed:
+            rows = gap_rows(store, SeriesKey(*key), [r for r in (grid_run(p, t, step) for p, t in runs) if r],
+                            step, confirmed)
+        else:
+            rows = [(store, a, i, q, s, p, t, p + step, p + m * step, m, False)
+                    for p, t in runs if (m := (t - p - 1) // step) > 0]
         new += rows
-        covers[key] = Cover(first, last, count, sum(r.missing for r in runs), sum(not r.confirmed_empty for r in rows),
-                            off == 0)
+        first, last = firsts[key], lasts[key]
+        missing = sum(r[9] for r in rows)
+        candles = counted[key] if key in off else (last - first) // step + 1 - missing + repeated.get(key, 0)
+        covers[SeriesKey(*key)] = Cover(first, last, candles, missing, sum(not r[10] for r in rows), key not in off)
     more, _, more_new = by_sessions(store, judged.items(), alias=alias, table=table, known=False)
     covers.update(more)
     return covers, new + more_new
+
+
+def _delete_store(model, store: str) -> None:
+    """The store's rows of a kept table deleted; a table holding no other store's rows is emptied by a DELETE
+    without a filter (SQLite drops the table's and its indexes' pages at once instead of row by row)."""
+    others = model.objects.filter(Q(store__lt=store) | Q(store__gt=store)).exists()
+    (model.objects.filter(store=store) if others else model.objects.all()).delete()
 
 
 def rebuild(alias: str = DEFAULT_ALIAS, table: str = schema.TABLE, *,
@@ -82,8 +117,8 @@ def rebuild(alias: str = DEFAULT_ALIAS, table: str = schema.TABLE, *,
     with transaction.atomic():
         WrittenSpan.objects.filter(store=store).delete()  # the build reads everything as it is now
         if not resume:
-            KeptSeries.objects.filter(store=store).delete()
-            KeptGap.objects.filter(store=store).delete()
+            _delete_store(KeptSeries, store)
+            _delete_store(KeptGap, store)
             KeptBuild.objects.update_or_create(store=store, defaults={
                 "table_id": tid, "built": False, "reached": low, "built_at": None})
     reached = KeptBuild.objects.get(store=store).reached

@@ -147,6 +147,61 @@ def stored_summary(where: str, params: list, *, alias: str, table: str) -> dict[
             for a, i, q, s, lo, hi, n, off in rows}
 
 
+def off_grid_series(where: str, params: list, *, alias: str, table: str) -> dict[tuple[int, int, str, str], int]:
+    """Per (asset, interval, quote, source) matching ``where`` with candles off its interval's grid: how many.
+    A filtered count (QuestDB compiles the filter and scans in parallel): a store on its grid answers no row."""
+    rows = client.query(
+        f"""SELECT asset_id, interval_minutes, quote_currency, source, count() FROM {table}
+            WHERE ({where}) AND cast(time AS LONG) %% (cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L) != 0
+            GROUP BY asset_id, interval_minutes, quote_currency, source""", params, alias=alias)
+    return {(int(a), int(i), str(q), str(s)): int(n) for a, i, q, s, n in rows}
+
+
+def series_counts(where: str, params: list, *, alias: str, table: str) -> dict[tuple[int, int, str, str], int]:
+    """Candles per (asset, interval, quote, source) among the rows matching ``where``."""
+    rows = client.query(f"SELECT asset_id, interval_minutes, quote_currency, source, count() FROM {table} "
+                        f"WHERE {where} GROUP BY asset_id, interval_minutes, quote_currency, source", params,
+                        alias=alias)
+    return {(int(a), int(i), str(q), str(s)): int(n) for a, i, q, s, n in rows}
+
+
+LAST_WINDOW_US = DAY_US  # the first window back from the table's last candle where series' last ones are looked for
+
+
+def last_times(where: str, params: list, keys: Iterable[tuple[int, int, str, str]], *, alias: str, table: str,
+               ) -> dict[tuple[int, int, str, str], int]:
+    """The last stored candle (epoch microseconds) of each of ``keys`` ((asset, interval, quote, source), each
+    with rows matching ``where``). Windows of time back from the table's last candle, each four times as long
+    as the one before, each asking only for the assets of the series not found yet: series that end near the
+    table's end cost a scan of the recent rows (the designated timestamp bounds the scan), not a full one."""
+    wanted = set(keys)
+    found: dict[tuple[int, int, str, str], int] = {}
+    if not wanted:
+        return found
+    low, high = client.query(f"SELECT cast(min(time) AS LONG), cast(max(time) AS LONG) FROM {table}",
+                             alias=alias)[0]
+    hi, width = int(high) + 1, LAST_WINDOW_US
+    while wanted:
+        lo = max(int(low), hi - width)
+        ids = in_list(k[0] for k in wanted)
+        rows = client.query(
+            f"""SELECT asset_id, interval_minutes, quote_currency, source, cast(max(time) AS LONG) FROM {table}
+                WHERE ({where}) AND asset_id IN ({ids}) AND time >= %s AND time < %s
+                GROUP BY asset_id, interval_minutes, quote_currency, source""",
+            [*params, naive_utc(from_epoch_micros(lo)), naive_utc(from_epoch_micros(hi))], alias=alias)
+        for a, i, q, s, t in rows:
+            key = (int(a), int(i), str(q), str(s))
+            if key in wanted:
+                found[key] = int(t)
+                wanted.discard(key)
+        if lo <= int(low):
+            break
+        hi, width = lo, width * 4
+    if wanted:
+        raise client.QuestDBError(f"no stored candle found for {len(wanted)} series that have one")
+    return found
+
+
 def asset_halves(where: str, params: list, asset_ids: Iterable[int] | None, *, alias: str,
                  table: str) -> list[str]:
     """Two disjoint filters that together keep every row (a NULL asset id included), split at an asset id in
@@ -168,13 +223,16 @@ def asset_halves(where: str, params: list, asset_ids: Iterable[int] | None, *, a
 
 
 def stored_runs(where: str, params: list, *, alias: str, table: str, asset_ids: Iterable[int] | None = None,
-                ) -> list[tuple[int, str, int, str, int, int]]:
+                firsts: bool = False) -> list[tuple[int, str, int, str, int | None, int]]:
     """Every pair of consecutive stored candles of a series further apart than one interval, among the rows
-    matching ``where``: (asset id, quote, interval, source, earlier, later), times in epoch microseconds.
+    matching ``where``: (asset id, quote, interval, source, earlier, later), times in epoch microseconds;
+    ``firsts``: each series' first candle too, as a row whose earlier time is None, and each candle stored again
+    at the time of the one before it (a table without DEDUP), as a row whose two times are equal.
 
     One window-function pass (``lag()`` over each series ordered by time), so only the gaps reach Python; the
     window carries the timestamp itself (the difference of two TIMESTAMPs is microseconds) and only the rows
     that leave are cast to LONG. Two threads over disjoint halves of the asset ids."""
+    keep = "prev IS NULL OR time = prev OR " if firsts else "prev IS NOT NULL AND "
 
     def query(half: str) -> list[tuple]:
         return client.query(f"""
@@ -187,7 +245,7 @@ def stored_runs(where: str, params: list, *, alias: str, table: str, asset_ids: 
                 FROM {table}
                 WHERE {where}{half}
             )
-            WHERE prev IS NOT NULL AND time - prev > cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
+            WHERE {keep}time - prev > cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
         """, params, alias=alias)
 
     halves = asset_halves(where, params, asset_ids, alias=alias, table=table)
