@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -19,11 +20,13 @@ from ..config import DEFAULT_ALIAS
 from ..series import SeriesKey
 from .runs import (
     MICROS_PER_MINUTE,
+    NO_PREV,
     Cover,
     grid_run,
     in_list,
     last_times,
     off_grid_series,
+    one_row_per_time,
     series_counts,
     stored_run_parts,
 )
@@ -62,13 +65,14 @@ def _built_chunk(store: str, where: str, params: list, *, alias: str, table: str
     side = ThreadPoolExecutor(max_workers=1)  # the off-grid count runs beside the window pass
     off_grid = side.submit(off_grid_series, where, params, alias=alias, table=table)
     side.shutdown(wait=False)
+    repeats = not one_row_per_time(table, alias=alias)
     for part in stored_run_parts(where, params, alias=alias, table=table, asset_ids=asset_ids, firsts=True,
-                                 parts=parts):
+                                 repeats=repeats, parts=parts):
         firsts: dict[tuple[int, int, str, str], int] = {}
         repeated: dict[tuple[int, int, str, str], int] = defaultdict(int)
         pairs: dict[tuple[int, int, str, str], list[tuple[int, int]]] = defaultdict(list)
         for a, q, i, s, p, t in part:
-            if p is None:
+            if p == NO_PREV:
                 firsts[(a, i, q, s)] = t
             elif p == t:
                 repeated[(a, i, q, s)] += 1
@@ -119,6 +123,23 @@ def _catalog_ids(a: int, b: int) -> range | None:
     return None if got["lo"] is None else range(max(a, got["lo"]), min(b, got["hi"] + 1))
 
 
+@contextmanager
+def _indexes_after(model) -> Iterator[None]:
+    """In the caller's transaction: ``model``'s indexes dropped, and made again when the block ends (one sort
+    per index instead of an index insert per row and index). For a table this build emptied: no reader looks at
+    it until the build is done, and a failure rolls the indexes back with the rest."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for index in model._meta.indexes:
+            cursor.execute(f"DROP INDEX {connection.ops.quote_name(index.name)}")
+    yield
+    editor = connection.schema_editor()  # only to write the statements, as the migrations made them
+    with connection.cursor() as cursor:
+        for index in model._meta.indexes:
+            cursor.execute(str(index.create_sql(model, editor)))
+
+
 def _delete_store(model, store: str) -> None:
     """The store's rows of a kept table deleted; a table holding no other store's rows is emptied by a DELETE
     without a filter (SQLite drops the table's and its indexes' pages at once instead of row by row)."""
@@ -164,8 +185,9 @@ def rebuild(alias: str = DEFAULT_ALIAS, table: str = schema.TABLE, *,
             with transaction.atomic():
                 KeptSeries.objects.filter(store=store, asset_id__gte=a, asset_id__lt=b).delete()
                 KeptGap.objects.filter(store=store, asset_id__gte=a, asset_id__lt=b).delete()
-                covers, runs = _built_chunk(store, f"asset_id >= {a} AND asset_id < {b}", [], alias=alias,
-                                            table=table, asset_ids=_catalog_ids(a, b))
+                with _indexes_after(KeptGap) if not KeptGap.objects.exists() else nullcontext():
+                    covers, runs = _built_chunk(store, f"asset_id >= {a} AND asset_id < {b}", [], alias=alias,
+                                                table=table, asset_ids=_catalog_ids(a, b))
                 save(store, covers, [], [])
                 KeptBuild.objects.filter(store=store).update(reached=b)
             reached = b

@@ -202,7 +202,7 @@ def last_times(where: str, params: list, keys: Iterable[tuple[int, int, str, str
     return found
 
 
-RunRow = tuple[int, str, int, str, int | None, int]  # asset, quote, interval, source, earlier, later
+RunRow = tuple[int, str, int, str, int, int]  # asset, quote, interval, source, earlier, later
 
 
 def asset_parts(where: str, params: list, asset_ids: Iterable[int] | None, *, alias: str, table: str,
@@ -227,26 +227,42 @@ def asset_parts(where: str, params: list, asset_ids: Iterable[int] | None, *, al
             + [f" AND (asset_id >= {int(cuts[-1])} OR asset_id = NULL)"])
 
 
+NO_PREV = -(2**62)  # the earlier time of a series' first candle in a window pass with ``firsts``
+
+
+def one_row_per_time(table: str, *, alias: str) -> bool:
+    """Whether ``table`` holds at most one row per series and time: DEDUP on, keyed on the series' columns and
+    time (or fewer of them)."""
+    dedup = client.query("SELECT dedup FROM tables() WHERE table_name = %s", (table,), alias=alias)
+    if not dedup or not dedup[0][0]:
+        return False
+    keys = {str(c) for c, up in client.query(f"SELECT \"column\", upsertKey FROM table_columns('{table}')",
+                                             alias=alias) if up}
+    return keys <= {"time", "asset_id", "interval_minutes", "quote_currency", "source"}
+
+
 def stored_run_parts(where: str, params: list, *, alias: str, table: str, asset_ids: Iterable[int] | None = None,
-                     firsts: bool = False, parts: int = 2) -> Iterator[list[RunRow]]:
+                     firsts: bool = False, repeats: bool = False, parts: int = 2) -> Iterator[list[RunRow]]:
     """Every pair of consecutive stored candles of a series further apart than one interval, among the rows
-    matching ``where``: (asset id, quote, interval, source, earlier, later), times in epoch microseconds;
-    ``firsts``: each series' first candle too, as a row whose earlier time is None, and each candle stored again
-    at the time of the one before it (a table without DEDUP), as a row whose two times are equal.
+    matching ``where``: (asset id, quote, interval, source, earlier, later), times in epoch microseconds.
+    ``firsts``: each series' first candle too, as a row whose earlier time is ``NO_PREV`` (``lag()``'s default,
+    so the filter stays one comparison); with ``repeats``, each candle stored again at the time of the one
+    before it (a table without DEDUP), as a row whose two times are equal.
 
     One window-function pass (``lag()`` over each series ordered by time), so only the gaps reach Python; the
     window carries the timestamp itself (the difference of two TIMESTAMPs is microseconds) and only the rows
     that leave are cast to LONG. Two threads over ``parts`` disjoint parts of the asset ids (``asset_parts``),
     each part's rows given as soon as they are read (a series lies in one part), so the caller can work on
     one part while QuestDB reads the others."""
-    keep = "prev IS NULL OR time = prev OR " if firsts else "prev IS NOT NULL AND "
+    lag = f"lag(time, 1, cast({NO_PREV}L AS TIMESTAMP))" if firsts else "lag(time)"
+    keep = ("time = prev OR " if repeats else "") if firsts else "prev IS NOT NULL AND "
 
     def query(part: str) -> list[tuple]:
         return client.query(f"""
             SELECT asset_id, quote_currency, interval_minutes, source, cast(prev AS LONG), cast(time AS LONG)
             FROM (
                 SELECT asset_id, quote_currency, interval_minutes, source, time,
-                       lag(time) OVER (
+                       {lag} OVER (
                            PARTITION BY asset_id, quote_currency, interval_minutes, source ORDER BY time
                        ) AS prev
                 FROM {table}
