@@ -157,3 +157,20 @@ def test_regular_series_are_those_on_their_grid(questdb):
     assert kept.regular_series("questdb", asset_id=btc.pk) == {on}
     kept.forget("questdb")
     assert kept.regular_series("questdb") is None
+
+
+def test_the_build_counts_repeated_candles_of_a_table_without_dedup(questdb):
+    """A table without DEDUP can hold a candle twice: the build counts every row of a series, as a scan does
+    (a series on its grid is counted from its span and runs, plus its repeated candles)."""
+    btc = Asset.objects.create(ticker="BTC", name="Bitcoin", category="CRYPTO")
+    key = SeriesKey(btc.pk, 60, "USD", "kraken")
+    schema.disable_dedup("questdb")
+    try:
+        _write(key, make_candles(T0, 60, 12, skip={3, 7}))
+        _write(key, make_candles(T0 + timedelta(hours=4), 60, 5))
+        assert client.query(f"SELECT count() FROM {schema.TABLE}")[0][0] == 15
+        kept.rebuild("questdb")
+        cover, _ = assert_kept_matches_scan()
+        assert cover[key][2] == 15
+    finally:
+        schema.enable_dedup("questdb")

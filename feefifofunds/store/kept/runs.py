@@ -7,8 +7,8 @@ series' first and last candle, count and off-grid candles, for any filter and ti
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 
 from feefifofunds import calendars
@@ -147,55 +147,147 @@ def stored_summary(where: str, params: list, *, alias: str, table: str) -> dict[
             for a, i, q, s, lo, hi, n, off in rows}
 
 
-def asset_halves(where: str, params: list, asset_ids: Iterable[int] | None, *, alias: str,
-                 table: str) -> list[str]:
-    """Two disjoint filters that together keep every row (a NULL asset id included), split at an asset id in
-    the middle of ``asset_ids`` or, for all, of the rows' id range (min/max cost milliseconds): QuestDB
-    computes a window function on one thread, and two queries over disjoint halves run on two. One empty
+def off_grid_series(where: str, params: list, *, alias: str, table: str) -> dict[tuple[int, int, str, str], int]:
+    """Per (asset, interval, quote, source) matching ``where`` with candles off its interval's grid: how many.
+    A filtered count (QuestDB compiles the filter and scans in parallel): a store on its grid answers no row."""
+    rows = client.query(
+        f"""SELECT asset_id, interval_minutes, quote_currency, source, count() FROM {table}
+            WHERE ({where}) AND cast(time AS LONG) %% (cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L) != 0
+            GROUP BY asset_id, interval_minutes, quote_currency, source""", params, alias=alias)
+    return {(int(a), int(i), str(q), str(s)): int(n) for a, i, q, s, n in rows}
+
+
+def series_counts(where: str, params: list, *, alias: str, table: str) -> dict[tuple[int, int, str, str], int]:
+    """Candles per (asset, interval, quote, source) among the rows matching ``where``."""
+    rows = client.query(f"SELECT asset_id, interval_minutes, quote_currency, source, count() FROM {table} "
+                        f"WHERE {where} GROUP BY asset_id, interval_minutes, quote_currency, source", params,
+                        alias=alias)
+    return {(int(a), int(i), str(q), str(s)): int(n) for a, i, q, s, n in rows}
+
+
+LAST_WINDOW_US = DAY_US  # the first window back from the table's last candle where series' last ones are looked for
+
+
+def last_times(where: str, params: list, keys: Iterable[tuple[int, int, str, str]], *, alias: str, table: str,
+               ) -> dict[tuple[int, int, str, str], int]:
+    """The last stored candle (epoch microseconds) of each of ``keys`` ((asset, interval, quote, source), each
+    with rows matching ``where``). Windows of time back from the table's last candle, each four times as long
+    as the one before, each asking only for the assets of the series not found yet: series that end near the
+    table's end cost a scan of the recent rows (the designated timestamp bounds the scan), not a full one."""
+    wanted = set(keys)
+    found: dict[tuple[int, int, str, str], int] = {}
+    if not wanted:
+        return found
+    low, high = client.query(f"SELECT cast(min(time) AS LONG), cast(max(time) AS LONG) FROM {table}",
+                             alias=alias)[0]
+    hi, width = int(high) + 1, LAST_WINDOW_US
+    while wanted:
+        lo = max(int(low), hi - width)
+        ids = in_list(k[0] for k in wanted)
+        rows = client.query(
+            f"""SELECT asset_id, interval_minutes, quote_currency, source, cast(max(time) AS LONG) FROM {table}
+                WHERE ({where}) AND asset_id IN ({ids}) AND time >= %s AND time < %s
+                GROUP BY asset_id, interval_minutes, quote_currency, source""",
+            [*params, naive_utc(from_epoch_micros(lo)), naive_utc(from_epoch_micros(hi))], alias=alias)
+        for a, i, q, s, t in rows:
+            key = (int(a), int(i), str(q), str(s))
+            if key in wanted:
+                found[key] = int(t)
+                wanted.discard(key)
+        if lo <= int(low):
+            break
+        hi, width = lo, width * 4
+    if wanted:
+        raise client.QuestDBError(f"no stored candle found for {len(wanted)} series that have one")
+    return found
+
+
+RunRow = tuple[int, str, int, str, int, int]  # asset, quote, interval, source, earlier, later
+
+
+def asset_parts(where: str, params: list, asset_ids: Iterable[int] | None, *, alias: str, table: str,
+                parts: int = 2) -> list[str]:
+    """Up to ``parts`` disjoint filters that together keep every row (a NULL asset id included), split at asset
+    ids evenly spread over ``asset_ids`` (a ``range`` is not listed) or, for all, over the rows' id range:
+    QuestDB computes a window function on one thread, and queries over disjoint parts run on as many. One empty
     filter when there is nothing to split."""
     if asset_ids is not None:
-        ids = sorted(set(asset_ids))
-        if len(ids) < 2:
-            return [""]
-        middle = ids[len(ids) // 2]
+        ids = asset_ids if isinstance(asset_ids, range) and asset_ids.step == 1 else sorted(set(asset_ids))
+        cuts = sorted({ids[len(ids) * k // parts] for k in range(1, parts)}) if len(ids) >= 2 else []
     else:
         low, high = client.query(f"SELECT min(asset_id), max(asset_id) FROM {table} WHERE {where}", params,
                                  alias=alias)[0]
         if low is None or high is None or low >= high:
             return [""]
-        middle = low + (high - low + 1) // 2
-    return [f" AND asset_id < {int(middle)}", f" AND (asset_id >= {int(middle)} OR asset_id = NULL)"]
+        cuts = sorted({int(low) + (int(high) - int(low) + 1) * k // parts for k in range(1, parts)} - {int(low)})
+    if not cuts:
+        return [""]
+    return ([f" AND asset_id < {int(cuts[0])}"]
+            + [f" AND asset_id >= {int(a)} AND asset_id < {int(b)}" for a, b in zip(cuts, cuts[1:], strict=False)]
+            + [f" AND (asset_id >= {int(cuts[-1])} OR asset_id = NULL)"])
 
 
-def stored_runs(where: str, params: list, *, alias: str, table: str, asset_ids: Iterable[int] | None = None,
-                ) -> list[tuple[int, str, int, str, int, int]]:
+NO_PREV = -(2**62)  # the earlier time of a series' first candle in a window pass with ``firsts``
+
+
+def one_row_per_time(table: str, *, alias: str) -> bool:
+    """Whether ``table`` holds at most one row per series and time: DEDUP on, keyed on the series' columns and
+    time (or fewer of them)."""
+    dedup = client.query("SELECT dedup FROM tables() WHERE table_name = %s", (table,), alias=alias)
+    if not dedup or not dedup[0][0]:
+        return False
+    keys = {str(c) for c, up in client.query(f"SELECT \"column\", upsertKey FROM table_columns('{table}')",
+                                             alias=alias) if up}
+    return keys <= {"time", "asset_id", "interval_minutes", "quote_currency", "source"}
+
+
+def stored_run_parts(where: str, params: list, *, alias: str, table: str, asset_ids: Iterable[int] | None = None,
+                     firsts: bool = False, repeats: bool = False, parts: int = 2) -> Iterator[list[RunRow]]:
     """Every pair of consecutive stored candles of a series further apart than one interval, among the rows
     matching ``where``: (asset id, quote, interval, source, earlier, later), times in epoch microseconds.
+    ``firsts``: each series' first candle too, as a row whose earlier time is ``NO_PREV`` (``lag()``'s default,
+    so the filter stays one comparison); with ``repeats``, each candle stored again at the time of the one
+    before it (a table without DEDUP), as a row whose two times are equal.
 
     One window-function pass (``lag()`` over each series ordered by time), so only the gaps reach Python; the
     window carries the timestamp itself (the difference of two TIMESTAMPs is microseconds) and only the rows
-    that leave are cast to LONG. Two threads over disjoint halves of the asset ids."""
+    that leave are cast to LONG. Two threads over ``parts`` disjoint parts of the asset ids (``asset_parts``),
+    each part's rows given as soon as they are read (a series lies in one part), so the caller can work on
+    one part while QuestDB reads the others."""
+    lag = f"lag(time, 1, cast({NO_PREV}L AS TIMESTAMP))" if firsts else "lag(time)"
+    keep = ("time = prev OR " if repeats else "") if firsts else "prev IS NOT NULL AND "
 
-    def query(half: str) -> list[tuple]:
+    def query(part: str) -> list[tuple]:
         return client.query(f"""
             SELECT asset_id, quote_currency, interval_minutes, source, cast(prev AS LONG), cast(time AS LONG)
             FROM (
                 SELECT asset_id, quote_currency, interval_minutes, source, time,
-                       lag(time) OVER (
+                       {lag} OVER (
                            PARTITION BY asset_id, quote_currency, interval_minutes, source ORDER BY time
                        ) AS prev
                 FROM {table}
-                WHERE {where}{half}
+                WHERE {where}{part}
             )
-            WHERE prev IS NOT NULL AND time - prev > cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
+            WHERE {keep}time - prev > cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
         """, params, alias=alias)
 
-    halves = asset_halves(where, params, asset_ids, alias=alias, table=table)
-    if len(halves) == 1:
-        return query("")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        parts = [pool.submit(query, half) for half in halves]
-        return [row for part in parts for row in part.result()]
+    filters = asset_parts(where, params, asset_ids, alias=alias, table=table, parts=parts)
+    if len(filters) == 1:
+        yield query("")
+        return
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        for done in as_completed([pool.submit(query, part) for part in filters]):
+            yield done.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def stored_runs(where: str, params: list, *, alias: str, table: str, asset_ids: Iterable[int] | None = None,
+                ) -> list[tuple[int, str, int, str, int, int]]:
+    """``stored_run_parts`` in one list (in no particular order): the runs of two halves of the asset ids."""
+    return [row for part in stored_run_parts(where, params, alias=alias, table=table, asset_ids=asset_ids)
+            for row in part]
 
 
 def stored_times_of(key: SeriesKey, *, alias: str, table: str):

@@ -88,6 +88,15 @@ def gap_rows(store: str, key: SeriesKey, runs: Iterable[Run], step_us: int,
                                       [Piece(run.start_us, run.end_us, run.missing, False)])]
 
 
+def insert_gaps(rows: list, *, ordered: bool = False) -> None:
+    """``KeptGap`` rows (tuples in ``GapRow`` order) inserted in index order (sorted unless ``ordered``): the
+    inserts walk the index instead of jumping about it."""
+    from feefifofunds.models import KeptGap
+
+    if rows:
+        insert_rows(KeptGap, GapRow._fields, rows if ordered else sorted(rows))
+
+
 _SERIES_FIELDS = ["first_us", "last_us", "candles", "missing", "open_gaps", "regular", "calendar"]
 _KEY_FIELDS = ["store", "asset_id", "interval_minutes", "quote_currency", "source"]
 
@@ -101,8 +110,7 @@ def save(store: str, covers: dict[SeriesKey, Cover], gone_gap_ids: list[int], ne
     with transaction.atomic():
         for i in range(0, len(gone_gap_ids), 5000):
             KeptGap.objects.filter(pk__in=gone_gap_ids[i:i + 5000]).delete()
-        if new_gaps:  # in index order: the inserts walk the index instead of jumping about it
-            insert_rows(KeptGap, GapRow._fields, sorted(new_gaps))
+        insert_gaps(new_gaps)
         if covers:
             insert_rows(KeptSeries, _KEY_FIELDS + _SERIES_FIELDS, [
                 (store, k.asset_id, k.interval_minutes, k.quote_currency, k.source, c.first_us, c.last_us, c.candles,
