@@ -9,6 +9,7 @@ from django.db import DatabaseError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from feefifofunds.cli.console import check_binding, locked, make_console
+from feefifofunds.gcpause import paused_gc
 from feefifofunds.store import kept
 from feefifofunds.store.client import QuestDBError
 from feefifofunds.store.config import DEFAULT_ALIAS
@@ -35,7 +36,7 @@ class Command(BaseCommand):
                 progress.update(task, total=done.chunks, completed=done.chunk, series=done.series, runs=done.runs)
 
             try:
-                with progress:
+                with progress, paused_gc():  # a chunk's gap runs: hundreds of thousands of tuples
                     done = kept.rebuild(database, progress=step)
             except (QuestDBError, psycopg.Error) as exc:
                 raise CommandError(f"rebuild_gaps: QuestDB: {str(exc).strip()} (run it again: it goes on where "
