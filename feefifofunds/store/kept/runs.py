@@ -150,11 +150,8 @@ def stored_summary(where: str, params: list, *, alias: str, table: str) -> dict[
 def off_grid_series(where: str, params: list, *, alias: str, table: str) -> dict[tuple[int, int, str, str], int]:
     """Per (asset, interval, quote, source) matching ``where`` with candles off its interval's grid: how many.
     A filtered count (QuestDB compiles the filter and scans in parallel): a store on its grid answers no row."""
-    rows = client.query(
-        f"""SELECT asset_id, interval_minutes, quote_currency, source, count() FROM {table}
-            WHERE ({where}) AND cast(time AS LONG) %% (cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L) != 0
-            GROUP BY asset_id, interval_minutes, quote_currency, source""", params, alias=alias)
-    return {(int(a), int(i), str(q), str(s)): int(n) for a, i, q, s, n in rows}
+    off = f"cast(time AS LONG) %% (cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L) != 0"
+    return series_counts(f"({where}) AND {off}", params, alias=alias, table=table)
 
 
 def series_counts(where: str, params: list, *, alias: str, table: str) -> dict[tuple[int, int, str, str], int]:
