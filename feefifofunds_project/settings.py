@@ -1,6 +1,7 @@
 """Django settings for FeeFiFoFunds. Everything that differs between machines comes from the environment."""
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
@@ -46,9 +47,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "ninja",
     "feefifofunds",
 ]
+
+# Django Ninja's API docs page needs only its templates and static files. They are named here from the
+# package's folder, found without importing it, rather than as an installed app: importing Ninja (and
+# pydantic with it) at every start would add a few tenths of a second to each management command. The web
+# worker imports it with the API, whose docs page renders Ninja's template itself (web/api.py).
+NINJA_DIR = Path(find_spec("ninja").origin).parent
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -68,7 +74,7 @@ ROOT_URLCONF = "feefifofunds_project.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [NINJA_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -109,6 +115,7 @@ USE_TZ = True
 # STATIC_ROOT with content-hashed names and compressed twins, so they can be cached forever.
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or STATE_DIR / "static")
+STATICFILES_DIRS = [NINJA_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

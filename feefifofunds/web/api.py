@@ -7,13 +7,16 @@ Parameters are typed (``params.py``) and the OpenAPI description at ``/api/opena
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import reverse
 from ninja import NinjaAPI, Query
 from ninja.errors import ValidationError
+from ninja.openapi.docs import Swagger
 
 from feefifofunds import calendars
 from feefifofunds.catalog import calendar_of
@@ -37,11 +40,24 @@ from .params import (
     get_asset,
 )
 
+
+class LocalSwagger(Swagger):
+    """The docs page from Ninja's own template and static files, served by the app (never a CDN). Ninja
+    is not an installed app (``settings.NINJA_DIR`` says why), so its own ``Swagger`` would use the CDN."""
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs) -> HttpResponse:
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        context = {"swagger_settings": json.dumps(self.settings, indent=1), "api": api,
+                   "add_csrf": False}  # no operation authenticates by cookie: no CSRF token to send
+        return render(request, self.template, context)
+
+
 api = NinjaAPI(
     title="FeeFiFoFunds API",
     version="1",
     description="Read-only market data: the asset catalog with per-series coverage, candles and gaps.",
     urls_namespace="feefifofunds-api",
+    docs=LocalSwagger(),
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
