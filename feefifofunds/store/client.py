@@ -20,6 +20,7 @@ from questdb import Sender
 
 from feefifofunds.diskfull import server_says_full
 
+from . import arrow
 from .config import DEFAULT_ALIAS, QuestDBConfig
 
 
@@ -118,7 +119,6 @@ def export(sql: str, alias: str = DEFAULT_ALIAS, timeout: float = 300.0) -> pa.T
     import urllib.parse
     import urllib.request
 
-    import pyarrow.parquet as pq
 
     cfg = get_config(alias)
     url = f"{cfg.http_url}/exp?{urllib.parse.urlencode({'query': sql, 'fmt': 'parquet'})}"
@@ -134,7 +134,7 @@ def export(sql: str, alias: str = DEFAULT_ALIAS, timeout: float = 300.0) -> pa.T
     if kind != "application/vnd.apache.parquet":
         raise QuestDBError(f"QuestDB alias {alias!r} answered an export in {kind}, not Parquet")
     try:
-        return pq.read_table(io.BytesIO(body))
+        return arrow.read_parquet(io.BytesIO(body))
     except pa.ArrowException as exc:
         raise QuestDBError(f"QuestDB alias {alias!r} answered an export with no readable Parquet file: {exc}") from None
 

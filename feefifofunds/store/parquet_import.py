@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 
 from feefifofunds.diskfull import full, is_full, questdb_full, server_says_full, where_full
 
-from . import schema
+from . import arrow, schema
 from .client import QuestDBError, connection, get_config
 from .config import DEFAULT_ALIAS, alias_prefix, local_import_dir
 
@@ -123,7 +123,7 @@ def window_table(rows: pl.DataFrame, quotes: Sequence[str], source: str) -> pa.T
     n = rows.height
     seconds = rows.get_column("time").to_numpy().astype(np.int64, copy=False)
     columns: dict[str, pa.Array] = {
-        "time": pa.array(seconds * 1_000_000, PARQUET_SCHEMA.field("time").type),
+        "time": arrow.array(seconds * 1_000_000, PARQUET_SCHEMA.field("time").type),
         "asset_id": rows.get_column("asset_id").to_arrow(),
         "interval_minutes": rows.get_column("interval_minutes").to_arrow(),
     }
@@ -131,9 +131,9 @@ def window_table(rows: pl.DataFrame, quotes: Sequence[str], source: str) -> pa.T
         if name in rows.columns:
             columns[name] = rows.get_column(name).to_arrow()
     columns["quote_currency"] = pa.DictionaryArray.from_arrays(
-        pa.array(rows.get_column("quote_code").to_numpy()), pa.array(list(quotes), pa.string()))
-    columns["source"] = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array([source]))
-    return conform(pa.table(columns))
+        arrow.array(rows.get_column("quote_code").to_numpy()), arrow.strings(list(quotes)))
+    columns["source"] = pa.DictionaryArray.from_arrays(arrow.array(np.zeros(n, np.int8)), arrow.strings([source]))
+    return conform(pa.Table.from_arrays(list(columns.values()), names=list(columns)))
 
 
 def _column_type(field: pa.Field, array: pa.ChunkedArray) -> pa.DataType:
@@ -292,7 +292,8 @@ def probe(alias: str = DEFAULT_ALIAS) -> str | None:
     name = folder.new_name("probe-")
     path = folder.local / name
     rows = 3
-    sample = pa.table({"time": pa.array(np.arange(rows, dtype=np.int64), pa.timestamp("us", tz="UTC"))})
+    sample = pa.Table.from_arrays([arrow.array(np.arange(rows, dtype=np.int64), pa.timestamp("us", tz="UTC"))],
+                                  names=["time"])
     try:
         try:
             pq.write_table(sample, str(path), compression=COMPRESSION)

@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from feefifofunds.diskfull import full, is_full
+from feefifofunds.store import arrow
 from feefifofunds.store.series import SeriesKey
 
 from ..writer import PriceWriter, SeriesColumns, WriteError
@@ -108,13 +109,13 @@ class StagedGroup:
         """A window's rows of the group with the series columns of a window (``quote_code`` in the window's
         codes, ``quotes``, extended as needed), and the files they belong to."""
         table = pa.Table.from_batches(batches).combine_chunks()
-        member = table.column("member").to_numpy()
+        member = arrow.to_numpy(table.column("member"))
         table = table.drop_columns(["member"])
         for name, values, dtype in (("asset_id", [k.asset_id for k in self.keys], np.int32),
                                     ("interval_minutes", [k.interval_minutes for k in self.keys], np.int32),
                                     ("quote_code", [quotes.setdefault(k.quote_currency, len(quotes))
                                                     for k in self.keys], np.int16)):
-            table = table.append_column(name, pa.array(np.asarray(values, dtype=dtype)[member]))
+            table = table.append_column(name, arrow.array(np.asarray(values, dtype=dtype)[member]))
         return table, [self.tags[m] for m in np.unique(member).tolist()]
 
 
@@ -206,7 +207,7 @@ class Staging:
                 if df.height == 0:
                     continue
                 table = df.select(STAGE_SCHEMA.names).to_arrow().cast(STAGE_SCHEMA).combine_chunks()
-                times = table.column(0).to_numpy()
+                times = arrow.to_numpy(table.column(0))
                 if staged.ordered and (np.any(np.diff(times) < 0) or (staged.bounds and
                                                                      times[0] < staged.bounds[-1][1])):
                     staged.ordered = False
@@ -240,10 +241,10 @@ class Staging:
         path = self.dir / f"{self._staged_count:06d}.arrow"
         segment = frame.get_column("segment").to_numpy().astype(np.int32)
         table = frame.select(STAGE_SCHEMA.names).to_arrow().cast(STAGE_SCHEMA)
-        table = table.append_column("member", pa.array(segment))
-        times = table.column(0).to_numpy()
+        table = table.append_column("member", arrow.array(segment))
+        times = arrow.to_numpy(table.column(0))
         order = np.argsort(times, kind="stable")
-        table, times = table.take(order), times[order]
+        table, times = table.take(arrow.array(order)), times[order]
         group = StagedGroup(list(tags), list(keys), list(lasts), path, nbytes=nbytes, rows=len(times))
         with self._written(path), pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, GROUP_SCHEMA) as out:
             for at in range(0, len(times), BATCH_ROWS):
@@ -327,7 +328,7 @@ class Staging:
         quotes: dict[str, int] = {}
 
         def per_row(i: int, dtype) -> pa.Array:  # one value per file, repeated over its rows
-            return pa.array(np.repeat(np.array([s[i] for s in series], dtype), [s[3] for s in series]))
+            return arrow.array(np.repeat(np.array([s[i] for s in series], dtype), [s[3] for s in series]))
 
         def files_alone() -> None:
             if batches:
@@ -415,7 +416,7 @@ class Staging:
 def _within(batch: pa.RecordBatch, window: Window, ordered: bool) -> pa.RecordBatch:
     """The rows of ``batch`` inside ``window``: a zero-copy slice when the batch's times never decrease."""
     if ordered:
-        times = batch.column(0).to_numpy()
+        times = arrow.to_numpy(batch.column(0))
         lo, hi = np.searchsorted(times, [window.start, window.end], side="left")
         return batch.slice(int(lo), int(hi - lo))
     t = batch.column(0)
