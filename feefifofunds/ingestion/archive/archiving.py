@@ -44,21 +44,50 @@ def run_folders(ingested_dir: Path) -> list[Path]:
         return []
 
 
+class Listings(dict[Path, frozenset[str]]):
+    """The names in each folder the destinations of many files are looked for in, each folder listed once:
+    a name is looked up in a set, and only a name that is there costs a stat and a comparison (one stat
+    per file and earlier run folder would make each daily run cost what every run before it archived)."""
+
+    def names(self, folder: Path) -> frozenset[str]:
+        if folder not in self:
+            try:
+                self[folder] = frozenset(os.listdir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                self[folder] = frozenset()
+        return self[folder]
+
+    def exists(self, path: Path) -> bool:
+        return path.name in self.names(path.parent)
+
+    def added(self, path: Path) -> None:
+        if path.parent in self:
+            self[path.parent] = self[path.parent] | {path.name}
+
+
 def archive_destination(path: Path, relative: Path, ingested_dir: Path, run_folder: str, *,
-                        folders: list[Path] | None = None) -> Path | None:
+                        folders: list[Path] | None = None, listings: Listings | None = None) -> Path | None:
     """Where the original goes in the ingested folder; None if a byte-identical copy is there already.
 
     Never an existing file: the quarterly updates all put ``XBTUSD_60.csv`` at their root, so when the
     name is taken by a different file, the new one goes to ``<run_folder>/<relative path>``. ``folders``:
     the ``run_folders`` listed once for many files (the folder holds every archived file: listing it per
-    file would cost each file as much as all before it).
+    file would cost each file as much as all before it); ``listings``: the folders' names, for many files.
     """
+    listings = Listings() if listings is None else listings
     primary = ingested_dir / relative
     candidates = [primary] + [d / relative for d in (run_folders(ingested_dir) if folders is None else folders)]
+    size = None
     for existing in candidates:
-        if existing.is_file() and filecmp.cmp(existing, path, shallow=False):
-            return None
-    if not primary.exists():
+        if not listings.exists(existing):
+            continue
+        size = path.stat().st_size if size is None else size
+        try:
+            if existing.stat().st_size == size and existing.is_file() and filecmp.cmp(existing, path, shallow=False):
+                return None
+        except FileNotFoundError:  # removed since the folder was listed
+            continue
+    if not listings.exists(primary):
         return primary
     dest = ingested_dir / run_folder / relative
     if dest.exists():  # two runs within one second: make the folder unique by content
@@ -101,13 +130,14 @@ def archive_many(files: list[tuple[Path, Path]], ingested_dir: Path, run_folder:
     only once its folders are synced). A full ingested folder ends the list there (its DiskFull the last
     outcome): the files after it are not tried."""
     listed = run_folders(ingested_dir)
+    listings = Listings()
     outcomes: list[Path | None | OSError | DiskFull] = []
     touched: list[set[Path]] = []
     for path, relative in files:
         folders: set[Path] = set()
         try:
             outcomes.append(_move(path, relative, ingested_dir, run_folder, fsync=fsync, folders=folders,
-                                  listed=listed))
+                                  listed=listed, listings=listings))
         except OSError as exc:
             outcomes.append(_full(exc, ingested_dir) or exc)
         touched.append(folders)
@@ -134,9 +164,9 @@ def _full(exc: OSError, ingested_dir: Path) -> DiskFull | None:
 
 
 def _move(path: Path, relative: Path, ingested_dir: Path, run_folder: str, *, fsync: bool, folders: set[Path],
-          listed: list[Path] | None) -> Path | None:
+          listed: list[Path] | None, listings: Listings | None = None) -> Path | None:
     """The move itself; with ``fsync``, the moved file is synced and its folders added to ``folders``."""
-    dest = archive_destination(path, relative, ingested_dir, run_folder, folders=listed)
+    dest = archive_destination(path, relative, ingested_dir, run_folder, folders=listed, listings=listings)
     if dest is None:
         path.unlink()
         if fsync:
@@ -155,6 +185,8 @@ def _move(path: Path, relative: Path, ingested_dir: Path, run_folder: str, *, fs
             dest.unlink(missing_ok=True)  # never a partial copy: the original is still the file
             raise
         path.unlink()
+    if listings is not None:
+        listings.added(dest)
     if fsync:
         fsync_path(dest)
         folders.update((dest.parent, path.parent))

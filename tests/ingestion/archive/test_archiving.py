@@ -76,3 +76,17 @@ def test_many_files_into_a_folder_that_fills_up_stop_at_the_first_that_does_not_
         assert str(outcomes[-1]).startswith(f"the ingested folder {ingested} (filesystem {ingested}")
         assert [p.exists() for p in files] == [False, False, True, True]
         assert sorted(p.name for p in ingested.iterdir()) == ["P0USD_60.csv", "P1USD_60.csv"]  # no partial copy
+
+
+def test_copies_found_in_earlier_run_folders_by_content_not_by_size(tmp_path):
+    data, ingested = tmp_path / "data", tmp_path / "ingested"
+    put(ingested / "XBTUSD_60.csv", "first\n")
+    put(ingested / "run-1" / "XBTUSD_60.csv", "again\n")  # the same size as the new ETH file below
+    put(ingested / "ETHUSD_60.csv", "first\n")
+    put(ingested / "run-1" / "ETHUSD_60.csv", "other\n")
+    files = [put(data / "XBTUSD_60.csv", "again\n"), put(data / "ETHUSD_60.csv", "newer\n"),
+             put(data / "ADAUSD_60.csv", "first\n")]
+    outcomes = archive_many([(p, p.relative_to(data)) for p in files], ingested, "run-2", fsync=False)
+    assert outcomes == [None, ingested / "run-2" / "ETHUSD_60.csv", ingested / "ADAUSD_60.csv"]
+    assert (ingested / "run-2" / "ETHUSD_60.csv").read_text() == "newer\n" and not any(p.exists() for p in files)
+    assert (ingested / "run-1" / "ETHUSD_60.csv").read_text() == "other\n"
