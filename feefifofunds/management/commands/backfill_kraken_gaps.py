@@ -15,6 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.cli import gaps as show
+from feefifofunds.cli.checks import WITHOUT_URLS
 from feefifofunds.cli.console import add_confirm_arguments, check_binding, confirm, locked, make_console
 from feefifofunds.gaps.plan import METHODS
 from feefifofunds.gaps.run import Outcome, Survey, SurveyError, execute, survey
@@ -55,6 +56,8 @@ class Command(BaseCommand):
             "trade history beyond it.")
     # For tests: the input stream of the prompt, and a fixed "now".
     stealth_options = ("stdin", "now")
+
+    requires_system_checks = WITHOUT_URLS
 
     def add_arguments(self, parser):
         parser.add_argument("--tier", action="append", type=str.upper, choices=[*TIER_CHOICES, "ALL"],

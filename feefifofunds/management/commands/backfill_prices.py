@@ -4,6 +4,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.cli.api import run_command
+from feefifofunds.cli.checks import WITHOUT_URLS
 from feefifofunds.cli.console import check_binding, locked
 from feefifofunds.ingestion import api_loader
 from feefifofunds.ingestion.api_loader import LoadError
@@ -27,6 +28,8 @@ class Command(BaseCommand):
         "Backfill historical candles from an API source (Massive.com or Finnhub) for one asset or all active "
         "assets. Keys: MASSIVE_API_KEY / FINNHUB_API_KEY."
     )
+
+    requires_system_checks = WITHOUT_URLS
 
     def add_arguments(self, parser):
         parser.add_argument("--source", required=True, choices=api_loader.API_SOURCES,

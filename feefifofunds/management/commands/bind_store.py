@@ -6,6 +6,7 @@ The work is ``feefifofunds.store.binding``; this command prints the binding and 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
+from feefifofunds.cli.checks import WITHOUT_URLS
 from feefifofunds.cli.console import locked
 from feefifofunds.store import binding, kept
 from feefifofunds.store.client import QuestDBError, get_config
@@ -22,6 +23,8 @@ class Command(BaseCommand):
     help = ("Show which catalog the price store belongs to (the catalog whose asset ids its rows carry) and this "
             "catalog's id; --adopt binds the store to this catalog, once you have checked that its asset ids are "
             "the ones in the store.")
+
+    requires_system_checks = WITHOUT_URLS
 
     def add_arguments(self, parser):
         parser.add_argument("--adopt", action="store_true",

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from feefifofunds.cli.checks import WITHOUT_URLS
 from feefifofunds.cli.version import heading, render
 from feefifofunds.store import client
 from feefifofunds.store.config import DEFAULT_ALIAS
@@ -8,6 +9,8 @@ from feefifofunds.store.version import check_build
 
 class Command(BaseCommand):
     help = "Check the QuestDB version to verify DEDUP support (requires 7.3+)."
+
+    requires_system_checks = WITHOUT_URLS
 
     def add_arguments(self, parser):
         parser.add_argument("--database", default=DEFAULT_ALIAS,

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.calendars import DEFAULT_BY_CATEGORY, CalendarError, check_calendar
 from feefifofunds.catalog import AssetExists, create_asset
+from feefifofunds.cli.checks import WITHOUT_URLS
 from feefifofunds.models import Asset
 
 DEFAULTS = ", ".join(f"{category} {code}" for category, code in DEFAULT_BY_CATEGORY.items())
@@ -10,6 +11,8 @@ DEFAULTS = ", ".join(f"{category} {code}" for category, code in DEFAULT_BY_CATEG
 
 class Command(BaseCommand):
     help = "Create a new asset record in the catalog database."
+
+    requires_system_checks = WITHOUT_URLS
 
     def add_arguments(self, parser):
         parser.add_argument("--ticker", required=True, help="Asset ticker symbol (e.g. BTC, AAPL, GLD)")

@@ -6,6 +6,7 @@ import argparse
 
 from django.core.management.base import BaseCommand, CommandError
 
+from feefifofunds.cli.checks import WITHOUT_URLS
 from feefifofunds.cli.console import check_binding
 from feefifofunds.export import DEFAULT_CHUNK_ROWS, FORMATS, ExportError, ExportRequest, export_prices
 from feefifofunds.store.client import QuestDBError
@@ -25,6 +26,8 @@ def _time(name: str):
 
 class Command(BaseCommand):
     help = "Export stored candles (one ticker, interval and quote currency) to Parquet or CSV, streamed in batches."
+
+    requires_system_checks = WITHOUT_URLS
 
     def add_arguments(self, parser):
         parser.add_argument("output", help="Output file (.parquet or .csv, or give --format); its folder must exist")

@@ -19,6 +19,7 @@ from feefifofunds.cli.archive import (
     render_selection,
     render_summary,
 )
+from feefifofunds.cli.checks import WITHOUT_URLS
 from feefifofunds.cli.console import add_confirm_arguments, check_binding, confirm, locked, make_console
 from feefifofunds.ingestion.archive import (
     RunSummary,
@@ -55,6 +56,8 @@ class Command(BaseCommand):
     help = ("Ingest Kraken OHLCVT ZIP and CSV files into QuestDB (through its Parquet reader, or ILP over HTTP): a "
             "CSV file moves once its rows are committed, a zip once every member is (members done are recorded: a "
             "rerun resumes).")
+
+    requires_system_checks = WITHOUT_URLS
 
     def add_arguments(self, parser):
         parser.add_argument("--tier", default="ALL", type=str.upper, choices=[*TIER_CHOICES, "ALL"],

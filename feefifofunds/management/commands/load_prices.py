@@ -3,6 +3,7 @@ from contextlib import nullcontext
 from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.cli.api import run_command
+from feefifofunds.cli.checks import WITHOUT_URLS
 from feefifofunds.cli.console import check_binding, locked
 from feefifofunds.ingestion import api_loader
 from feefifofunds.ingestion.api_loader import LoadError
@@ -16,6 +17,8 @@ class Command(BaseCommand):
         "Load recent candles of one asset from an API source (Massive.com or Finnhub) into QuestDB. "
         "Keys: MASSIVE_API_KEY / FINNHUB_API_KEY. The asset must exist (create_asset)."
     )
+
+    requires_system_checks = WITHOUT_URLS
 
     def add_arguments(self, parser):
         parser.add_argument("--ticker", required=True, help="Asset ticker in the catalog (e.g. AAPL, BTC)")

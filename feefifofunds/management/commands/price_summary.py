@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from feefifofunds.cli.checks import WITHOUT_URLS
 from feefifofunds.cli.console import check_binding, make_console
 from feefifofunds.cli.coverage import render_coverage
 from feefifofunds.gaps.summary import open_gap_counts, open_gaps_of
@@ -12,6 +13,8 @@ from feefifofunds.store.coverage import series_coverage, store_version
 class Command(BaseCommand):
     help = ("Show what the price store holds: candles, first and last candle and open gaps (judged by each asset's "
             "calendar) per asset, quote and interval.")
+
+    requires_system_checks = WITHOUT_URLS
 
     def add_arguments(self, parser):
         parser.add_argument("--database", default=DEFAULT_ALIAS, help=f"QuestDB alias (default: {DEFAULT_ALIAS})")

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from feefifofunds.cli.checks import WITHOUT_URLS
 from feefifofunds.cli.console import check_binding, locked, make_console
 from feefifofunds.gcpause import paused_gc
 from feefifofunds.store import kept
@@ -18,6 +19,8 @@ from feefifofunds.store.config import DEFAULT_ALIAS
 class Command(BaseCommand):
     help = ("Build the store's kept coverage and gap runs from its prices (one pass per chunk of assets; "
             "resumable: a stopped build goes on where it stopped). Every write keeps them up to date afterwards.")
+
+    requires_system_checks = WITHOUT_URLS
 
     def add_arguments(self, parser):
         parser.add_argument("--database", default=DEFAULT_ALIAS, help=f"QuestDB alias (default: {DEFAULT_ALIAS})")

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from feefifofunds.calendars import CalendarError
 from feefifofunds.catalog import UnknownAsset, set_calendar
+from feefifofunds.cli.checks import WITHOUT_URLS
 from feefifofunds.cli.console import locked
 from feefifofunds.store import kept
 from feefifofunds.store.config import DEFAULT_ALIAS
@@ -10,6 +11,8 @@ from feefifofunds.store.config import DEFAULT_ALIAS
 class Command(BaseCommand):
     help = ("Change the trading calendar of an existing asset (24/7, 24/5 or an exchange code such as XNYS); its "
             "kept gaps are judged again by the new calendar, and every answer follows it from the next request on.")
+
+    requires_system_checks = WITHOUT_URLS
 
     def add_arguments(self, parser):
         parser.add_argument("--ticker", required=True, help="Asset ticker in the catalog")
