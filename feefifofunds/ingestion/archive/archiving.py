@@ -44,17 +44,17 @@ def run_folders(ingested_dir: Path) -> list[Path]:
         return []
 
 
-class Listings(dict[Path, frozenset[str]]):
+class Listings(dict[Path, set[str]]):
     """The names in each folder the destinations of many files are looked for in, each folder listed once:
     a name is looked up in a set, and only a name that is there costs a stat and a comparison (one stat
     per file and earlier run folder would make each daily run cost what every run before it archived)."""
 
-    def names(self, folder: Path) -> frozenset[str]:
+    def names(self, folder: Path) -> set[str]:
         if folder not in self:
             try:
-                self[folder] = frozenset(os.listdir(folder))
+                self[folder] = set(os.listdir(folder))
             except (FileNotFoundError, NotADirectoryError):
-                self[folder] = frozenset()
+                self[folder] = set()
         return self[folder]
 
     def exists(self, path: Path) -> bool:
@@ -62,7 +62,7 @@ class Listings(dict[Path, frozenset[str]]):
 
     def added(self, path: Path) -> None:
         if path.parent in self:
-            self[path.parent] = self[path.parent] | {path.name}
+            self[path.parent].add(path.name)
 
 
 def archive_destination(path: Path, relative: Path, ingested_dir: Path, run_folder: str, *,
