@@ -13,6 +13,7 @@ import filecmp
 import hashlib
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from feefifofunds.diskfull import NOTHING_LOST, DiskFull, full, is_full
@@ -74,20 +75,21 @@ def archive_destination(path: Path, relative: Path, ingested_dir: Path, run_fold
     the ``run_folders`` listed once for many files (the folder holds every archived file: listing it per
     file would cost each file as much as all before it); ``listings``: the folders' names, for many files.
     """
-    listings = Listings() if listings is None else listings
+    exists = Path.exists if listings is None else listings.exists  # one file: a stat beats a listing
     primary = ingested_dir / relative
     candidates = [primary] + [d / relative for d in (run_folders(ingested_dir) if folders is None else folders)]
     size = None
     for existing in candidates:
-        if not listings.exists(existing):
+        if not exists(existing):
             continue
         size = path.stat().st_size if size is None else size
         try:
-            if existing.stat().st_size == size and existing.is_file() and filecmp.cmp(existing, path, shallow=False):
-                return None
+            found = existing.stat()
         except FileNotFoundError:  # removed since the folder was listed
             continue
-    if not listings.exists(primary):
+        if stat.S_ISREG(found.st_mode) and found.st_size == size and filecmp.cmp(existing, path, shallow=False):
+            return None
+    if not exists(primary):
         return primary
     dest = ingested_dir / run_folder / relative
     if dest.exists():  # two runs within one second: make the folder unique by content
