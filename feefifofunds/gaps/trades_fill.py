@@ -123,9 +123,10 @@ def estimate_spans(spans: Sequence[TradesSpan], *, alias: str, table: str = sche
     trade rate of the 100 candles just before it, of the span's longest interval. None: nothing to go by
     ("unknown").
 
-    At most two queries whatever the number of spans (a survey holds hundreds of thousands): the covering
-    candles of all spans at once, then the candles before the spans that need them; each span takes its rows
-    from those by time, in the order QuestDB scans them, so the arithmetic is the same for one span or many."""
+    At most three queries whatever the number of spans (a survey holds hundreds of thousands): the covering
+    candles of all spans at once, then the candles before the spans that need them (a window before each,
+    then the whole history before the few whose window was too sparse); each span takes its rows from those
+    by time, in the order QuestDB scans them, so the arithmetic is the same for one span or many."""
     spans = list(spans)
     if not spans:
         return []
@@ -191,36 +192,80 @@ BEFORE = 100  # candles before a span whose trade rate it is given
 
 
 def _from_before(spans: Sequence[TradesSpan], *, alias: str, table: str) -> list[int | None]:
-    """The estimate from the trade rate of the ``BEFORE`` candles before each span, of its longest interval:
-    one query over the candles of those series (by interval, the assets asked for) before the latest span's
-    start."""
-    assets: dict[int, set[int]] = defaultdict(set)
-    for s in spans:
-        assets[s.intervals[-1]].add(s.asset_id)
-    series_filter = " OR ".join(f"(interval_minutes = {int(i)} AND asset_id IN ({', '.join(map(str, sorted(ids)))}))"
-                                for i, ids in sorted(assets.items()))
-    rows = client.query(
-        f"""SELECT asset_id, quote_currency, interval_minutes, cast(time AS LONG), trade_count FROM {table}
-            WHERE source = 'kraken' AND ({series_filter}) AND time < %s""",
-        (naive_utc(max(s.start for s in spans)),), alias=alias, binary=True)
-    times: dict[tuple[int, str, int], list[int]] = defaultdict(list)
-    counts: dict[tuple[int, str, int], list[int | None]] = defaultdict(list)
-    for asset_id, quote, interval, micros, count in sorted(rows, key=itemgetter(3)):
-        times[(asset_id, quote, interval)].append(micros)
-        counts[(asset_id, quote, interval)].append(count)
-    out: list[int | None] = []
-    for span in spans:
-        series = (span.asset_id, span.quote_currency, span.intervals[-1])
-        series_times = times.get(series, [])
-        end = bisect_left(series_times, epoch_micros(span.start))
-        begin = max(0, end - BEFORE)
-        known = [c for c in counts[series][begin:end] if c is not None] if end else []
-        if not known:
-            out.append(None)
-            continue
-        seconds = (series_times[end - 1] - series_times[begin]) / MICROS + span.intervals[-1] * 60
-        out.append(math.ceil(sum(known) * (span.end.timestamp() - span.start.timestamp()) / seconds))
+    """The estimate from the trade rate of the ``BEFORE`` candles before each span, of its longest interval.
+
+    Read in windows, not whole histories: first the ``WINDOW`` x ``BEFORE`` candle times before each span
+    (one query over all of them); a span whose window held fewer than ``BEFORE`` stored candles (a sparse or
+    young series) is read again over its whole history before it. The candles a span is given are the same
+    either way: a window holding ``BEFORE`` of them holds the last ``BEFORE``."""
+    rows = _before_rows(spans, WINDOW, alias=alias, table=table)
+    out = [_rate_before(span, rows, WINDOW) for span in spans]
+    again = [i for i, rate in enumerate(out) if rate is _SHORT]
+    if again:
+        rows = _before_rows([spans[i] for i in again], None, alias=alias, table=table)
+        for i in again:
+            out[i] = _rate_before(spans[i], rows, None)
     return out
+
+
+WINDOW = 2  # the first read before a span covers this many times BEFORE candle times
+_SHORT = object()  # the window held too few candles: read further back
+
+
+def _window_lo(span: TradesSpan, window: int | None) -> int:
+    """The first candle time (µs) read before the span: ``window`` x ``BEFORE`` steps back, 0 for all."""
+    if window is None:
+        return 0
+    return max(0, epoch_micros(span.start) - window * BEFORE * span.intervals[-1] * 60 * MICROS)
+
+
+def _before_rows(spans: Sequence[TradesSpan], window: int | None, *, alias: str,
+                 table: str) -> dict[tuple[int, str, int], tuple[list[int], list[int | None]]]:
+    """``(times µs, trade counts)`` by series of the candles before the spans (their windows merged per
+    interval where they overlap; one query, a ``UNION ALL`` of one part per merged window)."""
+    windows: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    for s in spans:
+        windows[s.intervals[-1]].append((_window_lo(s, window), epoch_micros(s.start), s.asset_id))
+    parts = []
+    params: list = []
+    for interval, items in sorted(windows.items()):
+        items.sort()
+        merged: list[tuple[int, int, set[int]]] = []
+        for lo, hi, asset_id in items:
+            if merged and lo <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi), merged[-1][2] | {asset_id})
+            else:
+                merged.append((lo, hi, {asset_id}))
+        for lo, hi, ids in merged:
+            parts.append(f"""SELECT asset_id, quote_currency, interval_minutes, cast(time AS LONG) t, trade_count
+                FROM {table} WHERE source = 'kraken' AND interval_minutes = {int(interval)}
+                AND asset_id IN ({', '.join(map(str, sorted(ids)))}) {'AND time >= %s ' if lo else ''}AND time < %s""")
+            params += [naive_utc(from_epoch_micros(t)) for t in ((lo, hi) if lo else (hi,))]
+    rows = client.query(" UNION ALL ".join(parts), tuple(params), alias=alias, binary=True)
+    out: dict[tuple[int, str, int], tuple[list[int], list[int | None]]] = {}
+    for asset_id, quote, interval, micros, count in sorted(rows, key=itemgetter(3)):
+        times, counts = out.get((asset_id, quote, interval)) or out.setdefault((asset_id, quote, interval), ([], []))
+        times.append(micros)
+        counts.append(count)
+    return out
+
+
+def _rate_before(span: TradesSpan, rows, window: int | None) -> int | None | object:
+    """The span's estimate from the last ``BEFORE`` candles before it; ``_SHORT`` when its window holds fewer
+    and the series may hold more before it."""
+    interval = span.intervals[-1]
+    series_times, series_counts = rows.get((span.asset_id, span.quote_currency, interval), ([], []))
+    lo = _window_lo(span, window)
+    first = bisect_left(series_times, lo)
+    end = bisect_left(series_times, epoch_micros(span.start))
+    if end - first < BEFORE and lo > 0:
+        return _SHORT
+    begin = max(first, end - BEFORE)
+    known = [c for c in series_counts[begin:end] if c is not None]
+    if not known:
+        return None
+    seconds = (series_times[end - 1] - series_times[begin]) / MICROS + interval * 60
+    return math.ceil(sum(known) * (span.end.timestamp() - span.start.timestamp()) / seconds)
 
 
 def requests_for(trades: int | None) -> int | None:

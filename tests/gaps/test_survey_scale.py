@@ -83,7 +83,7 @@ def spied(monkeypatch):
     return statements
 
 
-def test_estimates_of_many_spans_equal_the_per_span_rule_in_two_queries(questdb, spied):
+def test_estimates_of_many_spans_equal_the_per_span_rule_in_three_queries(questdb, spied):
     rnd = random.Random(20)
     btc, eth, sol, xdg = make_asset("BTC"), make_asset("ETH"), make_asset("SOL"), make_asset("XDG")
     minutes = grid(DAY0, 3 * 1440, 1)
@@ -107,6 +107,9 @@ def test_estimates_of_many_spans_equal_the_per_span_rule_in_two_queries(questdb,
         # SOL: daily candles with holes and whole missing days of hourly ones.
         SeriesKey(sol.pk, 1440, "USD", "kraken"): holes(daily, 0.3),
         SeriesKey(sol.pk, 60, "USD", "kraken"): holes(hourly, 0.4),
+        # ETH/EUR: sparse hourly candles over five weeks, nothing coarser: the window before a late span holds
+        # fewer than 100 of them, so its 100 are read from further back.
+        SeriesKey(eth.pk, 60, "EUR", "kraken"): holes(grid(DAY0 - 32 * timedelta(days=1), 35 * 24, 60), 0.7),
         # XDG: daily candles without a trade count: nothing to go by.
         SeriesKey(xdg.pk, 1440, "USD", "kraken"): holes(daily, 0.3),
     }
@@ -119,7 +122,10 @@ def test_estimates_of_many_spans_equal_the_per_span_rule_in_two_queries(questdb,
 
     spied.clear()
     estimates = estimate_spans(spans, alias="questdb")
-    assert len(spied) <= 2  # one read of the covering candles, one of the candles before: whatever the spans
+    # One read of the covering candles, one of a window before each span, one further back for the spans whose
+    # window was too sparse: whatever the spans.
+    assert len(spied) == 3
+    assert "time >= %s" in spied[1] and "time >= %s" not in spied[2]
     assert estimates == [per_span_estimate(s) for s in spans]
     assert None in estimates and len(set(estimates)) > 20
 
