@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feefifofunds.models import Asset
-from feefifofunds.store import coverage, schema
+from feefifofunds.store import arrow, coverage
 from feefifofunds.store.config import DEFAULT_ALIAS
 from feefifofunds.timeframes import INTERVALS
 
@@ -30,7 +30,7 @@ EXPORT_SCHEMA = pa.schema([
     ("quote_currency", pa.string()),
     ("interval_minutes", pa.int32()),
     ("source", pa.string()),
-    *schema.PRICE_FIELDS,
+    *arrow.PRICE_FIELDS,
 ])
 
 

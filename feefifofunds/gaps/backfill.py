@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from feefifofunds.ingestion.writer import PriceWriter, WriteError
 from feefifofunds.sources import CandleRequest, PagedSource, SourceError
 from feefifofunds.store import client, kept, schema
 from feefifofunds.store.client import QuestDBError
@@ -63,6 +62,8 @@ def backfill(gaps: Iterable[ClassifiedGap | Gap], tickers: Mapping[int, str], so
 
     Candles are stored under ``source.name``; the caller owns the store lock and the source's session.
     """
+    from feefifofunds.ingestion.writer import PriceWriter, WriteError  # the survey never writes: not at start-up
+
     plain = [g.gap if isinstance(g, ClassifiedGap) else g for g in gaps]
     results = {g: FillResult(g) for g in plain}
     empties: list[Gap] = []

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.models import Asset, TradesProgress
 from feefifofunds.sources import SourceError
 from feefifofunds.sources.kraken_rest import KrakenRestSource
@@ -134,6 +133,8 @@ def execute(plan: Plan, labels: dict[int, AssetLabel], source: KrakenRestSource,
     walks: list[SpanResult] = []
     if plan.trades:
         trades = KrakenTradesSource(source)
+        from feefifofunds.ingestion.writer import PriceWriter  # pyarrow and the ILP client: only a run that writes
+
         with PriceWriter(alias, table=table) as writer:
             for planned in plan.trades:
                 span = planned.span

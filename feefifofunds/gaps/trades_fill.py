@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter, itemgetter
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from feefifofunds.ingestion.writer import PriceWriter
 from feefifofunds.sources import CandleRequest, MultiIntervalSource, Source, SourceError
 from feefifofunds.sources.http import ApiClient
 from feefifofunds.sources.kraken_trades import PAGE_SIZE
@@ -33,6 +33,9 @@ from feefifofunds.store.series import SeriesKey, stored_times
 from feefifofunds.timeframes import epoch_micros, from_epoch_micros, naive_utc
 
 from .detection import Gap, empty_runs, record_confirmed_empty
+
+if TYPE_CHECKING:
+    from feefifofunds.ingestion.writer import PriceWriter
 
 MICROS = 1_000_000
 

@@ -15,6 +15,12 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
+# The price columns of ``schema.TABLE`` as Arrow types, in table order: the Parquet imports and the export
+# write them alike.
+PRICE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
+    ("open", pa.float64()), ("high", pa.float64()), ("low", pa.float64()), ("close", pa.float64()),
+    ("volume", pa.float64()), ("trade_count", pa.int64()), ("vwap", pa.float64()))
+
 
 def array(values: np.ndarray, type: pa.DataType | None = None) -> pa.Array:
     """A one-dimensional numeric numpy array as an Arrow array without nulls, zero-copy. ``type``: an

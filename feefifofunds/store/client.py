@@ -12,16 +12,17 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-import pyarrow as pa
-from questdb import Sender
 
 from feefifofunds.diskfull import server_says_full
 
-from . import arrow
 from .config import DEFAULT_ALIAS, QuestDBConfig
+
+if TYPE_CHECKING:  # pyarrow and the ILP client are imported by the reads and writes that use them: a command
+    import pyarrow as pa  # that only queries (a survey) starts without them
+    from questdb import Sender
 
 
 class QuestDBError(RuntimeError):
@@ -119,6 +120,9 @@ def export(sql: str, alias: str = DEFAULT_ALIAS, timeout: float = 300.0) -> pa.T
     import urllib.parse
     import urllib.request
 
+    import pyarrow as pa
+
+    from . import arrow
 
     cfg = get_config(alias)
     url = f"{cfg.http_url}/exp?{urllib.parse.urlencode({'query': sql, 'fmt': 'parquet'})}"
@@ -169,6 +173,8 @@ def sender_conf(alias: str = DEFAULT_ALIAS, *, auto_flush: bool = False) -> str:
 
 def open_sender(alias: str = DEFAULT_ALIAS) -> Sender:
     """A persistent ILP/HTTP sender; the caller flushes and closes it (use as a context manager)."""
+    from questdb import Sender
+
     return Sender.from_conf(sender_conf(alias))
 
 

@@ -54,7 +54,7 @@ PARQUET_SCHEMA = pa.schema([
     ("time", pa.timestamp("us", tz="UTC")),
     ("asset_id", pa.int32()),
     ("interval_minutes", pa.int32()),
-    *schema.PRICE_FIELDS,
+    *arrow.PRICE_FIELDS,
     ("quote_currency", pa.string()),
     ("source", pa.string()),
 ])

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 import psycopg
-import pyarrow as pa
 
 from .client import QuestDBError, connection, wait_for_wal
 from .lock import LOCKED_EXIT_CODE, LockBusy, store_lock
@@ -24,11 +23,6 @@ from .lock import LOCKED_EXIT_CODE, LockBusy, store_lock
 TABLE = "assetprice"
 DEDUP_KEYS: tuple[str, ...] = ("time", "asset_id", "interval_minutes", "source", "quote_currency")
 SYMBOL_COLUMNS: tuple[str, ...] = ("quote_currency", "source")
-
-# The price columns as Arrow types, in table order: the Parquet imports and the export write them alike.
-PRICE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
-    ("open", pa.float64()), ("high", pa.float64()), ("low", pa.float64()), ("close", pa.float64()),
-    ("volume", pa.float64()), ("trade_count", pa.int64()), ("vwap", pa.float64()))
 
 PARTITION_BY = "MONTH"
 COLUMNS_SQL = """(

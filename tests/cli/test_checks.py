@@ -36,5 +36,8 @@ def test_a_data_command_starts_without_the_web_modules(tmp_path):
     command = imported_modules(tmp_path, "make_sample_archive", "--data-dir", str(tmp_path / "data"))
     assert "feefifofunds.store.kept" in command  # (importtime lists what import statements import)
     assert not {"ninja", "pydantic", "feefifofunds.web.api"} & command
+    survey = imported_modules(tmp_path, "help", "backfill_kraken_gaps")  # the command's modules, as a survey has
+    assert "feefifofunds.gaps.run" in survey
+    assert not {"pyarrow", "questdb.ingress", "feefifofunds.ingestion.writer"} & survey  # only a fill writes
     checked = imported_modules(tmp_path, "check")
     assert {"ninja", "pydantic", "feefifofunds.web.api"} <= checked
