@@ -26,3 +26,14 @@ def test_a_collector_disabled_before_stays_disabled():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_what_the_step_made_is_left_out_of_later_collections():
+    frozen = gc.get_freeze_count()
+    try:
+        with paused_gc():
+            made = [[i] for i in range(10_000)]  # lists: objects the collector tracks
+        assert gc.get_freeze_count() >= frozen + len(made)
+        assert not any(obj is made for obj in gc.get_objects())  # in no generation the collector walks
+    finally:
+        gc.unfreeze()

@@ -198,11 +198,12 @@ def kept_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None = N
     what ``list_series``, ``detect_gaps`` and ``split_confirmed_empty`` find, read from the catalog instead of
     scanned. Raises ``kept.NotBuilt`` when the store's gaps are not built yet."""
     kept.catch_up(alias, table)
-    rows = kept.pieces_where(alias, table, asset_ids=asset_ids, intervals=intervals, quote_currency=quote_currency,
-                             source=source)
+    pieces = kept.pieces_where(alias, table, asset_ids=asset_ids, intervals=intervals,
+                               quote_currency=quote_currency, source=source)
     covered = kept.coverage_rows(alias, table)
-    if rows is None or covered is None:
+    if pieces is None or covered is None:
         raise kept.NotBuilt()
+    rows, judged = pieces
     ids = None if asset_ids is None else {int(a) for a in asset_ids}
     ivs = None if intervals is None else {int(i) for i in intervals}
     quote = None if quote_currency is None else quote_currency.upper()
@@ -213,9 +214,11 @@ def kept_gaps(alias: str = DEFAULT_ALIAS, *, asset_ids: Iterable[int] | None = N
                     key=attrgetter("asset_id", "quote_currency", "interval_minutes"))
     real: list[Gap] = []
     empty: list[Gap] = []
-    for a, q, i, _s, start, end, n, confirmed, code in rows:
+    always = calendars.ALWAYS
+    for a, q, i, s, start, end, n, confirmed in rows:
         (empty if confirmed else real).append(Gap(a, q, i, EPOCH + timedelta(0, 0, start),
-                                                  EPOCH + timedelta(0, 0, end), int(n), False, code))
+                                                  EPOCH + timedelta(0, 0, end), n, False,
+                                                  judged.get((a, i, q, s), always) if judged else always))
     return series, real, empty
 
 

@@ -118,9 +118,11 @@ def series_pieces(key: SeriesKey, alias: str = DEFAULT_ALIAS, table: str = schem
 
 def pieces_where(alias: str = DEFAULT_ALIAS, table: str = schema.TABLE, *, asset_ids: Iterable[int] | None = None,
                  intervals: Iterable[int] | None = None, quote_currency: str | None = None,
-                 source: str | None = None) -> list[tuple] | None:
+                 source: str | None = None) -> tuple[list[tuple], dict[tuple, str]] | None:
     """Kept runs of the matching series as (asset, quote, interval, source, start, end, candles, confirmed
-    empty, calendar), by series then time; None when not built."""
+    empty), by series then time, and the calendar of each series judged by one other than 24/7 (by
+    (asset, interval, quote, source)); None when not built. The rows are the cursor's own: a store keeps
+    hundreds of thousands of runs, and the caller makes its objects from them in one pass."""
     from feefifofunds.models import KeptGap, KeptSeries
 
     if not is_built(alias, table):
@@ -141,9 +143,7 @@ def pieces_where(alias: str = DEFAULT_ALIAS, table: str = schema.TABLE, *, asset
         "asset_id", "interval_minutes", "quote_currency", "source", "start_us").values_list(
         "asset_id", "quote_currency", "interval_minutes", "source", "start_us", "end_us", "missing",
         "confirmed_empty")
-    always = calendars.ALWAYS
-    return [(a, q, i, s, lo, hi, n, bool(e), judged.get((a, i, q, s), always) if judged else always)
-            for a, q, i, s, lo, hi, n, e in _fetched(rows)]
+    return _fetched(rows), judged
 
 
 def _fetched(rows) -> list[tuple]:
