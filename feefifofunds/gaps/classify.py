@@ -62,5 +62,11 @@ def classify(gaps: Iterable[Gap], now: datetime, *, limit: int = MAX_CANDLES) ->
         if at is None:
             at = per[interval] = (floor_time(now, interval), timedelta(minutes=interval), interval in API_INTERVALS)
         current, step, offered = at
-        append(_judged(g, max(0, (current - g.start) // step) + 1, offered, limit))
+        distance = max(0, (current - g.start) // step) + 1  # _judged, inlined: a call per gap costs a third
+        if not offered:
+            append(ClassifiedGap(g, distance, False, max(0, distance - limit), REASON_NO_API_INTERVAL))
+        elif distance > limit:
+            append(ClassifiedGap(g, distance, False, distance - limit, REASON_TOO_OLD))
+        else:
+            append(ClassifiedGap(g, distance, True, 0))
     return out

@@ -74,17 +74,20 @@ class Plan:
     def classification(self, gap: Gap) -> ClassifiedGap:
         """The classification of one of the plan's gaps (the very object the survey gave: looked up by
         identity, which costs a fraction of hashing hundreds of thousands of gaps by value)."""
+        return self._index()[id(gap)]
+
+    def _index(self) -> dict[int, ClassifiedGap]:
         if self._by_gap is None:
             self._by_gap = {id(c.gap): c for c in self.judged}
-        return self._by_gap[id(gap)]
+        return self._by_gap
 
     def unfillable_gaps(self) -> list[ClassifiedGap]:
         """Everything this run leaves: out of the method's reach, then over the budget. Made once per plan (the
         report, its summary line and the CSV all ask, and a large store leaves hundreds of thousands)."""
         key = (len(self.unfillable), len(self.over_budget))
         if self._left is None or self._left[0] != key:
-            of = self.classification
-            over = [of(g) for p in self.over_budget for g in p.span.gaps]
+            by_gap = self._index()
+            over = [by_gap[id(g)] for p in self.over_budget for g in p.span.gaps]
             self._left = (key, self.unfillable + [
                 ClassifiedGap(c.gap, c.candles_from_today, False, c.overflow_candles, REASON_OVER_BUDGET)
                 for c in over])
@@ -113,7 +116,7 @@ def make_plan(classified: Sequence[ClassifiedGap], *, method: str = AUTO, max_re
             to_trades.append(c.gap)
     started = set(under_way)
     spans = sorted(plan_spans(to_trades), key=lambda s: (
-        (s.asset_id, s.quote_currency) not in started, not any(g.trailing for g in s.gaps), -s.start.timestamp()))
+        (s.asset_id, s.quote_currency) not in started, not s.trailing, -s.start.timestamp()))
     requests = 1 + plan.ohlc_requests  # the pair lookup, then one OHLC answer per series
     seconds_per_request = 1 / rate_per_second if rate_per_second > 0 else 0.0
 

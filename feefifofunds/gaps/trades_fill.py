@@ -84,6 +84,7 @@ class TradesSpan:
     start: datetime
     end: datetime  # exclusive
     gaps: list[Gap]
+    trailing: bool = False  # one of the gaps is a trailing gap
 
     @property
     def intervals(self) -> tuple[int, ...]:
@@ -107,10 +108,13 @@ def plan_spans(gaps: Iterable[Gap]) -> list[TradesSpan]:
             step = steps.get(gap.interval_minutes) or steps.setdefault(gap.interval_minutes, gap.step)
             end = gap.end + step
             if current is not None and gap.start < current.end:
-                current.end = max(current.end, end)
+                if end > current.end:
+                    current.end = end
                 current.gaps.append(gap)
+                if gap.trailing:
+                    current.trailing = True
             else:
-                current = TradesSpan(asset_id, quote, gap.start, end, [gap])
+                current = TradesSpan(asset_id, quote, gap.start, end, [gap], gap.trailing)
                 spans.append(current)
     return spans
 
