@@ -152,9 +152,15 @@ def test_regular_series_are_those_on_their_grid(questdb):
     late = make_candles(T0, 1440, 5).with_columns(pl.col("time") + pl.duration(seconds=17))
     _write(off, pl.concat([make_candles(T0 - timedelta(days=3), 1440, 2), late]))
     _write(SeriesKey(eth.pk, 60, "USD", "kraken"), make_candles(T0, 60, 3))
+    # Every candle 17 s late, whole days apart: off the grid from its first candle on.
+    shifted = make_candles(T0, 1440, 4, skip={1}).with_columns(pl.col("time") + pl.duration(seconds=17))
+    _write(SeriesKey(eth.pk, 1440, "USD", "kraken"), shifted)
     kept.catch_up("questdb")
     assert kept.regular_series("questdb") == {on, SeriesKey(eth.pk, 60, "USD", "kraken")}
     assert kept.regular_series("questdb", asset_id=btc.pk) == {on}
+    kept.rebuild("questdb")  # the build tells them apart the same way (from the pass over the rows)
+    assert kept.regular_series("questdb") == {on, SeriesKey(eth.pk, 60, "USD", "kraken")}
+    assert_kept_matches_scan()
     kept.forget("questdb")
     assert kept.regular_series("questdb") is None
 

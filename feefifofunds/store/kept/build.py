@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -25,7 +24,6 @@ from .runs import (
     grid_run,
     in_list,
     last_times,
-    off_grid_series,
     one_row_per_time,
     series_counts,
     stored_run_parts,
@@ -55,29 +53,35 @@ def _built_chunk(store: str, where: str, params: list, *, alias: str, table: str
     coverage is returned, with the number of runs written. ``asset_ids``: ids to split the parts among (any
     ids: the parts together keep every row; None: split at the middle of the ids stored).
 
-    The window pass gives every series' first candle, repeated candles and runs; the last candles and the
-    off-grid counts come from filtered reads of a fraction of the rows (``last_times``, ``off_grid_series``). A
-    series on its grid has as many candles as its span less its missing ones, plus its repeated ones; the
-    others are counted."""
+    The window pass gives every series' first candle, repeated candles, runs and the pairs of candles closer
+    than one interval; the last candles come from filtered reads of a fraction of the rows (``last_times``).
+    A series is off its grid when its first candle is, or two consecutive candles lie a distance apart that
+    is not a whole number of intervals: every such pair is one the pass returns (a distance of exactly one
+    interval is on the grid or off it at both ends). A series on its grid has as many candles as its span
+    less its missing ones, plus its repeated ones; the others are counted."""
     ends: dict[tuple[int, int, str, str], tuple[int, int, int, int]] = {}  # first, missing, open gaps, repeated
     judged: dict[SeriesKey, str] = {}
+    off: set[tuple[int, int, str, str]] = set()
     written = 0
-    side = ThreadPoolExecutor(max_workers=1)  # the off-grid count runs beside the window pass
-    off_grid = side.submit(off_grid_series, where, params, alias=alias, table=table)
-    side.shutdown(wait=False)
     repeats = not one_row_per_time(table, alias=alias)
     for part in stored_run_parts(where, params, alias=alias, table=table, asset_ids=asset_ids, firsts=True,
-                                 repeats=repeats, parts=parts):
+                                 repeats=repeats, close=True, parts=parts):
         firsts: dict[tuple[int, int, str, str], int] = {}
         repeated: dict[tuple[int, int, str, str], int] = defaultdict(int)
         pairs: dict[tuple[int, int, str, str], list[tuple[int, int]]] = defaultdict(list)
         for a, q, i, s, p, t in part:
+            step = i * MICROS_PER_MINUTE
             if p == NO_PREV:
                 firsts[(a, i, q, s)] = t
+                if t % step:
+                    off.add((a, i, q, s))
             elif p == t:
                 repeated[(a, i, q, s)] += 1
             else:
-                pairs[(a, i, q, s)].append((p, t))
+                if (t - p) % step:
+                    off.add((a, i, q, s))
+                if t - p > step:
+                    pairs[(a, i, q, s)].append((p, t))
         hours = judged_by_hours(SeriesKey(*k) for k in firsts)
         judged.update(hours)
         grid = sorted(k for k in firsts if SeriesKey(*k) not in hours)
@@ -97,7 +101,6 @@ def _built_chunk(store: str, where: str, params: list, *, alias: str, table: str
             ends[key] = (firsts[key], sum(r[9] for r in rows), sum(not r[10] for r in rows), repeated.get(key, 0))
         insert_gaps(new, ordered=True)  # by series then time, as built
         written += len(new)
-    off = off_grid.result()
     lasts = last_times(where, params, ends, alias=alias, table=table)
     irregular = [k for k in ends if k in off]
     counted = series_counts(f"({where}) AND asset_id IN ({in_list(k[0] for k in irregular)})", params, alias=alias,

@@ -147,13 +147,6 @@ def stored_summary(where: str, params: list, *, alias: str, table: str) -> dict[
             for a, i, q, s, lo, hi, n, off in rows}
 
 
-def off_grid_series(where: str, params: list, *, alias: str, table: str) -> dict[tuple[int, int, str, str], int]:
-    """Per (asset, interval, quote, source) matching ``where`` with candles off its interval's grid: how many.
-    A filtered count (QuestDB compiles the filter and scans in parallel): a store on its grid answers no row."""
-    off = f"cast(time AS LONG) %% (cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L) != 0"
-    return series_counts(f"({where}) AND {off}", params, alias=alias, table=table)
-
-
 def series_counts(where: str, params: list, *, alias: str, table: str) -> dict[tuple[int, int, str, str], int]:
     """Candles per (asset, interval, quote, source) among the rows matching ``where``."""
     rows = client.query(f"SELECT asset_id, interval_minutes, quote_currency, source, count() FROM {table} "
@@ -239,12 +232,15 @@ def one_row_per_time(table: str, *, alias: str) -> bool:
 
 
 def stored_run_parts(where: str, params: list, *, alias: str, table: str, asset_ids: Iterable[int] | None = None,
-                     firsts: bool = False, repeats: bool = False, parts: int = 2) -> Iterator[list[RunRow]]:
+                     firsts: bool = False, repeats: bool = False, close: bool = False, parts: int = 2,
+                     ) -> Iterator[list[RunRow]]:
     """Every pair of consecutive stored candles of a series further apart than one interval, among the rows
     matching ``where``: (asset id, quote, interval, source, earlier, later), times in epoch microseconds.
     ``firsts``: each series' first candle too, as a row whose earlier time is ``NO_PREV`` (``lag()``'s default,
     so the filter stays one comparison); with ``repeats``, each candle stored again at the time of the one
-    before it (a table without DEDUP), as a row whose two times are equal.
+    before it (a table without DEDUP), as a row whose two times are equal; with ``close``, every pair of
+    consecutive candles not exactly one interval apart (repeats and candles closer than an interval too: a
+    store on its grid has none).
 
     One window-function pass (``lag()`` over each series ordered by time), so only the gaps reach Python; the
     window carries the timestamp itself (the difference of two TIMESTAMPs is microseconds) and only the rows
@@ -253,6 +249,9 @@ def stored_run_parts(where: str, params: list, *, alias: str, table: str, asset_
     one part while QuestDB reads the others."""
     lag = f"lag(time, 1, cast({NO_PREV}L AS TIMESTAMP))" if firsts else "lag(time)"
     keep = ("time = prev OR " if repeats else "") if firsts else "prev IS NOT NULL AND "
+    apart = "!=" if close else ">"
+    if close and not firsts:
+        raise ValueError("close pairs are read with the series' first candles (firsts)")
 
     def query(part: str) -> list[tuple]:
         return client.query(f"""
@@ -265,7 +264,7 @@ def stored_run_parts(where: str, params: list, *, alias: str, table: str, asset_
                 FROM {table}
                 WHERE {where}{part}
             )
-            WHERE {keep}time - prev > cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
+            WHERE {"" if close else keep}time - prev {apart} cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
         """, params, alias=alias)
 
     filters = asset_parts(where, params, asset_ids, alias=alias, table=table, parts=parts)
