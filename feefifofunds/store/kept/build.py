@@ -31,7 +31,10 @@ from .runs import (
 from .state import is_built, store_of, table_id
 from .update import by_sessions, confirmed_ranges, gap_rows, insert_gaps, judged_by_hours, save
 
-BUILD_CHUNK_ROWS = 60_000_000  # price rows per build chunk (resumable unit; two threads each)
+# Price rows per build chunk: the resumable unit, two threads each. Every chunk's pass reads the whole table
+# (it is partitioned by time, a chunk is a range of asset ids), so a store of a few hundred million rows is
+# built in one or a few passes, as detect_gaps scans it; memory holds one chunk's gap runs (~1 M at most).
+BUILD_CHUNK_ROWS = 250_000_000
 ALL_IDS = range(-(2**31) + 1, 2**31)  # every asset id a price row can carry (QuestDB's INT; its NULL is below)
 BUILD_PARTS = 2  # window queries per chunk, two at a time (each costs a pass over the filter's columns)
 
