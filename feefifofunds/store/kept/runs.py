@@ -248,10 +248,12 @@ def stored_run_parts(where: str, params: list, *, alias: str, table: str, asset_
     each part's rows given as soon as they are read (a series lies in one part), so the caller can work on
     one part while QuestDB reads the others."""
     lag = f"lag(time, 1, cast({NO_PREV}L AS TIMESTAMP))" if firsts else "lag(time)"
-    keep = ("time = prev OR " if repeats else "") if firsts else "prev IS NOT NULL AND "
-    apart = "!=" if close else ">"
     if close and not firsts:
         raise ValueError("close pairs are read with the series' first candles (firsts)")
+    if close:  # a repeat is 0 apart: kept by the comparison itself
+        keep, apart = "", "!="
+    else:
+        keep, apart = ("time = prev OR " if repeats else "") if firsts else "prev IS NOT NULL AND ", ">"
 
     def query(part: str) -> list[tuple]:
         return client.query(f"""
@@ -264,7 +266,7 @@ def stored_run_parts(where: str, params: list, *, alias: str, table: str, asset_
                 FROM {table}
                 WHERE {where}{part}
             )
-            WHERE {"" if close else keep}time - prev {apart} cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
+            WHERE {keep}time - prev {apart} cast(interval_minutes AS LONG) * {MICROS_PER_MINUTE}L
         """, params, alias=alias)
 
     filters = asset_parts(where, params, asset_ids, alias=alias, table=table, parts=parts)
