@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: install system-deps services stop migrate demo serve test lint bench clean
+.PHONY: install bytecode system-deps services stop migrate demo serve test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP) system-deps
+install: $(STAMP) system-deps bytecode
+
+# The project's modules compiled ahead (pip compiles the installed packages, not an editable project): every
+# command then reads bytecode instead of compiling its modules at start, also where PYTHONDONTWRITEBYTECODE
+# is set (container images often set it). Only changed modules are compiled again.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q feefifofunds feefifofunds_project manage.py
 
 # Maven fetches the QuestDB jar; PostgreSQL serves the test catalog; Chromium runs the browser test
 # (driven by Playwright, never with a downloaded browser). Installed only when missing.

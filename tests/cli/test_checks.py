@@ -41,3 +41,23 @@ def test_a_data_command_starts_without_the_web_modules(tmp_path):
     assert not {"pyarrow", "questdb.ingress", "feefifofunds.ingestion.writer"} & survey  # only a fill writes
     checked = imported_modules(tmp_path, "check")
     assert {"ninja", "pydantic", "feefifofunds.web.api"} <= checked
+
+
+def test_install_leaves_every_module_compiled():
+    """``make install`` compiles the project's modules, so a command does not compile them at each start where
+    bytecode is never written (PYTHONDONTWRITEBYTECODE); a compiled file is current for its source."""
+    import importlib.util
+    import struct
+
+    planned = subprocess.run(["make", "-n", "install"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert "compileall" in planned.stdout, planned.stdout + planned.stderr
+    run = subprocess.run(["make", "-s", "bytecode"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    sources = sorted((REPO / "feefifofunds").rglob("*.py"))
+    assert len(sources) > 50
+    for source in sources:
+        compiled = Path(importlib.util.cache_from_source(str(source)))
+        assert compiled.exists(), source
+        flags, mtime, size = struct.unpack("<III", compiled.read_bytes()[4:16])
+        stat = source.stat()
+        assert flags == 0 and (mtime, size) == (int(stat.st_mtime) & 0xFFFFFFFF, stat.st_size & 0xFFFFFFFF), source
